@@ -1,0 +1,298 @@
+"""Typed run configuration: one dataclass per concern, loaded from flat or sectioned dicts.
+
+A run is fully described by a :class:`RunConfig`. Every field name is unique across the
+sections, so a config file (TOML or JSON) and the command line can use flat keys
+(``lr = 1e-3``) as well as sections (``[optim] lr = 1e-3``). Dashes and underscores are the
+same in keys. Unknown keys and bad values raise :class:`~convscope.errors.ConfigError` naming
+the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from convscope.errors import ConfigError
+
+Device = Literal["auto", "cpu", "cuda"]
+Normalization = Literal["none", "unit", "standardize"]
+Augment = Literal["none", "flip", "flip_crop"]
+OptimizerName = Literal["sgd", "adam", "rmsprop"]
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is prepared.
+
+    ``data`` is a path (image folders, CIFAR-10 python batches or their ``.tar.gz``, IDX files),
+    ``digits`` (scikit-learn's bundled 8x8 digits, resized; needs no file), or
+    ``download:cifar10`` / ``download:mnist`` (fetched into ``cache_dir`` with checksums).
+    """
+
+    data: str = "digits"
+    grayscale: bool = False  # convert colour sources to 1 channel (ITU-R BT.601 luma)
+    resize: int | None = None  # resize to this many pixels square; folders must match otherwise
+    train_per_class: int | None = None  # deterministic per-class subset of the training split
+    test_per_class: int | None = None  # deterministic per-class subset of the test split
+    normalize: Normalization = "standardize"  # transform applied per batch
+    augment: Augment = "none"  # training-time augmentation, applied per batch
+    cache_dir: str | None = None  # for download:*; default ~/.cache/convscope
+
+
+@dataclass
+class ModelConfig:
+    """Which network. ``model`` is a registry name or ``package.module:factory``."""
+
+    model: str = "lenet5"
+    hidden_size: int = 128  # recurrent models: units per layer
+    num_layers: int = 1  # recurrent models: stacked layers
+    dropout: float = 0.0  # lenet5: before the last layer; recurrent: between layers
+
+
+@dataclass
+class OptimConfig:
+    optimizer: OptimizerName = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0  # sgd and rmsprop
+    nesterov: bool = False  # sgd only
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Budget, batching, evaluation cadence and divergence rule."""
+
+    epochs: float | None = None  # budget in epochs ...
+    iterations: int | None = None  # ... or in iterations (optimizer steps); not both
+    batch_size: int = 50
+    seed: int = 0
+    eval_every: int = 100  # iterations between records of train_loss/train_accuracy/test_accuracy
+    train_eval_size: int = 1000  # fixed sample of training images for train_accuracy
+    checkpoint_every: int = 500  # iterations between checkpoints (also written at the end)
+    keep_checkpoints: list[int] = field(default_factory=list)  # steps whose checkpoints are kept
+    device: Device = "auto"
+    threads: int | None = None  # torch intra-op threads; default: all cores
+    channels_last: bool = True  # memory format for 4-D models (faster on CPU here)
+    divergence_factor: float = 3.0  # diverged if the recorded loss exceeds factor * initial loss
+    divergence_patience: int = 3  # ... for this many consecutive records
+    activation_stats_every: int = 0  # iterations between activation statistics; 0 = off
+    activation_stats_size: int = 256  # fixed test images used for activation statistics
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run. Its identity is :func:`config_hash`."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str = ""  # a label for reports; not part of the identity
+
+    def validate(self) -> RunConfig:
+        """Check cross-field rules; return self."""
+        t = self.train
+        if t.epochs is not None and t.iterations is not None:
+            raise ConfigError("config: give either 'epochs' or 'iterations', not both")
+        if t.epochs is None and t.iterations is None:
+            t.epochs = 1.0
+        if t.epochs is not None and t.epochs <= 0:
+            raise ConfigError(f"config key 'epochs': expected a positive number, got {t.epochs}")
+        if t.iterations is not None and t.iterations <= 0:
+            raise ConfigError(f"config key 'iterations': expected a positive integer, got {t.iterations}")
+        for key in ("batch_size", "eval_every", "train_eval_size", "checkpoint_every"):
+            if getattr(t, key) <= 0:
+                raise ConfigError(f"config key '{key}': expected a positive integer, got {getattr(t, key)}")
+        if not self.optim.lr > 0:
+            raise ConfigError(f"config key 'lr': expected a positive number, got {self.optim.lr}")
+        if self.optim.momentum < 0:
+            raise ConfigError(f"config key 'momentum': expected >= 0, got {self.optim.momentum}")
+        if self.optim.nesterov and self.optim.optimizer != "sgd":
+            raise ConfigError("config key 'nesterov': only valid with optimizer 'sgd'")
+        if not 0.0 <= self.model.dropout < 1.0:
+            raise ConfigError(f"config key 'dropout': expected 0 <= dropout < 1, got {self.model.dropout}")
+        if self.model.hidden_size <= 0 or self.model.num_layers <= 0:
+            raise ConfigError("config keys 'hidden_size' and 'num_layers': expected positive integers")
+        if self.train.threads is not None and self.train.threads <= 0:
+            raise ConfigError(f"config key 'threads': expected a positive integer, got {self.train.threads}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def identity_dict(self) -> dict[str, Any]:
+        """The fields that define the run's result (everything but the label and device)."""
+        d = self.to_dict()
+        d.pop("name")
+        for k in ("device", "threads"):
+            d["train"].pop(k)
+        return d
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
+}
+
+# flat key -> section; every field name is unique across sections ("data" and "model" are both a
+# section and a field of that section: a string value means the field, a table means the section).
+FLAT_KEYS: dict[str, str] = {
+    f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
+}
+
+
+def _norm_key(key: str) -> str:
+    return key.strip().replace("-", "_")
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check/convert ``value`` for a field annotated ``annotation``; raise ConfigError naming ``key``."""
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(key, value, a)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"config key '{key}': bad value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"config key '{key}': expected one of {allowed}, got {value!r}")
+        return value
+    if origin is list:
+        (item,) = args
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
+        return [_coerce(key, v, item) for v in value]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"config key '{key}': expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
+    raise TypeError(f"unsupported annotation {annotation!r}")  # a bug, not bad input
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def flatten(d: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """Turn a flat or sectioned mapping into flat ``{field: value}``; reject unknown keys."""
+    out: dict[str, Any] = {}
+    for raw_key, value in d.items():
+        key = _norm_key(raw_key)
+        if key in SECTIONS and isinstance(value, dict):
+            cls = SECTIONS[key]
+            names = {f.name for f in dataclasses.fields(cls)}
+            for sub_key, sub_value in value.items():
+                sk = _norm_key(sub_key)
+                if sk not in names:
+                    raise ConfigError(
+                        f"{where}: unknown key '{key}.{sub_key}'; "
+                        f"expected one of {', '.join(sorted(names))}"
+                    )
+                out[sk] = sub_value
+        elif key == "name":
+            out["name"] = value
+        elif key in FLAT_KEYS:
+            out[key] = value
+        else:
+            allowed = ", ".join(sorted([*FLAT_KEYS, "name"]))
+            raise ConfigError(f"{where}: unknown key '{raw_key}'; expected one of {allowed}")
+    return out
+
+
+def from_flat(flat: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
+    """Build a validated RunConfig from flat keys, on top of ``base`` (default: defaults)."""
+    cfg = dataclasses.replace(base) if base is not None else RunConfig()
+    parts = {s: dataclasses.replace(getattr(cfg, s)) for s in SECTIONS}
+    for key, value in flat.items():
+        key = _norm_key(key)
+        if key == "name":
+            cfg.name = _coerce("name", value, str)
+            continue
+        section = FLAT_KEYS.get(key)
+        if section is None:
+            allowed = ", ".join(sorted([*FLAT_KEYS, "name"]))
+            raise ConfigError(f"config: unknown key '{key}'; expected one of {allowed}")
+        setattr(parts[section], key, _coerce(key, value, _field_types(SECTIONS[section])[key]))
+    cfg = RunConfig(**parts, name=cfg.name)
+    return cfg.validate()
+
+
+def from_dict(d: dict[str, Any], where: str = "config") -> RunConfig:
+    """Build a RunConfig from a flat or sectioned mapping (as in a config file or run dir)."""
+    return from_flat(flatten(d, where))
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or JSON config file into flat keys (not yet validated against defaults)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        if p.suffix == ".json":
+            d = json.loads(p.read_text())
+        else:
+            d = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{p}: expected a table of keys at the top level")
+    return flatten(d, where=str(p))
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """A run's identity: sha256 of its canonical identity dict, first 12 hex digits."""
+    blob = json.dumps(cfg.identity_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
