@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args, get_origin
 from convscope.errors import ConfigError
 
 Device = Literal["auto", "cpu", "cuda"]
-Normalization = Literal["none", "unit", "standardize"]
+Normalization = Literal["unit", "standardize"]
 Augment = Literal["none", "flip", "flip_crop"]
 OptimizerName = Literal["sgd", "adam", "rmsprop"]
 
@@ -41,7 +41,7 @@ class DataConfig:
     resize: int | None = None  # resize to this many pixels square; folders must match otherwise
     train_per_class: int | None = None  # deterministic per-class subset of the training split
     test_per_class: int | None = None  # deterministic per-class subset of the test split
-    normalize: Normalization = "standardize"  # transform applied per batch
+    normalize: Normalization = "standardize"  # per batch: [0,1] ("unit"), then train mean/std
     augment: Augment = "none"  # training-time augmentation, applied per batch
     cache_dir: str | None = None  # for download:*; default ~/.cache/convscope
 
@@ -106,10 +106,14 @@ class RunConfig:
         if t.epochs is not None and t.epochs <= 0:
             raise ConfigError(f"config key 'epochs': expected a positive number, got {t.epochs}")
         if t.iterations is not None and t.iterations <= 0:
-            raise ConfigError(f"config key 'iterations': expected a positive integer, got {t.iterations}")
+            raise ConfigError(
+                f"config key 'iterations': expected a positive integer, got {t.iterations}"
+            )
         for key in ("batch_size", "eval_every", "train_eval_size", "checkpoint_every"):
             if getattr(t, key) <= 0:
-                raise ConfigError(f"config key '{key}': expected a positive integer, got {getattr(t, key)}")
+                raise ConfigError(
+                    f"config key '{key}': expected a positive integer, got {getattr(t, key)}"
+                )
         if not self.optim.lr > 0:
             raise ConfigError(f"config key 'lr': expected a positive number, got {self.optim.lr}")
         if self.optim.momentum < 0:
@@ -117,11 +121,17 @@ class RunConfig:
         if self.optim.nesterov and self.optim.optimizer != "sgd":
             raise ConfigError("config key 'nesterov': only valid with optimizer 'sgd'")
         if not 0.0 <= self.model.dropout < 1.0:
-            raise ConfigError(f"config key 'dropout': expected 0 <= dropout < 1, got {self.model.dropout}")
+            raise ConfigError(
+                f"config key 'dropout': expected 0 <= dropout < 1, got {self.model.dropout}"
+            )
         if self.model.hidden_size <= 0 or self.model.num_layers <= 0:
-            raise ConfigError("config keys 'hidden_size' and 'num_layers': expected positive integers")
+            raise ConfigError(
+                "config keys 'hidden_size' and 'num_layers': expected positive integers"
+            )
         if self.train.threads is not None and self.train.threads <= 0:
-            raise ConfigError(f"config key 'threads': expected a positive integer, got {self.train.threads}")
+            raise ConfigError(
+                f"config key 'threads': expected a positive integer, got {self.train.threads}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -281,12 +291,12 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
-        if p.suffix == ".json":
-            d = json.loads(p.read_text())
-        else:
-            d = tomllib.loads(p.read_text())
+        text = p.read_text()
+        d = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}") from None
+        raise ConfigError(
+            f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}"
+        ) from None
     if not isinstance(d, dict):
         raise ConfigError(f"{p}: expected a table of keys at the top level")
     return flatten(d, where=str(p))

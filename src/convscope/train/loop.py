@@ -1,0 +1,639 @@
+"""The one training loop, for every model and every experiment.
+
+``train(cfg, out_dir)`` trains the configured model on the configured data, records metrics
+every ``eval_every`` iterations (``train_loss``, ``train_accuracy``, ``test_accuracy``: the
+reference report's tags) to ``metrics.jsonl`` and TensorBoard, writes checkpoints, and ends
+with ``summary.json``. It knows nothing about what analyses want: those plug in as callbacks
+(see :class:`Callback`). With ``resume=True`` it continues from ``checkpoints/last.pt`` to the
+same weights and metrics an uninterrupted run reaches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from convscope import __version__, io
+from convscope.config import RunConfig, config_hash
+from convscope.data.base import Dataset, Normalize
+from convscope.errors import ConfigError, ConvscopeError
+from convscope.models import build_model
+from convscope.runs import (
+    STATUS_COMPLETED,
+    STATUS_DIVERGED,
+    STATUS_INTERRUPTED,
+    STATUS_RUNNING,
+    RunDir,
+    snapshot_name,
+)
+from convscope.train import checkpoint
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH = 500  # images per forward pass when evaluating
+
+
+# --- plug-in points --------------------------------------------------------------------------
+class Records:
+    """Per-step JSON-lines streams in the run directory (``<run>/<stream>.jsonl``)."""
+
+    def __init__(self, run: RunDir) -> None:
+        self._run = run
+        self._open: dict[str, io.JsonlAppender] = {}
+
+    def append(self, stream: str, row: dict[str, Any]) -> None:
+        if "step" not in row:
+            raise ValueError(f"record for stream {stream!r} has no 'step'")
+        if stream not in self._open:
+            self._open[stream] = io.JsonlAppender(self._run.stream_path(stream))
+        self._open[stream].append(row)
+
+    def sync(self) -> None:
+        for a in self._open.values():
+            a.sync()
+
+    def close(self) -> None:
+        for a in self._open.values():
+            a.close()
+
+
+@dataclass
+class StepContext:
+    """What a callback sees. ``step`` counts optimizer steps done (0 = initialisation)."""
+
+    step: int
+    model: nn.Module
+    dataset: Dataset
+    normalize: Normalize
+    device: torch.device
+    config: RunConfig
+    run_dir: Path
+    tb: Any  # torch.utils.tensorboard.SummaryWriter
+    records: Records
+
+
+class Callback(Protocol):
+    """Called at step 0, every ``every`` steps, and at the final step.
+
+    Must not change training: use ``torch.no_grad()``, leave the model in the mode it found it,
+    and leave the global RNG alone.
+    """
+
+    every: int
+
+    def __call__(self, ctx: StepContext) -> None: ...
+
+
+class Progress(Protocol):
+    """Where the loop reports progress; the CLI supplies a bar or plain lines."""
+
+    def start(self, total: int, initial: int, desc: str) -> None: ...
+
+    def update(self, step: int, info: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total: int, initial: int, desc: str) -> None:
+        pass
+
+    def update(self, step: int, info: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# --- pieces of the loop ----------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("config key 'device': 'cuda' requested but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def _fast_kwargs(cls: type[torch.optim.Optimizer], params: list[nn.Parameter]) -> dict[str, bool]:
+    """``fused=True`` where this optimizer and device support it (1.5-2x faster steps on CPU)."""
+    import inspect
+
+    if not params or "fused" not in inspect.signature(cls).parameters:
+        return {}
+    try:
+        cls(params, lr=1e-3, fused=True)  # probe: raises if unsupported for this device/dtype
+    except (RuntimeError, ValueError, TypeError):
+        return {}
+    return {"fused": True}
+
+
+def make_optimizer(cfg: RunConfig, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    """The configured optimizer, using fused kernels where available (same math)."""
+    o = cfg.optim
+    ps = list(params)
+    if o.optimizer == "sgd":
+        cls: type[torch.optim.Optimizer] = torch.optim.SGD
+        kw: dict[str, Any] = {"momentum": o.momentum, "nesterov": o.nesterov}
+    elif o.optimizer == "adam":
+        cls, kw = torch.optim.Adam, {}
+    elif o.optimizer == "rmsprop":
+        cls, kw = torch.optim.RMSprop, {"momentum": o.momentum}
+    else:
+        raise ConfigError(f"config key 'optimizer': unknown {o.optimizer!r}")
+    return cls(ps, lr=o.lr, weight_decay=o.weight_decay, **kw, **_fast_kwargs(cls, ps))
+
+
+def train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """One optimizer step on batch ``x`` ``(B, ...)`` with labels ``y`` ``(B,)``; returns the loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return max(1, math.ceil(n_train / batch_size))
+
+
+def total_steps(cfg: RunConfig, n_train: int) -> int:
+    t = cfg.train
+    if t.iterations is not None:
+        return t.iterations
+    return max(1, round(float(t.epochs or 1.0) * steps_per_epoch(n_train, t.batch_size)))
+
+
+def _seed(*parts: int) -> int:
+    """A 63-bit seed derived from integers (stable across runs and platforms)."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (p & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
+    return h
+
+
+@functools.lru_cache(maxsize=2)
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The shuffled order of the training set in ``epoch``: a pure function of (seed, epoch)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(_seed(seed, 1, epoch)))
+
+
+def batch_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor:
+    """Indices of the training batch for optimizer step ``step`` (0-based)."""
+    spe = steps_per_epoch(n, batch_size)
+    epoch, k = divmod(step, spe)
+    return epoch_order(seed, epoch, n)[k * batch_size : (k + 1) * batch_size]
+
+
+def augment(x: torch.Tensor, kind: str, seed: int, step: int) -> torch.Tensor:
+    """Training augmentation of a float batch ``(B, C, H, W)``; a pure function of (seed, step)."""
+    if kind == "none":
+        return x
+    g = torch.Generator().manual_seed(_seed(seed, 2, step))
+    b = x.shape[0]
+    flip = torch.rand(b, generator=g) < 0.5
+    x = torch.where(flip.to(x.device).view(b, 1, 1, 1), x.flip(3), x)
+    if kind == "flip_crop":
+        pad = 2
+        h, w = x.shape[2:]
+        padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        dy = torch.randint(0, 2 * pad + 1, (b,), generator=g).tolist()
+        dx = torch.randint(0, 2 * pad + 1, (b,), generator=g).tolist()
+        x = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+    return x
+
+
+@torch.no_grad()
+def accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    normalize: Normalize,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) on uint8 ``images`` ``(N, C, H, W)``."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for i in range(0, images.shape[0], EVAL_BATCH):
+        x = normalize(images[i : i + EVAL_BATCH]).contiguous(memory_format=memory_format)
+        correct += int((model(x).argmax(1) == labels[i : i + EVAL_BATCH]).sum())
+    model.train(was_training)
+    return correct / max(1, images.shape[0])
+
+
+@dataclass
+class LoopState:
+    """The loop's running values, saved in every checkpoint."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    initial_loss: float | None = None
+    bad_records: int = 0
+    best_test_accuracy: float | None = None
+    best_step: int | None = None
+    last_test_accuracy: float | None = None
+    train_seconds: float = 0.0  # time spent in optimizer steps (for images/s)
+    wall_seconds: float = 0.0  # total time across resumes
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM so the loop checkpoints and stops cleanly."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.signal is not None:  # second Ctrl-C: stop now
+                signal.signal(signum, old[signum])
+                raise KeyboardInterrupt
+            self.signal = signum
+
+        for s in old:
+            signal.signal(s, handler)
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def _add_hparams(tb: Any, cfg: RunConfig, name: str) -> None:
+    """Write TensorBoard's HPARAMS summaries into this run's own event file."""
+    from torch.utils.tensorboard.summary import hparams
+
+    hp = {
+        "name": name,
+        "model": cfg.model.model,
+        "hidden_size": cfg.model.hidden_size,
+        "optimizer": cfg.optim.optimizer,
+        "lr": cfg.optim.lr,
+        "momentum": cfg.optim.momentum,
+        "batch_size": cfg.train.batch_size,
+        "seed": cfg.train.seed,
+        "data": os.path.basename(cfg.data.data.rstrip("/")) or cfg.data.data,
+    }
+    metrics = {"test_accuracy": 0.0, "train_accuracy": 0.0, "train_loss": 0.0}
+    for s in hparams(hp, metrics):
+        tb.file_writer.add_summary(s, global_step=0)
+
+
+# --- the loop --------------------------------------------------------------------------------
+def train(
+    cfg: RunConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    dataset: Dataset | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: Progress | None = None,
+    max_steps: int | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train ``cfg`` into run directory ``out_dir``; return the summary dict.
+
+    Args:
+        cfg: the resolved, validated run config.
+        out_dir: the run directory. A finished run there with the same config is returned as
+            is; an unfinished one is continued only with ``resume=True``.
+        resume: continue from ``checkpoints/last.pt`` (or start, if there is none).
+        dataset: the loaded data set (loaded from ``cfg.data`` when None).
+        callbacks: called at step 0, every ``cb.every`` steps and at the end.
+        progress: progress sink (the CLI's bar); silent when None.
+        max_steps: cap the budget (``--dry-run``).
+        stop_after: stop (as if interrupted) after this many steps; for tests.
+
+    Raises:
+        ConvscopeError: bad config or data, or a run directory holding another config.
+        LockedError: another process is writing this run directory.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = RunDir(out_dir)
+    cfg.validate()
+    h = config_hash(cfg)
+    progress = progress or _NoProgress()
+    run.path.mkdir(parents=True, exist_ok=True)
+    with io.dir_lock(run.path):
+        if run.exists():
+            old = run.config()
+            if config_hash(old) != h:
+                raise ConvscopeError(
+                    f"{run.path}: holds a run with another config (hash {config_hash(old)}, "
+                    f"this one {h}); choose another --out"
+                )
+            if run.is_finished():
+                log.info("%s: already %s", run.path, run.status())
+                return run.summary() or {}
+            has_ckpt = run.last_checkpoint_path.is_file()
+            if has_ckpt and not resume:
+                raise ConvscopeError(
+                    f"{run.path}: holds an unfinished run (status {run.status()}); "
+                    "pass --resume to continue it, or choose another --out"
+                )
+        if dataset is None:
+            from convscope.data import load_dataset
+
+            dataset = load_dataset(cfg.data)
+        ds = dataset
+        return _train_locked(
+            cfg, h, run, ds, resume, callbacks, progress, max_steps, stop_after, SummaryWriter
+        )
+
+
+def _train_locked(
+    cfg: RunConfig,
+    h: str,
+    run: RunDir,
+    ds: Dataset,
+    resume: bool,
+    callbacks: Sequence[Callback],
+    progress: Progress,
+    max_steps: int | None,
+    stop_after: int | None,
+    summary_writer_cls: Callable[..., Any],
+) -> dict[str, Any]:
+    t = cfg.train
+    if t.threads is not None:
+        torch.set_num_threads(t.threads)
+    device = resolve_device(t.device)
+    n_train = len(ds.train)
+    if n_train == 0 or len(ds.test) == 0:
+        raise ConvscopeError(f"{ds.name}: empty train or test split")
+    total = total_steps(cfg, n_train)
+    if max_steps is not None:
+        total = min(total, max_steps)
+    if cfg.data.normalize == "standardize":
+        normalize = Normalize(*ds.channel_stats())
+    else:
+        normalize = Normalize()
+
+    torch.manual_seed(t.seed)
+    model = build_model(cfg.model, ds.image_shape, ds.num_classes).to(device)
+    four_d = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    fmt = torch.channels_last if (t.channels_last and four_d) else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    optimizer = make_optimizer(cfg, iter(model.parameters()))
+    state = LoopState()
+
+    checkpoint.clean_temp_files(run.checkpoint_dir)
+    checkpoint.clean_temp_files(run.path)
+    ckpt = None
+    if resume and run.last_checkpoint_path.is_file():
+        ckpt = run.load_checkpoint(None, device=device)
+        if ckpt.get("config_hash") != h:
+            raise ConvscopeError(f"{run.last_checkpoint_path}: checkpoint is of another config")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        state = LoopState(**ckpt["state"])
+        checkpoint.set_rng_state(ckpt["rng"])
+        _rollback(run, state.step)
+        log.info("%s: resuming at step %d of %d", run.path, state.step, total)
+    else:
+        _fresh(run)
+
+    io.write_json(run.config_path, {**cfg.to_dict(), "hash": h, "version": __version__})
+    io.write_json(run.data_path, {**ds.describe(), "normalize": normalize.to_dict()})
+    _write_summary(run, cfg, h, state, STATUS_RUNNING, total)
+
+    images = ds.train.images.to(device)
+    labels = ds.train.labels.to(device)
+    test_x, test_y = ds.test.images.to(device), ds.test.labels.to(device)
+    g = torch.Generator().manual_seed(_seed(t.seed, 3))
+    sample = torch.randperm(n_train, generator=g)[: min(t.train_eval_size, n_train)].to(device)
+    train_x, train_y = images[sample], labels[sample]
+
+    tb = summary_writer_cls(str(run.tb_dir))
+    records = Records(run)
+    metrics = io.JsonlAppender(run.metrics_path)
+    ctx = StepContext(0, model, ds, normalize, device, cfg, run.path, tb, records)
+    stop = _StopFlag()
+    status = STATUS_RUNNING
+    reason = None
+    t_wall0 = time.perf_counter() - state.wall_seconds
+    if state.step == 0:
+        _add_hparams(tb, cfg, cfg.name or run.path.name)
+        _snapshot(run, model, 0)
+        _run_callbacks(callbacks, ctx, 0, total)
+
+    progress.start(total, state.step, cfg.name or run.path.name)
+    model.train()
+    try:
+        with stop.installed():
+            while state.step < total:
+                step = state.step
+                t0 = time.perf_counter()
+                idx = batch_indices(t.seed, step, n_train, t.batch_size).to(device)
+                x = augment(normalize(images[idx]), cfg.data.augment, t.seed, step)
+                x = x.contiguous(memory_format=fmt)
+                loss_value = train_step(model, optimizer, x, labels[idx]).item()
+                state.train_seconds += time.perf_counter() - t0
+                state.step = step = step + 1
+                if state.initial_loss is None:
+                    state.initial_loss = loss_value
+                state.loss_sum += loss_value
+                state.loss_count += 1
+
+                if not math.isfinite(loss_value):
+                    status, reason = STATUS_DIVERGED, f"loss is {loss_value} at step {step}"
+                record_now = step % t.eval_every == 0 or step == total or status == STATUS_DIVERGED
+                if record_now:
+                    row = _record(model, state, normalize, fmt, train_x, train_y, test_x, test_y)
+                    metrics.append(row)
+                    for k in ("train_loss", "train_accuracy", "test_accuracy"):
+                        if row[k] is not None and math.isfinite(row[k]):
+                            tb.add_scalar(k, row[k], step)
+                    progress.update(step, row)
+                    if status != STATUS_DIVERGED:
+                        reason = _diverging(cfg, state, row["train_loss"])
+                        if reason:
+                            status = STATUS_DIVERGED
+                else:
+                    progress.update(step, {})
+                ctx.step = step
+                _run_callbacks(callbacks, ctx, step, total)
+                if status == STATUS_DIVERGED:
+                    break
+                if step % t.checkpoint_every == 0 or step == total:
+                    state.wall_seconds = time.perf_counter() - t_wall0
+                    _checkpoint(run, cfg, h, model, optimizer, state, metrics, records, tb)
+                if step in t.keep_checkpoints:
+                    _snapshot(run, model, step)
+                if stop.signal is not None or (stop_after is not None and step >= stop_after):
+                    status = STATUS_INTERRUPTED
+                    break
+            else:
+                status = STATUS_COMPLETED
+    except KeyboardInterrupt:
+        status = STATUS_INTERRUPTED
+    finally:
+        progress.close()
+        state.wall_seconds = time.perf_counter() - t_wall0
+        if status == STATUS_INTERRUPTED:
+            _checkpoint(run, cfg, h, model, optimizer, state, metrics, records, tb)
+        if status in (STATUS_COMPLETED, STATUS_DIVERGED):
+            _snapshot(run, model, state.step)
+            _checkpoint(run, cfg, h, model, optimizer, state, metrics, records, tb)
+        metrics.close()
+        records.close()
+        tb.close()
+    return _write_summary(run, cfg, h, state, status, total, reason)
+
+
+def _run_callbacks(callbacks: Sequence[Callback], ctx: StepContext, step: int, total: int) -> None:
+    for cb in callbacks:
+        if step == 0 or step == total or step % max(1, cb.every) == 0:
+            cb(ctx)
+
+
+def _record(
+    model: nn.Module,
+    state: LoopState,
+    normalize: Normalize,
+    fmt: torch.memory_format,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+) -> dict[str, Any]:
+    train_loss = state.loss_sum / max(1, state.loss_count)
+    state.loss_sum, state.loss_count = 0.0, 0
+    test_acc = accuracy(model, test_x, test_y, normalize, fmt)
+    row = {
+        "step": state.step,
+        "train_loss": train_loss,
+        "train_accuracy": accuracy(model, train_x, train_y, normalize, fmt),
+        "test_accuracy": test_acc,
+    }
+    state.last_test_accuracy = test_acc
+    if state.best_test_accuracy is None or test_acc > state.best_test_accuracy:
+        state.best_test_accuracy, state.best_step = test_acc, state.step
+    return row
+
+
+def _diverging(cfg: RunConfig, state: LoopState, train_loss: float) -> str | None:
+    """Diverged when the recorded loss stays above ``factor`` x the first step's loss."""
+    t = cfg.train
+    if not math.isfinite(train_loss):
+        return f"train_loss is {train_loss} at step {state.step}"
+    limit = t.divergence_factor * float(state.initial_loss or train_loss)
+    state.bad_records = state.bad_records + 1 if train_loss > limit else 0
+    if state.bad_records >= t.divergence_patience:
+        return (
+            f"train_loss {train_loss:.4g} stayed above {t.divergence_factor:g} x the initial loss "
+            f"{state.initial_loss:.4g} for {state.bad_records} records (step {state.step})"
+        )
+    return None
+
+
+def _fresh(run: RunDir) -> None:
+    """Start over: remove what an earlier attempt without a checkpoint left behind."""
+    for p in (run.metrics_path, run.summary_path):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    for p in run.path.glob("*.jsonl"):
+        p.unlink()
+    for d in (run.tb_dir, run.checkpoint_dir):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _rollback(run: RunDir, step: int) -> None:
+    """Drop everything recorded after ``step``, the step of the checkpoint we resume from."""
+    for p in run.path.glob("*.jsonl"):
+        io.truncate_jsonl(p, step)
+    checkpoint.rollback_tensorboard(run.tb_dir, step)
+    for s in run.checkpoint_steps():
+        if s > step:
+            (run.checkpoint_dir / snapshot_name(s)).unlink()
+
+
+def _snapshot(run: RunDir, model: nn.Module, step: int) -> None:
+    """A model-only checkpoint kept for analyses (initialisation, kept steps, final)."""
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    checkpoint.save(run.checkpoint_dir / snapshot_name(step), {"model": sd, "step": step})
+
+
+def _checkpoint(
+    run: RunDir,
+    cfg: RunConfig,
+    h: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: LoopState,
+    metrics: io.JsonlAppender,
+    records: Records,
+    tb: Any,
+) -> None:
+    # Everything up to this step must be on disk before the checkpoint that vouches for it.
+    metrics.sync()
+    records.sync()
+    tb.flush()
+    checkpoint.save(
+        run.last_checkpoint_path,
+        {
+            "format": checkpoint.FORMAT,
+            "step": state.step,
+            "config": cfg.to_dict(),
+            "config_hash": h,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "state": state.__dict__.copy(),
+            "rng": checkpoint.rng_state(),
+        },
+    )
+
+
+def _write_summary(
+    run: RunDir,
+    cfg: RunConfig,
+    h: str,
+    state: LoopState,
+    status: str,
+    total: int,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    images = state.step * cfg.train.batch_size
+    summary = {
+        "name": cfg.name or run.path.name,
+        "hash": h,
+        "status": status,
+        "step": state.step,
+        "total_steps": total,
+        "best_test_accuracy": state.best_test_accuracy,
+        "best_step": state.best_step,
+        "final_test_accuracy": state.last_test_accuracy,
+        "wall_time_s": round(state.wall_seconds, 3),
+        "train_time_s": round(state.train_seconds, 3),
+        "images_per_second": round(images / state.train_seconds, 1)
+        if state.train_seconds
+        else None,
+        "diverged_step": state.step if status == STATUS_DIVERGED else None,
+        "reason": reason,
+    }
+    io.write_json(run.summary_path, summary)
+    return summary
