@@ -60,7 +60,9 @@ def load_factory(path: str) -> Callable[..., nn.Module]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise ConfigError(f"config key 'model': cannot import module {module_name!r}: {e}") from None
+        raise ConfigError(
+            f"config key 'model': cannot import module {module_name!r}: {e}"
+        ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"config key 'model': {module_name!r} has no callable {attr!r}")
@@ -82,7 +84,9 @@ def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes
     kwargs = {k: v for k, v in kwargs.items() if accepts_all or k in params}
     model = factory(**kwargs)
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"config key 'model': {cfg.model!r} returned {type(model).__name__}, expected nn.Module")
+        raise ConfigError(
+            f"config key 'model': {cfg.model!r} returned {type(model).__name__}, expected nn.Module"
+        )
     return model
 
 
@@ -90,4 +94,12 @@ def is_recurrent(model: nn.Module) -> bool:
     return isinstance(model, RowRNN)
 
 
-__all__ = ["LeNet5", "RowRNN", "REGISTRY", "RECURRENT", "build_model", "load_factory", "is_recurrent"]
+__all__ = [
+    "LeNet5",
+    "RowRNN",
+    "REGISTRY",
+    "RECURRENT",
+    "build_model",
+    "load_factory",
+    "is_recurrent",
+]
