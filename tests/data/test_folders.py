@@ -257,3 +257,16 @@ def test_resize_with_grayscale_converts_colour_first(image_folders):
     ds = load_image_folders(f.root, resize=4, grayscale=True)
     assert ds.image_shape == (1, 4, 4)
     assert (ds.train.images == 76).all()  # round(0.299 * 255) = 76, constant image stays constant
+
+
+def test_read_ahead_keeps_file_order(tmp_path):
+    from convscope.data import folders
+
+    paths = []
+    for i in range(folders._READ_BATCH * (folders._READ_AHEAD + 2) + 5):
+        p = tmp_path / f"f{i}"
+        p.write_bytes(str(i).encode())
+        paths.append(p)
+    got = list(folders._iter_bytes(paths))
+    assert [p for p, _ in got] == paths
+    assert [int(b) for _, b in got] == list(range(len(paths)))
