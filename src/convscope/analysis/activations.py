@@ -1,0 +1,602 @@
+"""Activation statistics of every layer, on a fixed batch of test images, over training.
+
+Zeiler & Fergus 2014 (arXiv 1311.2901) follow features through training (Sec. 4.2, Fig. 4)
+and the reference report plots each layer's activation histograms in TensorBoard, noting that
+"the early layers converge very quickly while the fully connected layers take longer". This
+module measures that, for any model.
+
+Where activations are taken (:func:`find_hook_points`): one forward pass is traced in
+execution order. For each ``nn.Conv*`` / ``nn.Linear`` call, if the next module that runs
+(skipping normalisation layers such as BatchNorm) is an activation module (ReLU, Tanh, ...),
+that module's output is taken -- the layer *after* its nonlinearity; otherwise the layer's own
+output (a functional nonlinearity inside ``forward`` is invisible to hooks). The last
+``nn.Linear`` call is the logits; a model without one has its own output as the logits.
+Recurrent modules (``nn.RNN``/``nn.LSTM``/``nn.GRU``) are layers too: their top layer's output
+sequence ``(B, T, H)`` is taken, with statistics per time step as well. A module called more
+than once per forward (a shared ``self.relu``) is hooked at the right call. Names follow the
+reference: ``Layer_1_Activations``, ``Layer_2_Activations``, ..., ``Logits``. For LeNet5:
+relu1, relu2, relu3 and fc2.
+
+Choices (recorded in :data:`STAT_CHOICES`): the model is in eval mode (dropout off); std is the
+population std (ddof 0); percentiles use linear interpolation (numpy's default); the histogram
+has :data:`N_BINS` equal bins over the record's own min..max; "zero" means exactly 0.0; a unit
+is a feature map (conv: max over batch and positions), a neuron (linear), or a hidden unit
+(recurrent: max over batch and time steps). The fixed batch is the first ``size`` indices of a
+permutation of the test split drawn from a private generator seeded with
+:data:`BATCH_SEED` (the same images for every run on the same data), sorted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from convscope.errors import ConvscopeError
+
+log = logging.getLogger(__name__)
+
+STREAM = "activations"
+PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+N_BINS = 30
+BATCH_SEED = 0
+DEFAULT_EVERY = 100  # proposed default for train.activation_stats_every (iterations)
+SCALAR_STATS = ("mean", "std", "zero_fraction")
+
+STAT_CHOICES: dict[str, Any] = {
+    "mode": "model.eval() during the measurement (dropout off), torch.no_grad()",
+    "std": "population std (ddof=0) over all values of the layer",
+    "zero_fraction": "share of values exactly equal to 0.0",
+    "percentiles": f"{list(PERCENTILES)}, linear interpolation (numpy's default), exact",
+    "histogram": f"{N_BINS} equal bins over the record's own min..max, numpy.histogram's rule "
+    "(half-open bins, last one closed; min == max: edges min-0.5..max+0.5)",
+    "nonfinite": "NaN/inf values are left out and their share recorded as nonfinite_fraction",
+    "unit_max": "per feature map (conv: max over images and positions), per neuron (linear), "
+    "per hidden unit (recurrent: max over images and time steps)",
+    "batch": f"first N of a permutation of the test split, torch.Generator seeded {BATCH_SEED}, "
+    "sorted; the same images for every run on the same data",
+    "hook_rule": "after each conv/linear: the next executed module if it is an activation "
+    "(normalisation layers skipped), else the layer output; last linear = Logits",
+}
+
+ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    nn.Softsign,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.LogSigmoid,
+    nn.Tanhshrink,
+    nn.Threshold,
+)
+NORMS: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.LocalResponseNorm,
+)
+CONVS: tuple[type[nn.Module], ...] = (nn.modules.conv._ConvNd,)
+
+
+@dataclass(frozen=True)
+class HookPoint:
+    """Where one layer's activations are taken.
+
+    Attributes:
+        name: ``Layer_<i>_Activations`` or ``Logits``.
+        layer: qualified name of the conv/linear/recurrent module (``"conv1"``).
+        module: qualified name of the module whose output is taken (``"relu1"``; ``""`` is the
+            model itself).
+        call: which call of ``module`` in one forward pass (0-based).
+        kind: ``"conv"``, ``"linear"``, ``"recurrent"`` or ``"logits"``.
+        after: class name of the activation taken after the layer, or ``"none"``.
+    """
+
+    name: str
+    layer: str
+    module: str
+    call: int
+    kind: str
+    after: str
+
+
+def _is_layer(m: nn.Module) -> bool:
+    return isinstance(m, CONVS + (nn.Linear, nn.RNNBase))
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Module, int]]:
+    """Execution order of leaf (and recurrent) modules: ``(name, module, call_index)``."""
+    order: list[tuple[str, nn.Module, int]] = []
+    counts: dict[int, int] = {}
+    handles = []
+
+    def make(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, _inp: Any, _out: Any) -> None:
+            i = counts.get(id(module), 0)
+            counts[id(module)] = i + 1
+            order.append((name, module, i))
+
+        return hook
+
+    try:
+        for name, m in model.named_modules():
+            if m is model and name == "" and len(list(m.children())) > 0:
+                continue
+            if isinstance(m, nn.RNNBase) or not any(True for _ in m.children()):
+                handles.append(m.register_forward_hook(make(name)))
+        with torch.no_grad(), _eval_mode(model):
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return order
+
+
+def find_hook_points(model: nn.Module, example: torch.Tensor) -> list[HookPoint]:
+    """The layers to measure and where to hook them, from one traced forward of ``example``.
+
+    Args:
+        model: any ``nn.Module``.
+        example: a small input batch, e.g. ``(2, C, H, W)``.
+    """
+    order = _trace(model, example)
+    layer_idx = [i for i, (_, m, _) in enumerate(order) if _is_layer(m)]
+    linear_idx = [i for i in layer_idx if isinstance(order[i][1], nn.Linear)]
+    logits_at = linear_idx[-1] if linear_idx else None
+    points: list[HookPoint] = []
+    n = 0
+    for i in layer_idx:
+        name, m, call = order[i]
+        if i == logits_at:
+            points.append(HookPoint("Logits", name, name, call, "logits", "none"))
+            continue
+        kind = (
+            "conv"
+            if isinstance(m, CONVS)
+            else "linear"
+            if isinstance(m, nn.Linear)
+            else "recurrent"
+        )
+        target = (name, call, "none")
+        if kind != "recurrent":
+            j = i + 1
+            while j < len(order) and isinstance(order[j][1], NORMS):
+                j += 1
+            if j < len(order) and isinstance(order[j][1], ACTIVATIONS):
+                target = (order[j][0], order[j][2], type(order[j][1]).__name__)
+        n += 1
+        points.append(
+            HookPoint(f"Layer_{n}_Activations", name, target[0], target[1], kind, target[2])
+        )
+    if logits_at is None:
+        points.append(HookPoint("Logits", "", "", 0, "logits", "none"))
+    if not points:
+        raise ConvscopeError(f"model {type(model).__name__}: found no layer to measure")
+    return points
+
+
+def _first_tensor(out: Any) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise ConvscopeError(
+        f"activation hook: module output of type {type(out).__name__} is not a tensor"
+    )
+
+
+@contextlib.contextmanager
+def hooked(model: nn.Module, points: list[HookPoint]) -> Iterator[dict[str, torch.Tensor]]:
+    """Context manager: forward hooks that put each point's output (detached) into the dict.
+
+    The hooks are removed on exit, also when the body raises. Recurrent outputs are stored
+    batch-first ``(B, T, H)``. The dict is filled anew by each forward pass.
+    """
+    modules = dict(model.named_modules())
+    by_id = {id(m): m for m in modules.values()}
+    store: dict[str, torch.Tensor] = {}
+    counts: dict[int, int] = {}
+    wanted: dict[int, dict[int, HookPoint]] = {}
+    for p in points:
+        if p.module not in modules:
+            raise ConvscopeError(f"activation hook: model has no module {p.module!r}")
+        wanted.setdefault(id(modules[p.module]), {})[p.call] = p
+
+    def hook(module: nn.Module, _inp: Any, out: Any) -> None:
+        i = counts.get(id(module), 0)
+        counts[id(module)] = i + 1
+        p = wanted[id(module)].get(i)
+        if p is None:
+            return
+        t = _first_tensor(out).detach()
+        if isinstance(module, nn.RNNBase) and not module.batch_first:
+            t = t.transpose(0, 1)
+        store[p.name] = t
+
+    def reset(_module: nn.Module, _inp: Any) -> None:
+        counts.clear()
+
+    handles = [model.register_forward_pre_hook(reset)]
+    try:
+        for mid in wanted:
+            handles.append(by_id[mid].register_forward_hook(hook))
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def capture(model: nn.Module, x: torch.Tensor, points: list[HookPoint]) -> dict[str, torch.Tensor]:
+    """Run ``model`` on ``x`` (eval mode, no grad) and return each point's output.
+
+    Returns:
+        ``{point.name: tensor}``, e.g. ``(B, C, H, W)`` for conv layers, ``(B, U)`` for linear
+        ones, ``(B, T, H)`` for recurrent ones.
+    """
+    with hooked(model, points) as store, torch.no_grad(), _eval_mode(model):
+        model(x)
+        out = dict(store)
+    missing = [p.name for p in points if p.name not in out]
+    if missing:
+        raise ConvscopeError(f"activation hook: no output captured for {', '.join(missing)}")
+    return out
+
+
+def unit_max(a: torch.Tensor) -> torch.Tensor:
+    """Per-unit maximum over every axis but the second: ``(B, U, ...)`` -> ``(U,)``."""
+    if a.dim() == 1:
+        return a.amax().reshape(1)
+    dims = [d for d in range(a.dim()) if d != 1]
+    return a.amax(dim=dims)
+
+
+def _flat(a: torch.Tensor) -> torch.Tensor:
+    """All values of ``a`` as a 1-D tensor, without a copy for contiguous/channels-last ones."""
+    if a.is_contiguous():
+        return a.view(-1)
+    if a.dim() == 4 and a.is_contiguous(memory_format=torch.channels_last):
+        return a.permute(0, 2, 3, 1).reshape(-1)
+    return a.reshape(-1)
+
+
+def _units(a: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "recurrent":
+        return a.amax(dim=(0, 1))
+    return unit_max(a)
+
+
+def layer_stats(a: torch.Tensor, kind: str, bins: int = N_BINS) -> dict[str, Any]:
+    """Statistics of one layer's activations.
+
+    Args:
+        a: ``(B, ...)`` activations; ``(B, T, H)`` when ``kind == "recurrent"``.
+        kind: ``"conv"``, ``"linear"``, ``"recurrent"`` or ``"logits"``.
+
+    Returns:
+        JSON-ready dict: ``mean``, ``std``, ``zero_fraction``, ``min``, ``max`` (floats),
+        ``percentiles`` (list, :data:`PERCENTILES`), ``hist_edges`` (``bins + 1``),
+        ``hist_counts`` (``bins``), ``unit_max`` (one per unit); recurrent layers add
+        ``step_mean``, ``step_std``, ``step_zero_fraction`` (one per time step).
+    """
+    if a.numel() == 0:
+        raise ConvscopeError("activation statistics: empty activation tensor")
+    a = a.detach().float()
+    # one sort gives min, max, percentiles, the histogram and the zeros exactly (numpy's SIMD
+    # sort is several times faster than numpy.percentile's partition on millions of values)
+    s = np.sort(_flat(a).cpu().numpy())
+    n_all = s.size
+    if not np.isfinite(s[0]) or not np.isfinite(s[-1]):
+        s = s[np.isfinite(s)]
+    n = s.size
+    if n == 0:
+        raise ConvscopeError("activation statistics: all activations are NaN or infinite")
+    # pairwise float32 sums (numpy), exact to ~1e-7 relative; population std (ddof 0)
+    mean = float(np.sum(s)) / n
+    d = s - np.float32(mean)
+    d *= d
+    std = math.sqrt(float(np.sum(d)) / n)
+    del d
+    lo, hi = float(s[0]), float(s[-1])
+    edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.linspace(lo - 0.5, hi + 0.5, bins + 1)
+    # numpy.histogram's rule: [e_i, e_i+1) and the last bin closed
+    cuts = np.concatenate([[0], np.searchsorted(s, edges[1:-1], side="left"), [n]])
+    pos = (n - 1) * np.asarray(PERCENTILES, dtype=np.float64) / 100.0
+    below = np.floor(pos).astype(np.int64)
+    above = np.minimum(below + 1, n - 1)
+    frac = pos - below
+    v0, v1 = s[below].astype(np.float64), s[above].astype(np.float64)
+    zeros = int(np.searchsorted(s, 0.0, side="right") - np.searchsorted(s, 0.0, side="left"))
+    out: dict[str, Any] = {
+        "mean": mean,
+        "std": std,
+        "zero_fraction": zeros / n,
+        "min": lo,
+        "max": hi,
+        "percentiles": (v0 + frac * (v1 - v0)).tolist(),
+        "hist_edges": edges.tolist(),
+        "hist_counts": np.diff(cuts).tolist(),
+        "unit_max": _units(a, kind).cpu().tolist(),
+    }
+    if n != n_all:
+        out["nonfinite_fraction"] = (n_all - n) / n_all
+    if kind == "recurrent":
+        if a.dim() != 3:
+            raise ConvscopeError(
+                f"activation statistics: recurrent output must be (B, T, H), got {tuple(a.shape)}"
+            )
+        step_std, step_mean = torch.std_mean(a, dim=(0, 2), correction=0)
+        out["step_mean"] = step_mean.cpu().tolist()
+        out["step_std"] = step_std.cpu().tolist()
+        out["step_zero_fraction"] = (a == 0).double().mean(dim=(0, 2)).cpu().tolist()
+    return out
+
+
+def fixed_batch_indices(n: int, size: int, seed: int = BATCH_SEED) -> np.ndarray:
+    """Sorted indices of the fixed measurement batch: ``min(size, n)`` of ``range(n)``.
+
+    Uses a private ``torch.Generator``; the global RNG is untouched.
+    """
+    if n <= 0:
+        raise ConvscopeError("activation statistics: the test split is empty")
+    if size <= 0:
+        raise ConvscopeError(
+            f"config key 'activation_stats_size': expected a positive integer, got {size}"
+        )
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(n, generator=g)[: min(size, n)]
+    return np.sort(idx.numpy())
+
+
+def stats_row(
+    step: int, acts: dict[str, torch.Tensor], points: list[HookPoint], bins: int = N_BINS
+) -> dict[str, Any]:
+    """One record: ``{"step", "n_images", "layers": {name: layer_stats}, "points": {...}}``."""
+    layers = {p.name: layer_stats(acts[p.name], p.kind, bins) for p in points}
+    n_images = int(next(iter(acts.values())).shape[0])
+    return {
+        "step": int(step),
+        "n_images": n_images,
+        "layers": layers,
+        "points": {p.name: {k: v for k, v in asdict(p).items() if k != "name"} for p in points},
+    }
+
+
+class ActivationMeter:
+    """Measures a model's activation statistics on one fixed, pre-normalised batch.
+
+    Args:
+        x: ``(B, C, H, W)`` normalised float input on the model's device.
+        bins: histogram bins per layer.
+    """
+
+    def __init__(self, x: torch.Tensor, bins: int = N_BINS) -> None:
+        self.x = x
+        self.bins = bins
+        self.points: list[HookPoint] | None = None
+
+    def measure(self, model: nn.Module, step: int) -> dict[str, Any]:
+        if self.points is None:
+            self.points = find_hook_points(model, self.x[:2])
+            log.info(
+                "activation statistics at %s",
+                ", ".join(f"{p.name}={p.module or '<model>'}" for p in self.points),
+            )
+        acts = capture(model, self.x, self.points)
+        return stats_row(step, acts, self.points, self.bins)
+
+
+def measurement_batch(
+    dataset: Any, normalize: Callable[[torch.Tensor], torch.Tensor], size: int, device: Any = "cpu"
+) -> tuple[torch.Tensor, np.ndarray]:
+    """The fixed batch: normalised ``(B, C, H, W)`` float images on ``device``, and indices."""
+    idx = fixed_batch_indices(len(dataset.test), size)
+    images = dataset.test.images[torch.from_numpy(idx)]
+    return normalize(images.to(device)), idx
+
+
+def write_tensorboard(tb: Any, row: dict[str, Any]) -> None:
+    """Histograms (tags ``Layer_1_Activations``, ..., ``Logits``) and scalars
+    (``Layer_1_Activations/mean``, ``/std``, ``/zero_fraction``) for one record."""
+    step = row["step"]
+    for name, s in row["layers"].items():
+        counts = np.asarray(s["hist_counts"], dtype=np.float64)
+        edges = np.asarray(s["hist_edges"], dtype=np.float64)
+        centres = 0.5 * (edges[:-1] + edges[1:])
+        n = float(counts.sum())
+        tb.add_histogram_raw(
+            name,
+            min=s["min"],
+            max=s["max"],
+            num=n,
+            sum=s["mean"] * n,
+            sum_squares=float((counts * centres**2).sum()),
+            bucket_limits=edges[1:].tolist(),
+            bucket_counts=counts.tolist(),
+            global_step=step,
+        )
+        for stat in SCALAR_STATS:
+            tb.add_scalar(f"{name}/{stat}", s[stat], step)
+
+
+class ActivationStatsCallback:
+    """Training-loop callback: activation statistics every ``every`` iterations.
+
+    Writes TensorBoard histograms and scalars (:func:`write_tensorboard`) and appends one row per
+    call to the run's ``activations.jsonl`` (``ctx.records.append("activations", row)``).
+    The model's training mode, gradients and the global RNG are left as they were.
+
+    Args:
+        every: iterations between records (the loop also calls at step 0 and the last step).
+        size: number of fixed test images (``train.activation_stats_size``).
+        bins: histogram bins per layer.
+    """
+
+    def __init__(self, every: int = DEFAULT_EVERY, size: int = 256, bins: int = N_BINS) -> None:
+        if every <= 0:
+            raise ConvscopeError(
+                f"config key 'activation_stats_every': expected a positive integer, got {every}"
+            )
+        fixed_batch_indices(1, size)  # validates size
+        self.every = every
+        self.size = size
+        self.bins = bins
+        self._meter: ActivationMeter | None = None
+
+    def __call__(self, ctx: Any) -> None:
+        if self._meter is None:
+            x, _ = measurement_batch(ctx.dataset, ctx.normalize, self.size, ctx.device)
+            if x.dim() == 4 and getattr(getattr(ctx.config, "train", None), "channels_last", False):
+                x = x.contiguous(memory_format=torch.channels_last)
+            self._meter = ActivationMeter(x, self.bins)
+        row = self._meter.measure(ctx.model, ctx.step)
+        if getattr(ctx, "tb", None) is not None:
+            write_tensorboard(ctx.tb, row)
+        ctx.records.append(STREAM, row)
+
+
+def activation_rows_over_checkpoints(
+    run_dir: str | Path,
+    size: int | None = None,
+    steps: list[int] | None = None,
+    bins: int = N_BINS,
+    device: str | torch.device = "cpu",
+) -> list[dict[str, Any]]:
+    """Recompute the callback's rows from a run's checkpoints (no training).
+
+    Args:
+        run_dir: a run directory.
+        size: fixed-batch size; default ``train.activation_stats_size`` of the run's config.
+        steps: checkpoint steps; default all of them.
+    """
+    from convscope.runs import RunDir
+
+    rd = RunDir(run_dir)
+    cfg = rd.config()
+    all_steps = rd.checkpoint_steps()
+    if not all_steps:
+        raise ConvscopeError(
+            f"{rd.checkpoint_dir}: no checkpoints to compute activation statistics from"
+        )
+    use = all_steps if steps is None else [s for s in steps if s in all_steps]
+    dataset, normalize = rd.load_data()
+    x, _ = measurement_batch(dataset, normalize, size or cfg.train.activation_stats_size, device)
+    meter = ActivationMeter(x, bins)
+    rows = []
+    for s in use:
+        model = rd.load_model(s, device=device)
+        rows.append(meter.measure(model, s))
+        log.info("activation statistics: step %d", s)
+    return rows
+
+
+def rows_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Stack records into arrays: ``steps (S,)`` and per layer ``"<layer>.<stat>"``:
+    scalars ``(S,)``, ``percentiles (S, 7)``, ``hist_edges (S, bins+1)``, ``hist_counts (S, bins)``,
+    ``unit_max (S, U)``, recurrent ``step_mean/step_std/step_zero_fraction (S, T)``."""
+    if not rows:
+        raise ConvscopeError("activation statistics: no records")
+    rows = sorted(rows, key=lambda r: r["step"])
+    out: dict[str, np.ndarray] = {"steps": np.array([r["step"] for r in rows], dtype=np.int64)}
+    for name in rows[0]["layers"]:
+        for key in rows[0]["layers"][name]:
+            vals = [r["layers"][name][key] for r in rows]
+            out[f"{name}.{key}"] = np.asarray(
+                vals, dtype=np.int64 if key == "hist_counts" else np.float64
+            )
+    return out
+
+
+def layer_names(arrays: dict[str, np.ndarray]) -> list[str]:
+    """Layer names in an arrays dict, in record order (``Layer_1_Activations``, ..., ``Logits``)."""
+    seen: list[str] = []
+    for k in arrays:
+        if "." in k:
+            name = k.split(".", 1)[0]
+            if name not in seen:
+                seen.append(name)
+    return seen
+
+
+def dead_units(
+    model: nn.Module,
+    images: torch.Tensor,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int = 500,
+    device: str | torch.device = "cpu",
+    points: list[HookPoint] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Units that never activate (max <= 0) on all of ``images``, per layer except the logits.
+
+    Args:
+        images: ``(N, C, H, W)`` uint8 (e.g. the whole test split), processed in batches.
+        normalize: uint8 batch -> float input.
+
+    Returns:
+        ``{layer: {"n_units", "n_dead", "dead_fraction", "dead": [indices], "after", "kind",
+        "unit_max": [max per unit]}}``. "Dead" is meaningful after ReLU-like activations; for
+        tanh (recurrent) layers it means "never positive".
+    """
+    if images.dim() != 4 or images.shape[0] == 0:
+        raise ConvscopeError(
+            f"dead units: expected images (N, C, H, W) with N > 0, got {tuple(images.shape)}"
+        )
+    if batch_size <= 0:
+        raise ConvscopeError(f"dead units: batch_size must be positive, got {batch_size}")
+    model = model.to(device)
+    if points is None:
+        points = find_hook_points(model, normalize(images[:2].to(device)))
+    points = [p for p in points if p.kind != "logits"]
+    maxima: dict[str, torch.Tensor] = {}
+    with hooked(model, points) as store, torch.no_grad(), _eval_mode(model):
+        for i in range(0, images.shape[0], batch_size):
+            model(normalize(images[i : i + batch_size].to(device)))
+            for p in points:
+                m = _units(store[p.name], p.kind)
+                maxima[p.name] = m if p.name not in maxima else torch.maximum(maxima[p.name], m)
+    out = {}
+    for p in points:
+        m = maxima[p.name].float().cpu()
+        dead = torch.nonzero(m <= 0).flatten().tolist()
+        out[p.name] = {
+            "layer": p.layer,
+            "kind": p.kind,
+            "after": p.after,
+            "n_units": int(m.numel()),
+            "n_dead": len(dead),
+            "dead_fraction": len(dead) / max(int(m.numel()), 1),
+            "dead": dead,
+            "unit_max": m.tolist(),
+        }
+    return out
