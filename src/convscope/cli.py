@@ -160,9 +160,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     flat.update(_flat_from_args(args))
     cfg = from_flat(flat)
     from convscope.data import load_dataset
+    from convscope.models import REGISTRY, load_factory
 
+    if cfg.model.model not in REGISTRY:
+        load_factory(cfg.model.model)  # a bad import path fails before the data is read
     dataset = load_dataset(cfg.data)  # bad data fails here, before any training
-    log.info("data: %s", dataset.source)
     if args.dry_run:
         import tempfile
 

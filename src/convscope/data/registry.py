@@ -120,7 +120,7 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         train_per_class=cfg.train_per_class,
         test_per_class=cfg.test_per_class,
     )
-    log.info("loaded %s in %.2f s", ds.source, time.perf_counter() - t0)
+    log.debug("loaded %s in %.2f s", ds.source, time.perf_counter() - t0)
     return ds
 
 

@@ -1,0 +1,68 @@
+"""The command line: one-line errors with exit code 2 (also under python -O), dry run, data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convscope.cli import main
+from convscope.runs import RunDir
+
+
+def run_cli(*args: str, optimize: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, *(["-O"] if optimize else []), "-m", "convscope", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ})
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["train", "--optimizer", "lbfgs"], "config key 'optimizer': expected one of"),
+        (["train", "--lr", "x"], "config key 'lr': expected a number"),
+        (["train", "--data", "/nonexistent/data"], "/nonexistent/data"),
+        (["train", "--model", "no_such_module:factory"], "cannot import module 'no_such_module'"),
+        (["train", "--config", "/nonexistent.toml"], "/nonexistent.toml: config file not found"),
+        (["analyze", "/nonexistent-run"], "not a run directory"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], expect: str) -> None:
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert expect in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_debug_shows_traceback() -> None:
+    r = run_cli("train", "--lr", "x", "--debug")
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_config_file_and_override(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('data = "digits"\niterations = 4\neval_every = 2\nlr = 0.5\n')
+    out = tmp_path / "run"
+    rc = main(["train", "--config", str(cfg), "--lr", "1e-3", "--out", str(out), "-q"])
+    assert rc == 0
+    c = RunDir(out).config()
+    assert c.optim.lr == 1e-3 and c.train.iterations == 4
+    assert "digits" in capsys.readouterr().out
+    assert [r["step"] for r in RunDir(out).metrics()] == [2, 4]
+
+
+def test_dry_run_runs_a_few_steps() -> None:
+    r = run_cli("train", "--dry-run", optimize=False)
+    assert r.returncode == 0, r.stderr
+    assert "status: completed at step 5/5" in r.stdout
+    assert "scikit-learn" in r.stdout  # says it is the built-in data set
+
+
+def test_data_command_describes_source(capsys: pytest.CaptureFixture) -> None:
+    assert main(["data", "digits"]) == 0
+    out = capsys.readouterr().out
+    assert "train:" in out and "pixel mean" in out
