@@ -1,0 +1,107 @@
+"""Feature evolution during training (Zeiler & Fergus 2014, §4.2, Fig. 4).
+
+At each kept checkpoint, for each map of a layer, the strongest activation over the *training*
+set (one image per map: k = 1 of :func:`~convscope.analysis.zf.topk.topk_per_map`), projected to
+pixel space with the deconvnet. One grid per layer: rows are maps, columns checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from convscope.analysis.zf._common import Transform
+from convscope.analysis.zf.topk import topk_per_map
+from convscope.errors import ConvscopeError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Evolution:
+    """Per map and checkpoint, the strongest training activation and its projection.
+
+    Attributes:
+        layer: layer read.
+        steps: ``(S,)`` training steps of the checkpoints.
+        maps: ``(M,)`` map indices (rows of the grid).
+        values, image_index, y, x: ``(M, S)``.
+        projections: ``(M, S, C, H, W)``.
+    """
+
+    layer: str
+    steps: torch.Tensor
+    maps: torch.Tensor
+    values: torch.Tensor
+    image_index: torch.Tensor
+    y: torch.Tensor
+    x: torch.Tensor
+    projections: torch.Tensor
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        names = ("steps", "maps", "values", "image_index", "y", "x", "projections")
+        return {prefix + n: getattr(self, n).numpy() for n in names}
+
+
+def feature_evolution(
+    steps: Sequence[int],
+    load_model: Callable[[int], nn.Module],
+    images: torch.Tensor,
+    layer: str | int,
+    *,
+    maps: Sequence[int] | None = None,
+    transform: Transform | None = None,
+    batch_size: int = 500,
+    block_output: bool = True,
+    device: str | torch.device | None = None,
+) -> Evolution:
+    """Strongest activation per map at each checkpoint, projected (Fig. 4).
+
+    Args:
+        steps: checkpoint steps, in the order of the grid's columns.
+        load_model: step -> model (e.g. ``RunDir.load_model``); loaded one at a time.
+        images: ``(N, C, H, W)`` the training split (uint8 with ``transform``, or float).
+        layer, maps, transform, batch_size, block_output, device: as in
+            :func:`~convscope.analysis.zf.topk.topk_per_map`.
+    """
+    if not steps:
+        raise ConvscopeError("steps: expected at least one checkpoint step")
+    cols = []
+    name = ""
+    for step in steps:
+        model = load_model(int(step))
+        t = topk_per_map(
+            model,
+            images,
+            layer,
+            k=1,
+            maps=maps,
+            transform=transform,
+            batch_size=batch_size,
+            block_output=block_output,
+            with_patches=False,
+            device=device,
+        )
+        log.info("evolution: step %d, layer %s", step, t.layer)
+        name = t.layer
+        cols.append(t)
+    assert cols[0].projections is not None
+
+    def stack(attr: str) -> torch.Tensor:
+        return torch.cat([getattr(t, attr) for t in cols], dim=1)
+
+    return Evolution(
+        layer=name,
+        steps=torch.as_tensor(list(steps), dtype=torch.int64),
+        maps=cols[0].maps,
+        values=stack("values"),
+        image_index=stack("image_index"),
+        y=stack("y"),
+        x=stack("x"),
+        projections=torch.stack([t.projections[:, 0] for t in cols], dim=1),  # type: ignore[index]
+    )

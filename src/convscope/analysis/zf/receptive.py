@@ -1,0 +1,139 @@
+"""Receptive fields from the architecture (Zeiler & Fergus 2014, Fig. 2 patches).
+
+For each layer of a :class:`~convscope.analysis.zf.graph.Chain`, per spatial axis:
+
+* ``size``: how many input pixels one unit sees (the box, including dilation holes);
+* ``jump``: input pixels between neighbouring units;
+* ``start``: input coordinate of the top/left edge of unit 0's box (negative where the
+  box starts in the padding).
+
+Unit ``u`` at that layer sees input pixels ``start + u * jump .. start + u * jump + size - 1``.
+After a ``flatten`` or ``linear`` layer every unit sees the whole image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from convscope.analysis.zf.graph import (
+    AVGPOOL,
+    CONV,
+    FLATTEN,
+    LINEAR,
+    MAXPOOL,
+    Chain,
+    _pair,
+    conv_padding,
+)
+from convscope.errors import ConvscopeError
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of one layer's units. Each field is ``(along y, along x)``.
+
+    ``full`` is true after flatten/linear: every unit sees the whole input.
+    """
+
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    start: tuple[int, int]
+    full: bool = False
+
+    def box(self, y: int, x: int, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+        """Unit ``(y, x)``'s patch ``(y0, y1, x0, x1)`` (half-open), clipped to an ``(H, W)``
+        image."""
+        h, w = hw
+        if self.full:
+            return 0, h, 0, w
+        y0 = self.start[0] + y * self.jump[0]
+        x0 = self.start[1] + x * self.jump[1]
+        return max(y0, 0), min(y0 + self.size[0], h), max(x0, 0), min(x0 + self.size[1], w)
+
+    def unclipped(self, y: int, x: int, hw: tuple[int, int]) -> tuple[int, int]:
+        """Top-left ``(y0, x0)`` of unit ``(y, x)``'s box before clipping (may be negative)."""
+        if self.full:
+            return 0, 0
+        return self.start[0] + y * self.jump[0], self.start[1] + x * self.jump[1]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "size": list(self.size),
+            "jump": list(self.jump),
+            "start": list(self.start),
+            "full": self.full,
+        }
+
+
+def _kernel_geometry(
+    m: nn.Module,
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """``(kernel, stride, top/left padding, dilation)`` per axis of a conv or pool module."""
+    if isinstance(m, nn.Conv2d):
+        (pt, _), (pl, _) = conv_padding(m)
+        return _pair(m.kernel_size), _pair(m.stride), (pt, pl), _pair(m.dilation)
+    if isinstance(m, nn.MaxPool2d):
+        stride = m.stride if m.stride is not None else m.kernel_size
+        return _pair(m.kernel_size), _pair(stride), _pair(m.padding), _pair(m.dilation)
+    if isinstance(m, nn.AvgPool2d):
+        stride = m.stride if m.stride is not None else m.kernel_size
+        return _pair(m.kernel_size), _pair(stride), _pair(m.padding), (1, 1)
+    raise ConvscopeError(f"{type(m).__name__}: not a spatial layer")
+
+
+def receptive_fields(chain: Chain) -> list[ReceptiveField]:
+    """One :class:`ReceptiveField` per chain layer (the field of that layer's output units)."""
+    size, jump, start, full = (1, 1), (1, 1), (0, 0), False
+    out = []
+    for layer in chain.layers:
+        if layer.kind in (FLATTEN, LINEAR):
+            full = True
+        elif layer.kind in (CONV, MAXPOOL, AVGPOOL) and not full:
+            assert layer.module is not None
+            k, s, p, d = _kernel_geometry(layer.module)
+            eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
+            start = tuple(st - pi * ji for st, pi, ji in zip(start, p, jump))  # type: ignore[assignment]
+            size = tuple(r + (e - 1) * ji for r, e, ji in zip(size, eff, jump))  # type: ignore[assignment]
+            jump = tuple(ji * si for ji, si in zip(jump, s))  # type: ignore[assignment]
+        out.append(ReceptiveField(size, jump, start, full))
+    return out
+
+
+def extract_patches(
+    images: torch.Tensor,
+    rf: ReceptiveField,
+    ys: Sequence[int] | torch.Tensor,
+    xs: Sequence[int] | torch.Tensor,
+    fill: float = 0.0,
+) -> torch.Tensor:
+    """Cut each unit's receptive-field patch out of its image.
+
+    Args:
+        images: ``(N, C, H, W)``, one image per unit.
+        rf: the layer's receptive field.
+        ys, xs: ``(N,)`` unit positions in that layer's maps.
+        fill: value where the (unclipped) box leaves the image.
+
+    Returns:
+        ``(N, C, size_y, size_x)`` patches aligned to the unclipped box (the whole image for a
+        ``full`` field), same dtype as ``images``.
+    """
+    n, c, h, w = images.shape
+    if rf.full:
+        return images.clone()
+    sy, sx = rf.size
+    out = torch.full((n, c, sy, sx), fill, dtype=images.dtype, device=images.device)
+    ys = [int(v) for v in ys]
+    xs = [int(v) for v in xs]
+    if len(ys) != n or len(xs) != n:
+        raise ConvscopeError(f"extract_patches: got {n} images but {len(ys)} ys, {len(xs)} xs")
+    for i in range(n):
+        y0, x0 = rf.unclipped(ys[i], xs[i], (h, w))
+        cy0, cy1, cx0, cx1 = rf.box(ys[i], xs[i], (h, w))
+        if cy1 > cy0 and cx1 > cx0:
+            out[i, :, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = images[i, :, cy0:cy1, cx0:cx1]
+    return out

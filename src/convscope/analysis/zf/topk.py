@@ -1,0 +1,216 @@
+"""Top-k activations per feature map, with projections and patches (Zeiler & Fergus 2014, Fig. 2).
+
+For every map of a layer, the ``k`` (9 in the paper) strongest activations over a data split,
+from ``k`` distinct images: each image's activation in a map is its maximum over positions, and
+the ``k`` images with the largest maxima win. Each comes with its deconvnet projection (§2.1) and
+the image patch under its receptive field. The data go through the network once per layer,
+batched over images, keeping only the per-image per-map maximum and its position; the winners'
+projections are then computed in batches.
+
+Recorded choices: ties between images are broken by the lower image index, ties between
+positions within a map by the first position in row-major order (``torch.max``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from convscope.analysis.zf._common import Transform, batches, chain_on, check_images, to_input
+from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project
+from convscope.analysis.zf.graph import Chain
+from convscope.analysis.zf.receptive import extract_patches, receptive_fields
+from convscope.errors import ConvscopeError
+
+
+@torch.no_grad()
+def max_per_map(
+    model: nn.Module | Chain,
+    images: torch.Tensor,
+    layer: str | int,
+    *,
+    transform: Transform | None = None,
+    batch_size: int = 500,
+    block_output: bool = True,
+    device: str | torch.device | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """One forward pass: each image's maximum activation in each map of ``layer``.
+
+    Args:
+        images: ``(N, C, H, W)``, uint8 with ``transform``, or float model inputs.
+
+    Returns:
+        ``(values, positions, map_shape)``: ``values`` ``(N, M)`` float, ``positions``
+        ``(N, M)`` int64 row-major index into the ``(H_l, W_l)`` map (0 for a fully connected
+        layer), and the layer's per-image output shape ``(M, H_l, W_l)`` or ``(M,)``; on CPU.
+    """
+    chain = chain_on(model, device)
+    check_images(images)
+    idx = chain.resolve(layer, block_output)
+    vals, poss = [], []
+    shape: tuple[int, ...] = ()
+    for _, x in batches(images, chain, transform, batch_size):
+        act = chain.run(x, taps=[idx], to_end=False)[0][idx]
+        shape = tuple(act.shape[1:])
+        if act.dim() == 4:
+            v, p = act.flatten(2).max(dim=2)
+        elif act.dim() == 2:
+            v, p = act, torch.zeros_like(act, dtype=torch.int64)
+        else:
+            raise ConvscopeError(
+                f"layer {chain.layers[idx].name!r}: output {tuple(act.shape)}; expected "
+                "(B, C, H, W) or (B, C)"
+            )
+        vals.append(v.cpu())
+        poss.append(p.cpu())
+    return torch.cat(vals), torch.cat(poss), shape
+
+
+def rank_images(values: torch.Tensor, k: int) -> torch.Tensor:
+    """``(N, M)`` per-image maxima -> ``(M, k)`` image indices, strongest first; ties go to
+    the lower image index."""
+    if not 0 < k <= values.shape[0]:
+        raise ConvscopeError(f"k: expected 1..{values.shape[0]} (number of images), got {k}")
+    order = torch.sort(values.T, dim=1, descending=True, stable=True).indices
+    return order[:, :k]
+
+
+@dataclass
+class TopK:
+    """Top-k result for one layer (arrays on CPU). ``M`` maps, ``k`` per map.
+
+    Attributes:
+        layer: the layer read (name after :meth:`Chain.resolve`).
+        maps: ``(M,)`` map indices.
+        values: ``(M, k)`` activation values, strongest first.
+        image_index: ``(M, k)`` index into the searched images (distinct within a row).
+        y, x: ``(M, k)`` position of each activation in its map (0 for fully connected).
+        projections: ``(M, k, C, H, W)`` deconvnet projections, or ``None``.
+        patches: ``(M, k, C, ph, pw)`` input patches under each unit's receptive field (the whole
+            image for fully connected layers), dtype of the given images; ``None`` if skipped.
+        projection_patches: ``(M, k, C, ph, pw)`` projections cut to the same box.
+        boxes: ``(M, k, 4)`` clipped receptive-field boxes ``(y0, y1, x0, x1)``, half-open.
+        receptive_field: the layer's field (size/jump/start per axis).
+        choices: recorded choices.
+    """
+
+    layer: str
+    maps: torch.Tensor
+    values: torch.Tensor
+    image_index: torch.Tensor
+    y: torch.Tensor
+    x: torch.Tensor
+    projections: torch.Tensor | None
+    patches: torch.Tensor | None
+    projection_patches: torch.Tensor | None
+    boxes: torch.Tensor
+    receptive_field: dict[str, Any]
+    choices: dict[str, Any] = field(default_factory=dict)
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The arrays as numpy, for ``np.savez``."""
+        names = ("maps", "values", "image_index", "y", "x", "boxes")
+        names += ("projections", "patches", "projection_patches")
+        return {prefix + n: getattr(self, n).numpy() for n in names if getattr(self, n) is not None}
+
+
+def topk_per_map(
+    model: nn.Module | Chain,
+    images: torch.Tensor,
+    layer: str | int,
+    *,
+    k: int = 9,
+    maps: Sequence[int] | None = None,
+    transform: Transform | None = None,
+    batch_size: int = 500,
+    chunk_size: int = 256,
+    block_output: bool = True,
+    with_projections: bool = True,
+    with_patches: bool = True,
+    device: str | torch.device | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TopK:
+    """The ``k`` strongest activations of every map of ``layer`` over ``images`` (Fig. 2).
+
+    Args:
+        model: the CNN or its :class:`Chain`; runs on its device (``device`` moves it).
+        images: ``(N, C, H, W)`` the split to search; uint8 with ``transform`` (patches are then
+            uint8 too), or float model inputs.
+        layer: name or chain index; ``"conv2"`` reads its rectified output (``block_output``).
+        k: images per map (9 in the paper).
+        maps: which maps to return (default all).
+        transform: raw batch -> model input (e.g. ``Normalize``).
+        batch_size: images per forward pass; chunk_size: projections per batch.
+        with_projections, with_patches: skip either to save time.
+
+    Returns:
+        :class:`TopK`.
+    """
+    chain = chain_on(model, device)
+    idx = chain.resolve(layer, block_output)
+    name = chain.layers[idx].name
+    values, positions, shape = max_per_map(
+        chain, images, idx, transform=transform, batch_size=batch_size, block_output=False
+    )
+    n_maps = values.shape[1]
+    sel = torch.arange(n_maps) if maps is None else torch.as_tensor(list(maps), dtype=torch.int64)
+    if sel.numel() == 0 or int(sel.min()) < 0 or int(sel.max()) >= n_maps:
+        raise ConvscopeError(f"maps: expected indices in 0..{n_maps - 1} for layer {name!r}")
+    top = rank_images(values, k)[sel]  # (M, k)
+    m_idx = sel[:, None].expand_as(top)
+    vals = values[top, m_idx]
+    pos = positions[top, m_idx]
+    w = shape[2] if len(shape) == 3 else 1
+    ys, xs = pos // w, pos % w
+    if progress:
+        progress(f"top-{k} of {len(sel)} maps of {name} over {images.shape[0]} images")
+
+    rf = receptive_fields(chain)[idx]
+    hw = (int(images.shape[2]), int(images.shape[3]))
+    flat_img, flat_y, flat_x = top.reshape(-1), ys.reshape(-1), xs.reshape(-1)
+    boxes = torch.tensor(
+        [rf.box(int(a), int(b), hw) for a, b in zip(flat_y, flat_x)], dtype=torch.int64
+    ).view(*top.shape, 4)
+    projections = patches = proj_patches = None
+    uniq, inverse = torch.unique(flat_img, return_inverse=True)
+    if with_projections:
+        x_sel = to_input(images[uniq], chain, transform)
+        units = Units.of(inverse, m_idx.reshape(-1), flat_y, flat_x)
+        p = project(chain, x_sel, idx, units, block_output=False, chunk_size=chunk_size)
+        projections = p.float().cpu().view(*top.shape, *p.shape[1:])
+        proj_patches = extract_patches(projections.flatten(0, 1), rf, flat_y, flat_x).view(
+            *top.shape, images.shape[1], *((rf.size) if not rf.full else hw)
+        )
+    if with_patches:
+        raw = images[uniq.to(images.device)].cpu()[inverse]
+        patches = extract_patches(raw, rf, flat_y, flat_x)
+        patches = patches.view(*top.shape, *patches.shape[1:])
+    return TopK(
+        layer=name,
+        maps=sel,
+        values=vals,
+        image_index=top,
+        y=ys,
+        x=xs,
+        projections=projections,
+        patches=patches,
+        projection_patches=proj_patches,
+        boxes=boxes,
+        receptive_field=rf.to_dict(),
+        choices={
+            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) Fig. 2",
+            "k": k,
+            "per_image_activation": "max over positions of the map; one entry per image, so "
+            "the k images are distinct",
+            "ties": "equal maxima: lower image index first; equal positions: first in "
+            "row-major order",
+            "layer_read": name,
+            "patch_fill": "0 where the receptive field leaves the image",
+            "deconv": DECONV_CHOICES,
+        },
+    )

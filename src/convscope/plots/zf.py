@@ -1,0 +1,335 @@
+"""Figures for the Zeiler & Fergus 2014 analyses (arXiv 1311.2901): arrays in, Figure out.
+
+* :func:`topk_grid` — Fig. 2: per map, the top-k projections next to their image patches;
+* :func:`evolution_grid` — Fig. 4: rows maps, columns checkpoints;
+* :func:`occlusion_figure` — Fig. 7: image, (b) map activation, (d) true-class probability,
+  (e) most probable class with a class legend;
+* :func:`invariance_figure` — Fig. 5: distance at the low and high layer and the true-class
+  probability against each transformation;
+* :func:`correspondence_table_figure` — Table 1 as a figure.
+
+Figures are ``matplotlib.figure.Figure`` objects built without pyplot (no global state, no
+window, so no backend is selected); save them with ``fig.savefig(path)`` (Agg for PNG).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+
+ArrayLike = np.ndarray
+
+
+def _np(a: object) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()  # type: ignore[union-attr]
+    return np.asarray(a)
+
+
+def _to_rgb(img: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` on [0, 1] -> ``(H, W, 3)``."""
+    img = np.clip(img, 0.0, 1.0)
+    if img.shape[0] == 1:
+        return np.repeat(img[0][:, :, None], 3, axis=2)
+    if img.shape[0] == 3:
+        return np.transpose(img, (1, 2, 0))
+    return np.repeat(img.mean(0)[:, :, None], 3, axis=2)
+
+
+def signed_to_unit(p: np.ndarray) -> np.ndarray:
+    """A projection ``(C, H, W)`` to [0, 1] with 0 at grey: ``0.5 + 0.5 * p / max|p|``."""
+    m = float(np.abs(p).max())
+    return np.full_like(p, 0.5, dtype=np.float64) if m == 0 else 0.5 + 0.5 * p / m
+
+
+def image_to_unit(img: np.ndarray) -> np.ndarray:
+    """An image ``(C, H, W)``: uint8 -> /255; float -> min-max to [0, 1]."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float64) / 255.0
+    lo, hi = float(img.min()), float(img.max())
+    return np.zeros_like(img, dtype=np.float64) if hi <= lo else (img - lo) / (hi - lo)
+
+
+def _mosaic(tiles: np.ndarray, pad: int = 1, value: float = 1.0) -> np.ndarray:
+    """``(R, K, H, W, 3)`` -> one ``(R*(H+pad)-pad, K*(W+pad)-pad, 3)`` image."""
+    r, k, h, w, _ = tiles.shape
+    out = np.full((r * (h + pad) - pad, k * (w + pad) - pad, 3), value)
+    for i in range(r):
+        for j in range(k):
+            out[i * (h + pad) : i * (h + pad) + h, j * (w + pad) : j * (w + pad) + w] = tiles[i, j]
+    return out
+
+
+def _block(images: np.ndarray, side: int, to_unit) -> np.ndarray:  # noqa: ANN001
+    """``(k, C, H, W)`` -> a ``side x side`` mosaic (missing tiles white)."""
+    k, _, h, w = images.shape
+    tiles = np.ones((side * side, h, w, 3))
+    for i in range(min(k, side * side)):
+        tiles[i] = _to_rgb(to_unit(images[i]))
+    return _mosaic(tiles.reshape(side, side, h, w, 3), pad=1, value=1.0)
+
+
+def topk_grid(
+    projections: ArrayLike,
+    patches: ArrayLike | None = None,
+    *,
+    maps: Sequence[int] | None = None,
+    title: str = "",
+    ncols: int | None = None,
+) -> Figure:
+    """Fig. 2: for each map, its top-k projections (left) and image patches (right).
+
+    Args:
+        projections: ``(M, k, C, h, w)`` projections (cropped to the receptive field or full),
+            shown with 0 as grey.
+        patches: ``(M, k, C, h', w')`` image patches (uint8 or float), or ``None``.
+        maps: map indices for the labels (default ``0..M-1``).
+        ncols: map blocks per row (default about sqrt(M), wider than tall).
+    """
+    proj = _np(projections)
+    pat = None if patches is None else _np(patches)
+    m, k = proj.shape[:2]
+    labels = list(range(m)) if maps is None else [int(v) for v in maps]
+    side = math.ceil(math.sqrt(k))
+    left = [_block(proj[i], side, signed_to_unit) for i in range(m)]
+    right = [_block(pat[i], side, image_to_unit) for i in range(m)] if pat is not None else None
+    bh = max(b.shape[0] for b in left)
+    if right is not None:
+        bh = max(bh, max(b.shape[0] for b in right))
+    blocks = []
+    for i in range(m):
+        parts = [left[i]] + ([right[i]] if right is not None else [])
+        parts = [
+            np.pad(p, ((0, bh - p.shape[0]), (0, 0), (0, 0)), constant_values=1.0) for p in parts
+        ]
+        sep = np.ones((bh, max(2, bh // 12), 3))
+        cells = [parts[0]] + ([sep, parts[1]] if len(parts) > 1 else [])
+        blocks.append(np.concatenate(cells, axis=1))
+    bw = blocks[0].shape[1]
+    cols = ncols or max(1, math.ceil(math.sqrt(m * bh / bw * 1.6)))
+    rows = math.ceil(m / cols)
+    gap = max(3, bh // 6)
+    canvas = np.ones((rows * (bh + gap), cols * (bw + gap), 3))
+    for i, b in enumerate(blocks):
+        r, c = divmod(i, cols)
+        canvas[
+            r * (bh + gap) + gap : r * (bh + gap) + gap + bh, c * (bw + gap) : c * (bw + gap) + bw
+        ] = b
+    scale = 6.0 / max(canvas.shape[0], canvas.shape[1]) * max(1.0, math.sqrt(m) / 2.5)
+    fig = Figure(
+        figsize=(max(4.0, canvas.shape[1] * scale), max(3.0, canvas.shape[0] * scale + 0.5))
+    )
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(canvas, interpolation="nearest")
+    for i in range(m):
+        r, c = divmod(i, cols)
+        ax.text(
+            c * (bw + gap),
+            r * (bh + gap) + gap - 1,
+            f"map {labels[i]}",
+            fontsize=6,
+            va="bottom",
+        )
+    ax.set_axis_off()
+    sub = "projections (grey = 0) | image patches" if pat is not None else "projections"
+    fig.suptitle(f"{title}\n{sub}" if title else sub, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def evolution_grid(
+    projections: ArrayLike,
+    steps: Sequence[int],
+    *,
+    maps: Sequence[int] | None = None,
+    title: str = "",
+) -> Figure:
+    """Fig. 4: ``(M, S, C, H, W)`` projections, rows maps, columns checkpoint steps."""
+    proj = _np(projections)
+    m, s, _, h, w = proj.shape
+    tiles = np.ones((m, s, h, w, 3))
+    for i in range(m):
+        for j in range(s):
+            tiles[i, j] = _to_rgb(signed_to_unit(proj[i, j]))
+    canvas = _mosaic(tiles, pad=1)
+    labels = list(range(m)) if maps is None else [int(v) for v in maps]
+    fig = Figure(figsize=(max(3.0, 0.55 * s + 1.2), max(3.0, 0.55 * m + 1.0)))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_xticks([j * (w + 1) + w / 2 for j in range(s)])
+    ax.set_xticklabels([str(int(v)) for v in steps], fontsize=6, rotation=90)
+    ax.set_yticks([i * (h + 1) + h / 2 for i in range(m)])
+    ax.set_yticklabels([str(v) for v in labels], fontsize=6)
+    ax.set_xlabel("checkpoint (training step)")
+    ax.set_ylabel("feature map")
+    ax.tick_params(length=0)
+    for sp in ax.spines.values():
+        sp.set_visible(False)
+    fig.suptitle(title or "strongest training activation per map, projected", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _cell_extent(pos: np.ndarray, size: int) -> tuple[float, float]:
+    """Extent along one axis so that cell i is centred on the square's centre."""
+    centres = pos.astype(np.float64) + size / 2.0 - 0.5
+    step = float(centres[1] - centres[0]) if len(centres) > 1 else float(size)
+    return centres[0] - step / 2.0, centres[-1] + step / 2.0
+
+
+def occlusion_figure(
+    images: ArrayLike,
+    activation: ArrayLike,
+    prob_true: ArrayLike,
+    top_class: ArrayLike,
+    *,
+    ys: ArrayLike,
+    xs: ArrayLike,
+    size: int,
+    labels: Sequence[int],
+    classes: Sequence[str],
+    map_index: Sequence[int] | None = None,
+    layer: str = "",
+) -> Figure:
+    """Fig. 7, one row per image: (a) the image with the occluder size drawn, (b) total
+    activation of the strongest map, (d) probability of the true class, (e) most probable class.
+
+    Args:
+        images: ``(N, C, H, W)`` uint8 or float images for display.
+        activation, prob_true, top_class: ``(N, ny, nx)``.
+        ys, xs: ``(ny,)``, ``(nx,)`` occluder top-left corners; size: its side.
+        labels: ``(N,)`` true classes; classes: class names.
+        map_index: ``(N,)`` the map shown in (b).
+    """
+    imgs, act, pt, tc = _np(images), _np(activation), _np(prob_true), _np(top_class)
+    ys_, xs_ = _np(ys), _np(xs)
+    n = imgs.shape[0]
+    x0, x1 = _cell_extent(xs_, size)
+    y0, y1 = _cell_extent(ys_, size)
+    extent = (x0, x1, y1, y0)
+    n_cls = len(classes)
+    base = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+        "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    ]  # fmt: skip
+    colours = [base[i % len(base)] for i in range(n_cls)]
+    cmap = ListedColormap(colours)
+    norm = BoundaryNorm(np.arange(-0.5, n_cls + 0.5), n_cls)
+    fig = Figure(figsize=(11.5, 2.6 * n + 0.4))
+    axes = fig.subplots(n, 4, squeeze=False)
+    h, w = imgs.shape[2:]
+    for i in range(n):
+        a = axes[i]
+        a[0].imshow(_to_rgb(image_to_unit(imgs[i])), interpolation="nearest")
+        a[0].add_patch(Rectangle((-0.5, -0.5), size, size, fill=False, ec="yellow", lw=1))
+        a[0].set_title(f"(a) {classes[int(labels[i])]}", fontsize=8)
+        im = a[1].imshow(act[i], extent=extent, cmap="viridis", interpolation="nearest")
+        fig.colorbar(im, ax=a[1], fraction=0.046, pad=0.04)
+        mi = "" if map_index is None else f" {int(map_index[i])}"
+        a[1].set_title(f"(b) total activation, map{mi} {layer}".strip(), fontsize=8)
+        im = a[2].imshow(
+            pt[i], extent=extent, cmap="magma", vmin=0, vmax=1, interpolation="nearest"
+        )
+        fig.colorbar(im, ax=a[2], fraction=0.046, pad=0.04)
+        a[2].set_title(f"(d) p({classes[int(labels[i])]})", fontsize=8)
+        a[3].imshow(tc[i], extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
+        a[3].set_title("(e) most probable class", fontsize=8)
+        present = sorted({int(v) for v in np.unique(tc[i])})
+        a[3].legend(
+            handles=[Patch(color=colours[c], label=classes[c]) for c in present],
+            fontsize=6,
+            loc="center left",
+            bbox_to_anchor=(1.02, 0.5),
+            frameon=False,
+        )
+        for ax in a:
+            ax.set_xlim(-0.5, w - 0.5)
+            ax.set_ylim(h - 0.5, -0.5)
+            ax.tick_params(labelsize=6)
+    fig.suptitle("occlusion sensitivity (map cell = occluder centre)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+INVARIANCE_XLABELS = {
+    "translate_y": "vertical translation (px)",
+    "scale": "scale factor",
+    "rotate": "rotation (degrees)",
+}
+
+
+def invariance_figure(
+    params: Mapping[str, ArrayLike],
+    curves: Mapping[str, Mapping[str, ArrayLike]],
+    *,
+    low_layer: str,
+    high_layer: str,
+    relative: bool = True,
+    labels: Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
+) -> Figure:
+    """Fig. 5: rows transformations; columns distance at the low layer, distance at the high
+    layer, probability of the true class; one line per image.
+
+    Args:
+        params: kind -> ``(P,)`` transformation values.
+        curves: kind -> {``dist_low``, ``dist_high``, ``rel_low``, ``rel_high``,
+            ``prob_true``: ``(N, P)``}.
+        relative: plot distances divided by the original feature norm (else raw).
+    """
+    kinds = list(params)
+    fig = Figure(figsize=(11.0, 2.8 * len(kinds) + 0.4))
+    axes = fig.subplots(len(kinds), 3, squeeze=False)
+    lo, hi = ("rel_low", "rel_high") if relative else ("dist_low", "dist_high")
+    which = "normalised distance" if relative else "Euclidean distance"
+    for r, kind in enumerate(kinds):
+        p = _np(params[kind])
+        cur = {k: _np(v) for k, v in curves[kind].items()}
+        n = cur[lo].shape[0]
+        for i in range(n):
+            name = f"image {i}"
+            if labels is not None and classes is not None:
+                name = f"{i}: {classes[int(labels[i])]}"
+            axes[r, 0].plot(p, cur[lo][i], marker=".", lw=1, label=name)
+            axes[r, 1].plot(p, cur[hi][i], marker=".", lw=1)
+            axes[r, 2].plot(p, cur["prob_true"][i], marker=".", lw=1)
+        axes[r, 0].set_ylabel(f"{which}, {low_layer}", fontsize=7)
+        axes[r, 1].set_ylabel(f"{which}, {high_layer}", fontsize=7)
+        axes[r, 2].set_ylabel("p(true class)", fontsize=7)
+        axes[r, 2].set_ylim(-0.02, 1.02)
+        for ax in axes[r]:
+            ax.set_xlabel(INVARIANCE_XLABELS.get(kind, kind), fontsize=7)
+            ax.tick_params(labelsize=6)
+            ax.grid(alpha=0.3)
+        if r == 0:
+            axes[r, 0].legend(fontsize=6)
+    fig.suptitle(f"invariance: low layer {low_layer} vs high layer {high_layer}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def correspondence_table_figure(
+    rows: Sequence[str], columns: Sequence[str], text: Sequence[Sequence[str]], *, title: str = ""
+) -> Figure:
+    """Table 1 as a figure: ``text[r][c]`` is ``"mean ± std"``."""
+    fig = Figure(figsize=(1.6 + 1.5 * len(columns), 0.45 * (len(rows) + 1) + 0.6))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_axis_off()
+    table = ax.table(
+        cellText=[list(r) for r in text],
+        rowLabels=list(rows),
+        colLabels=list(columns),
+        loc="center",
+        cellLoc="center",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.scale(1.0, 1.3)
+    ax.set_title(title or "Delta: mean sign-change distance (lower = more consistent)", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,38 @@
+"""Feature evolution across checkpoints (Zeiler & Fergus 2014, Fig. 4)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from zf_nets import make_net
+
+from convscope.analysis.zf.evolution import feature_evolution
+from convscope.analysis.zf.topk import topk_per_map
+from convscope.errors import ConvscopeError
+
+
+def test_each_column_is_the_top1_of_its_checkpoint() -> None:
+    models = {0: make_net("lenet5", seed=20)[0], 50: make_net("lenet5", seed=21)[0]}
+    loaded = []
+
+    def load(step: int):
+        loaded.append(step)
+        return models[step]
+
+    images = torch.randn((20, 1, 28, 28), dtype=torch.float64)
+    ev = feature_evolution([0, 50], load, images, "conv2", maps=[1, 4, 9], batch_size=8)
+    assert loaded == [0, 50] and ev.steps.tolist() == [0, 50] and ev.layer == "relu2"
+    assert ev.projections.shape == (3, 2, 1, 28, 28)
+    for s, step in enumerate([0, 50]):
+        t = topk_per_map(models[step], images, "conv2", k=1, maps=[1, 4, 9])
+        assert ev.image_index[:, s].tolist() == t.image_index[:, 0].tolist()
+        torch.testing.assert_close(ev.values[:, s], t.values[:, 0])
+        torch.testing.assert_close(ev.projections[:, s], t.projections[:, 0])
+        # the strongest over the whole set: no image has a larger max in that map
+        m_ = models[step]
+        with torch.no_grad():
+            acts = m_.relu2(m_.conv2(m_.pool1(m_.relu1(m_.conv1(images)))))
+        for r, m in enumerate([1, 4, 9]):
+            assert float(ev.values[r, s]) == pytest.approx(float(acts[:, m].max()))
+    with pytest.raises(ConvscopeError, match="steps"):
+        feature_evolution([], load, images, "conv2")

@@ -1,0 +1,99 @@
+"""Top-k per feature map (Zeiler & Fergus 2014, Fig. 2) against a brute-force search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from zf_nets import make_net
+
+from convscope.analysis.zf.deconvnet import Units, project
+from convscope.analysis.zf.topk import topk_per_map
+from convscope.errors import ConvscopeError
+
+
+def _brute_force(model, images, module_name: str, k: int):
+    """Loop over every (map, image) with a forward hook on the module: no chain code."""
+    module = dict(model.named_modules())[module_name]
+    store = {}
+    handle = module.register_forward_hook(lambda m, i, o: store.__setitem__("a", o.detach()))
+    try:
+        acts = []
+        for n in range(images.shape[0]):  # one image at a time
+            model(images[n : n + 1])
+            acts.append(store["a"][0].clone())
+    finally:
+        handle.remove()
+    out = {}
+    for m in range(acts[0].shape[0]):
+        per_image = []
+        for n, a in enumerate(acts):
+            fm = a[m].numpy().reshape(-1)
+            p = int(np.argmax(fm))  # first maximum
+            per_image.append((-float(fm[p]), n, p))
+        per_image.sort()
+        out[m] = [(n, -v, p) for v, n, p in per_image[:k]]
+    return out, acts[0].shape
+
+
+@pytest.mark.parametrize(("layer", "module"), [("conv2", "relu2"), ("conv1", "relu1")])
+def test_topk_equals_brute_force(layer: str, module: str) -> None:
+    model, shape = make_net("lenet5", seed=4)
+    with torch.no_grad():  # a dead map: every activation 0, so every image ties
+        model.conv2.bias[3] = -1e3
+        model.conv1.bias[3] = -1e3
+    gen = torch.Generator().manual_seed(5)
+    images = torch.rand((30, *shape), generator=gen, dtype=torch.float64)
+    got = topk_per_map(model, images, layer, k=9, batch_size=7, with_projections=False)
+    want, act_shape = _brute_force(model, images, module, 9)
+    w = act_shape[2]
+    assert got.layer == module
+    assert got.image_index.shape == (act_shape[0], 9)
+    for m in range(act_shape[0]):
+        assert got.image_index[m].tolist() == [n for n, _, _ in want[m]], m
+        torch.testing.assert_close(
+            got.values[m], torch.tensor([v for _, v, _ in want[m]], dtype=torch.float64)
+        )
+        assert (got.y[m] * w + got.x[m]).tolist() == [p for _, _, p in want[m]]
+        assert len(set(got.image_index[m].tolist())) == 9
+    assert got.image_index[3].tolist() == list(range(9))  # the dead map's ties
+
+
+def test_topk_projections_and_patches() -> None:
+    model, shape = make_net("lenet5", seed=6)
+    gen = torch.Generator().manual_seed(7)
+    raw = torch.randint(0, 256, (25, *shape), generator=gen, dtype=torch.uint8)
+
+    def tf(x: torch.Tensor) -> torch.Tensor:
+        return (x.double() / 255.0 - 0.5) / 0.25
+
+    got = topk_per_map(model, raw, "conv2", k=4, maps=[0, 7, 63], transform=tf, chunk_size=5)
+    assert got.projections.shape == (3, 4, 1, 28, 28)
+    assert got.patches.shape == (3, 4, 1, 14, 14) and got.patches.dtype == torch.uint8
+    for r, m in enumerate([0, 7, 63]):
+        for j in range(4):
+            n, y, x = int(got.image_index[r, j]), int(got.y[r, j]), int(got.x[r, j])
+            want = project(model, tf(raw), "relu2", Units.of([n], [m], [y], [x]))[0]
+            torch.testing.assert_close(got.projections[r, j], want.float())
+            y0, y1, x0, x1 = got.boxes[r, j].tolist()
+            assert (y0, y1) == (max(0, 2 * y - 6), min(28, 2 * y + 8))
+            oy, ox = 2 * y - 6, 2 * x - 6  # unclipped top-left
+            patch = got.patches[r, j, 0, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+            assert torch.equal(patch, raw[n, 0, y0:y1, x0:x1])
+            pp = got.projection_patches[r, j, 0, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+            torch.testing.assert_close(pp, got.projections[r, j, 0, y0:y1, x0:x1])
+            # the projection lives inside the receptive field
+            outside = got.projections[r, j, 0].clone()
+            outside[y0:y1, x0:x1] = 0
+            assert outside.abs().max() == 0
+
+
+def test_topk_fully_connected_and_errors() -> None:
+    model, shape = make_net("lenet5", seed=8)
+    images = torch.randn((12, *shape), dtype=torch.float64)
+    got = topk_per_map(model, images, "fc1", k=3, maps=[1, 2])
+    assert got.layer == "relu3" and got.patches.shape == (2, 3, 1, 28, 28)
+    with pytest.raises(ConvscopeError, match="k: expected 1..12"):
+        topk_per_map(model, images, "fc1", k=13)
+    with pytest.raises(ConvscopeError, match="maps"):
+        topk_per_map(model, images, "conv1", maps=[32])

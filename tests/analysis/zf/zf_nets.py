@@ -1,0 +1,153 @@
+"""Test networks and independent oracles for the Zeiler & Fergus analyses."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from convscope.models import LeNet5
+from convscope.models.examples import small_bn_cnn
+
+
+class _DeconvReLU(torch.autograd.Function):
+    """ReLU forward; backward = relu(grad_out) (the deconvnet rule, Zeiler & Fergus §2.1)."""
+
+    @staticmethod
+    def forward(ctx, x):  # noqa: ANN001
+        return x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, g):  # noqa: ANN001
+        return g.clamp_min(0)
+
+
+def deconv_relu(x: torch.Tensor) -> torch.Tensor:
+    return _DeconvReLU.apply(x)
+
+
+fx.wrap("deconv_relu")
+
+
+def _is_relu(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if node.op == "call_module":
+        return isinstance(modules[str(node.target)], nn.ReLU)
+    if node.op == "call_function":
+        return node.target in (F.relu, torch.relu)
+    return node.op == "call_method" and node.target == "relu"
+
+
+def truncated_deconv_model(model: nn.Module, layer: str) -> fx.GraphModule:
+    """The model up to ``layer`` (module target or fx node name), ReLUs swapped for
+    :func:`deconv_relu`. Built straight from torch.fx, not from the code under test."""
+    gm = fx.symbolic_trace(model)
+    modules = dict(gm.named_modules())
+    graph = gm.graph
+    stop = None
+    for node in list(graph.nodes):
+        if _is_relu(node, modules):
+            with graph.inserting_after(node):
+                new = graph.call_function(deconv_relu, (node.args[0],))
+            node.replace_all_uses_with(new)
+            name = str(node.target) if node.op == "call_module" else node.name
+            graph.erase_node(node)
+            new.name = name  # keep the name for lookup below
+            if name == layer:
+                stop = new
+        elif (node.op == "call_module" and node.target == layer) or node.name == layer:
+            stop = node
+    if stop is None:
+        raise KeyError(layer)
+    out = [n for n in graph.nodes if n.op == "output"][0]
+    out.args = (stop,)
+    graph.eliminate_dead_code()
+    graph.lint()
+    return fx.GraphModule(gm, graph)
+
+
+def autograd_projection(
+    model: nn.Module, image: torch.Tensor, layer: str, c: int, y: int | None, x: int | None
+) -> torch.Tensor:
+    """d(activation)/d(input) * activation with the deconvnet ReLU rule: ``(C, H, W)``."""
+    sub = truncated_deconv_model(model, layer).eval()
+    inp = image[None].clone().requires_grad_(True)
+    act = sub(inp)
+    seed = torch.zeros_like(act)
+    if act.dim() == 4:
+        seed[0, c, y, x] = act[0, c, y, x].detach()
+    else:
+        seed[0, c] = act[0, c].detach()
+    (g,) = torch.autograd.grad(act, inp, seed)
+    return g[0]
+
+
+class ZFNet(nn.Sequential):
+    """ZF-style details: stride-2 conv, overlapping 3x3/2 max-pool, avg-pool, dilation, an
+    even 'same' kernel, BN, dropout; one-channel 28x28 input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("conv1", nn.Conv2d(1, 6, 5, stride=2, padding=2))
+        self.add_module("relu1", nn.ReLU())
+        self.add_module("pool1", nn.MaxPool2d(3, stride=2, padding=1))
+        self.add_module("conv2", nn.Conv2d(6, 8, 4, padding="same"))
+        self.add_module("bn2", nn.BatchNorm2d(8))
+        self.add_module("relu2", nn.ReLU(inplace=True))
+        self.add_module("conv3", nn.Conv2d(8, 8, 3, padding=2, dilation=2))
+        self.add_module("relu3", nn.ReLU())
+        self.add_module("pool3", nn.AvgPool2d(2, stride=2, ceil_mode=True))
+        self.add_module("flatten", nn.Flatten())
+        self.add_module("drop", nn.Dropout(0.3))
+        self.add_module("fc1", nn.Linear(8 * 4 * 4, 20))
+        self.add_module("relu4", nn.ReLU())
+        self.add_module("fc2", nn.Linear(20, 10))
+
+
+class FunctionalNet(nn.Module):
+    """F.relu and x.view(x.size(0), -1) in forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(4, 6, 3)
+        self.fc = nn.Linear(6 * 4 * 4, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.conv1(x)))
+        x = torch.relu(self.conv2(x))
+        x = x.view(x.size(0), -1)
+        return self.fc(x)
+
+
+def randomize_bn(model: nn.Module, gen: torch.Generator) -> nn.Module:
+    """Non-trivial running statistics and affine parameters for every batch norm."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            with torch.no_grad():
+                c = m.num_features
+                m.running_mean.copy_(torch.randn(c, generator=gen) * 0.3)
+                m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+                m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=gen) * 0.1)
+    return model
+
+
+def make_net(name: str, seed: int = 0) -> tuple[nn.Module, tuple[int, int, int]]:
+    """(model in eval mode, float64, random weights; its input shape)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    if name == "lenet5":
+        model, shape = LeNet5(), (1, 28, 28)
+    elif name == "small_bn_cnn":
+        model, shape = randomize_bn(small_bn_cnn(), gen), (3, 32, 32)
+    elif name == "zfnet":
+        model, shape = randomize_bn(ZFNet(), gen), (1, 28, 28)
+    elif name == "functional":
+        model, shape = FunctionalNet(), (1, 14, 14)
+    else:
+        raise KeyError(name)
+    return model.double().eval(), shape
+
+
+NETS = ("lenet5", "small_bn_cnn", "zfnet", "functional")
