@@ -12,7 +12,12 @@ from convscope.errors import ConfigError
 
 def test_flat_and_sectioned_keys_agree() -> None:
     a = from_flat({"optimizer": "rmsprop", "lr": "1e-4", "momentum": 0.5, "batch-size": "64"})
-    b = from_dict({"optim": {"optimizer": "rmsprop", "lr": 1e-4, "momentum": 0.5}, "train": {"batch_size": 64}})
+    b = from_dict(
+        {
+            "optim": {"optimizer": "rmsprop", "lr": 1e-4, "momentum": 0.5},
+            "train": {"batch_size": 64},
+        }
+    )
     assert a == b
     assert a.optim.lr == 1e-4 and a.train.batch_size == 64
 
@@ -24,7 +29,10 @@ def test_defaults_budget_is_one_epoch() -> None:
 @pytest.mark.parametrize(
     ("flat", "message"),
     [
-        ({"optimizer": "adagrad"}, "config key 'optimizer': expected one of 'sgd', 'adam', 'rmsprop'"),
+        (
+            {"optimizer": "adagrad"},
+            "config key 'optimizer': expected one of 'sgd', 'adam', 'rmsprop'",
+        ),
         ({"lr": "fast"}, "config key 'lr': expected a number"),
         ({"lr": 0}, "config key 'lr': expected a positive number"),
         ({"batch_size": 2.5}, "config key 'batch_size': expected an integer"),
