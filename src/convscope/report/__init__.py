@@ -1,0 +1,44 @@
+"""``convscope report OUT``: report.html and report.md from an experiment's saved results.
+
+Reads ``OUT/experiment.json`` and the run directories it lists (metrics, summaries, analysis
+outputs and their figures); never trains. Writes ``OUT/report.html`` (self-contained: inline
+CSS, no scripts, no external URLs; figures are relative links to PNGs under ``OUT``),
+``OUT/report.md`` (the same content and figures) and the report's own curve figures under
+``OUT/figures/``. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from convscope import io
+
+log = logging.getLogger(__name__)
+
+__all__ = ["write_report"]
+
+
+def write_report(out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``OUT/report.html`` and ``OUT/report.md``; return their paths.
+
+    Args:
+        out_dir: an experiment output directory (holds ``experiment.json`` and ``runs/``).
+
+    Raises:
+        ConvscopeError: ``experiment.json`` is missing or malformed.
+    """
+    from convscope.report.html import render_html
+    from convscope.report.markdown import render_markdown
+    from convscope.report.results import load_experiment
+    from convscope.report.sections import FigureSink, build_document
+
+    out = Path(out_dir)
+    exp = load_experiment(out)
+    figs = FigureSink(out)
+    doc = build_document(exp, figs, out_label=str(out_dir))
+    html_path, md_path = out / "report.html", out / "report.md"
+    io.atomic_write_bytes(html_path, render_html(doc).encode("utf-8"))
+    io.atomic_write_bytes(md_path, render_markdown(doc).encode("utf-8"))
+    log.info("report: %s, %s (%d figures)", html_path, md_path, len(figs.written))
+    return html_path, md_path

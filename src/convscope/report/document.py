@@ -1,0 +1,111 @@
+"""The report as a small tree of blocks, rendered to HTML and Markdown by the same walk.
+
+Text in blocks is plain text with three inline marks both renderers understand: ```code```,
+``**bold**`` and links to sections, ``[1.2](#sec-1-2)``. Figure paths are relative to ``OUT`` (POSIX separators), where both report files
+live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SUPPORTED = "supported"
+NOT_SUPPORTED = "not supported"
+NOT_TESTABLE = "not testable"
+Verdict = Literal["supported", "not supported", "not testable"]
+
+
+@dataclass
+class Para:
+    """A paragraph. ``kind``: ``text``, ``note`` (grey), ``warn`` (highlighted), ``missing``."""
+
+    text: str
+    kind: str = "text"
+
+
+@dataclass
+class Bullets:
+    """A list of sentences; ``kind="obs"`` marks observations computed from the data."""
+
+    items: list[str]
+    kind: str = "text"
+    title: str = ""
+
+
+@dataclass
+class Figure:
+    src: str  # relative to OUT, POSIX separators
+    caption: str
+    alt: str = ""
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass
+class Claim:
+    """A claim of the reference report and whether this output supports it."""
+
+    section: str
+    quote: str
+    verdict: Verdict
+    evidence: str
+
+
+@dataclass
+class Claims:
+    claims: list[Claim]
+
+
+@dataclass
+class Code:
+    text: str
+
+
+@dataclass
+class Details:
+    """Secondary material (recorded choices); collapsed in HTML."""
+
+    summary: str
+    items: list[str]
+
+
+Block = Para | Bullets | Figure | Table | Claims | Code | Details
+
+
+@dataclass
+class Section:
+    id: str  # HTML anchor, e.g. "sec-1-2"
+    number: str  # "1.2" ("" for unnumbered)
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    children: list[Section] = field(default_factory=list)
+
+    @property
+    def heading(self) -> str:
+        return f"{self.number} {self.title}".strip()
+
+    def walk(self) -> list[Section]:
+        out = [self]
+        for c in self.children:
+            out.extend(c.walk())
+        return out
+
+
+@dataclass
+class Document:
+    title: str
+    meta: list[tuple[str, str]]  # (key, value) lines under the title
+    banner: list[Para]  # shown prominently above everything (e.g. data substitution)
+    sections: list[Section]
+
+    def all_sections(self) -> list[Section]:
+        out: list[Section] = []
+        for s in self.sections:
+            out.extend(s.walk())
+        return out

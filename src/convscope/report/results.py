@@ -1,0 +1,294 @@
+"""Read an experiment's output directory (``OUT``) into plain objects; never trains.
+
+Layout read (written by ``convscope run``)::
+
+    OUT/experiment.json    {"name", "profile", "data_root", "data_note", "groups": [...],
+                            "analysis": [{"run": "runs/<dir>", "what": [...]}]}
+    OUT/runs/<dir>/        run directories (see :mod:`convscope.runs`)
+
+A group's runs with the same ``label`` are one *configuration* (its seeds). Missing or
+unfinished run directories are kept, with status ``"missing"`` / their summary's status, so the
+report can say what is absent instead of failing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convscope import io
+from convscope.errors import ConvscopeError
+
+METRICS = ("test_accuracy", "train_accuracy", "train_loss")
+STATUS_MISSING = "missing"  # listed in experiment.json, no summary.json on disk
+
+
+def _num(v: Any) -> float:
+    """A metric value as float: JSON ``null`` (NaN), ``"inf"``/``"-inf"`` (see convscope.io)."""
+    if v is None:
+        return math.nan
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return math.nan
+    return float(v)
+
+
+@dataclass
+class Curve:
+    """One run's recorded metrics. Every array is ``(T,)``, ordered by ``steps``."""
+
+    steps: np.ndarray
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, Any]]) -> Curve:
+        rows = sorted((r for r in rows if "step" in r), key=lambda r: int(r["step"]))
+        steps = np.array([int(r["step"]) for r in rows], dtype=np.int64)
+        values = {m: np.array([_num(r.get(m)) for r in rows], dtype=np.float64) for m in METRICS}
+        return cls(steps, values)
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
+
+
+@dataclass
+class Run:
+    """One run listed in ``experiment.json`` and what its directory holds."""
+
+    label: str
+    seed: int | None
+    hash: str
+    dir: str  # relative to OUT, e.g. "runs/cnn-0-abc123"
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    curve: Curve
+    data_info: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        if self.summary is None:
+            return STATUS_MISSING
+        return str(self.summary.get("status") or STATUS_MISSING)
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    @property
+    def diverged_step(self) -> int | None:
+        if not self.diverged:
+            return None
+        s = (self.summary or {}).get("diverged_step")
+        if s is not None:
+            return int(s)
+        return int(self.curve.steps[-1]) if len(self.curve) else None
+
+    def _summary_or_curve(self, key: str, reduce: str) -> float | None:
+        v = (self.summary or {}).get(key)
+        if v is not None and math.isfinite(_num(v)):
+            return _num(v)
+        acc = self.curve.values["test_accuracy"]
+        acc = acc[np.isfinite(acc)]
+        if acc.size == 0:
+            return None
+        return float(acc.max() if reduce == "max" else acc[-1])
+
+    @property
+    def best_test_accuracy(self) -> float | None:
+        return self._summary_or_curve("best_test_accuracy", "max")
+
+    @property
+    def final_test_accuracy(self) -> float | None:
+        return self._summary_or_curve("final_test_accuracy", "last")
+
+    @property
+    def last_step(self) -> int:
+        return int(self.curve.steps[-1]) if len(self.curve) else 0
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("model", {}).get("model", "?"))
+
+    @property
+    def hidden_size(self) -> int | None:
+        h = self.config.get("model", {}).get("hidden_size")
+        return None if h is None else int(h)
+
+    @property
+    def optim(self) -> dict[str, Any]:
+        return dict(self.config.get("optim", {}))
+
+    @property
+    def dataset_name(self) -> str:
+        """The data set's name from the run's ``data.json`` (else from its config)."""
+        if self.data_info and self.data_info.get("name"):
+            return str(self.data_info["name"])
+        data = str(self.config.get("data", {}).get("data", ""))
+        return Path(data.rstrip("/")).name or data or "?"
+
+
+@dataclass
+class Configuration:
+    """The runs of one label in a group (one per seed)."""
+
+    label: str
+    runs: list[Run]
+
+    @property
+    def first(self) -> Run:
+        return self.runs[0]
+
+    @property
+    def present(self) -> list[Run]:
+        """Runs with at least one recorded metric row."""
+        return [r for r in self.runs if len(r.curve)]
+
+
+@dataclass
+class Group:
+    name: str
+    title: str
+    section: str
+    configs: list[Configuration]
+
+    @property
+    def runs(self) -> list[Run]:
+        return [r for c in self.configs for r in c.runs]
+
+
+@dataclass
+class Experiment:
+    """Everything the report reads, loaded once."""
+
+    out: Path
+    name: str
+    profile: str
+    data_root: str | None
+    data_note: str
+    file: str
+    groups: dict[str, Group]
+    analysis: list[dict[str, Any]]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def group(self, name: str) -> Group | None:
+        return self.groups.get(name)
+
+    def all_runs(self) -> list[tuple[Run, list[str]]]:
+        """Distinct runs (by directory) with the groups that list them, in listing order."""
+        seen: dict[str, tuple[Run, list[str]]] = {}
+        for g in self.groups.values():
+            for r in g.runs:
+                if r.dir in seen:
+                    if g.name not in seen[r.dir][1]:
+                        seen[r.dir][1].append(g.name)
+                else:
+                    seen[r.dir] = (r, [g.name])
+        return list(seen.values())
+
+    def dataset_names(self) -> list[str]:
+        names: list[str] = []
+        for r, _ in self.all_runs():
+            if r.data_info is not None and r.dataset_name not in names:
+                names.append(r.dataset_name)
+        return names
+
+
+def _need(d: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in d:
+        raise ConvscopeError(f"{where}: missing key '{key}'")
+    if not isinstance(d[key], kind):
+        raise ConvscopeError(f"{where}: key '{key}' has the wrong type ({type(d[key]).__name__})")
+    return d[key]
+
+
+def _safe_rel(out: Path, rel: str, where: str) -> Path:
+    """``OUT/rel``, refusing absolute paths and paths that leave OUT."""
+    p = Path(rel)
+    if p.is_absolute() or ".." in p.parts:
+        raise ConvscopeError(f"{where}: run dir {rel!r} must be a relative path inside OUT")
+    return out / p
+
+
+def load_run(out: Path, entry: dict[str, Any], where: str) -> Run:
+    """One run entry of ``experiment.json`` and its directory (absent files are tolerated)."""
+    rel = str(_need(entry, "dir", str, where))
+    path = _safe_rel(out, rel, where)
+    summary = None
+    sp = path / "summary.json"
+    if sp.is_file():
+        summary = io.read_json(sp)
+    dp = path / "data.json"
+    data_info = io.read_json(dp) if dp.is_file() else None
+    config = entry.get("config")
+    if not isinstance(config, dict):
+        cp = path / "config.json"
+        config = io.read_json(cp) if cp.is_file() else {}
+    seed = entry.get("seed", config.get("train", {}).get("seed"))
+    return Run(
+        label=str(entry.get("label") or config.get("name") or path.name),
+        seed=None if seed is None else int(seed),
+        hash=str(entry.get("hash", "")),
+        dir=rel.rstrip("/"),
+        path=path,
+        config=config,
+        summary=summary,
+        curve=Curve.from_rows(io.read_jsonl(path / "metrics.jsonl")),
+        data_info=data_info,
+    )
+
+
+def load_experiment(out_dir: str | Path) -> Experiment:
+    """Read ``OUT/experiment.json`` and every run it lists.
+
+    Raises:
+        ConvscopeError: no or malformed ``experiment.json``.
+    """
+    out = Path(out_dir)
+    ep = out / "experiment.json"
+    if not ep.is_file():
+        raise ConvscopeError(f"{ep}: not found; `convscope run EXPERIMENT --out {out}` writes it")
+    try:
+        raw = io.read_json(ep)
+    except ValueError as e:
+        raise ConvscopeError(f"{ep}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise ConvscopeError(f"{ep}: expected a JSON object at the top level")
+    groups: dict[str, Group] = {}
+    for gi, g in enumerate(_need(raw, "groups", list, str(ep))):
+        where = f"{ep}: groups[{gi}]"
+        if not isinstance(g, dict):
+            raise ConvscopeError(f"{where}: expected an object")
+        name = str(_need(g, "name", str, where))
+        configs: dict[str, Configuration] = {}
+        for ri, entry in enumerate(_need(g, "runs", list, where)):
+            if not isinstance(entry, dict):
+                raise ConvscopeError(f"{where}.runs[{ri}]: expected an object")
+            run = load_run(out, entry, f"{where}.runs[{ri}]")
+            configs.setdefault(run.label, Configuration(run.label, [])).runs.append(run)
+        groups[name] = Group(
+            name=name,
+            title=str(g.get("title") or name),
+            section=str(g.get("section") or ""),
+            configs=list(configs.values()),
+        )
+    analysis = raw.get("analysis") or []
+    if not isinstance(analysis, list):
+        raise ConvscopeError(f"{ep}: key 'analysis' must be a list")
+    return Experiment(
+        out=out,
+        name=str(raw.get("name") or out.name),
+        profile=str(raw.get("profile") or "?"),
+        data_root=raw.get("data_root"),
+        data_note=str(raw.get("data_note") or ""),
+        file=str(raw.get("file") or ""),
+        groups=groups,
+        analysis=[a for a in analysis if isinstance(a, dict) and "run" in a],
+        raw=raw,
+    )

@@ -1,0 +1,382 @@
+"""Experiment outputs (``OUT``) for report tests, in the layout ``convscope run`` writes.
+
+* :func:`write_run` writes one run directory with hand-chosen metric rows, so tests know every
+  answer (first crossings, best configuration, verdicts) from the rows themselves.
+* ``handmade_out``: a complete OUT with the four reference groups (cnn, optimizers, rnn,
+  cnn_vs_rnn) whose numbers are chosen so that every reference claim has a known verdict.
+* ``trained_out`` (session): a small OUT of tiny real runs trained by
+  :func:`convscope.train.loop.train` on the synthetic bars data set (slow: ~15 s).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from convscope import io
+from convscope.config import config_hash, from_flat
+
+STEPS = list(range(100, 1001, 100))
+
+
+def saturating(final: float, start: float, tau: float, steps: Sequence[int] = STEPS) -> list[float]:
+    """``final - (final - start) exp(-step / tau)`` at ``steps`` (a smooth learning curve)."""
+    return [final - (final - start) * math.exp(-s / tau) for s in steps]
+
+
+def rows_from(
+    test: Sequence[float],
+    train: Sequence[float] | None = None,
+    loss: Sequence[float] | None = None,
+    steps: Sequence[int] = STEPS,
+) -> list[dict[str, Any]]:
+    train = train if train is not None else [min(1.0, t + 0.05) for t in test]
+    loss = loss if loss is not None else [2.3 * (1 - t) + 0.01 for t in train]
+    return [
+        {"step": s, "train_loss": lo, "train_accuracy": tr, "test_accuracy": te}
+        for s, te, tr, lo in zip(steps, test, train, loss)
+    ]
+
+
+def write_run(
+    out: Path,
+    dirname: str,
+    *,
+    label: str,
+    flat: dict[str, Any],
+    rows: list[dict[str, Any]] | None,
+    status: str = "completed",
+    data_name: str = "CIFAR10",
+    reason: str | None = None,
+    total_steps: int | None = None,
+) -> dict[str, Any]:
+    """Write ``out/runs/<dirname>`` as the training loop would; return its experiment entry.
+
+    ``rows=None`` writes nothing but the entry (a run that never started).
+    """
+    cfg = from_flat({"name": label, **flat})
+    h = config_hash(cfg)
+    d = out / "runs" / dirname
+    entry = {
+        "label": label,
+        "seed": cfg.train.seed,
+        "hash": h,
+        "dir": f"runs/{dirname}",
+        "config": cfg.to_dict(),
+    }
+    if rows is None:
+        return entry
+    d.mkdir(parents=True, exist_ok=True)
+    io.write_json(d / "config.json", {**cfg.to_dict(), "hash": h, "version": "test"})
+    io.write_json(
+        d / "data.json",
+        {
+            "name": data_name,
+            "image_shape": [1, 28, 28],
+            "classes": [str(i) for i in range(10)],
+            "train_size": 100,
+            "test_size": 50,
+        },
+    )
+    (d / "metrics.jsonl").write_text("".join(io.dumps(r) + "\n" for r in rows))
+    acc = [r["test_accuracy"] for r in rows if r["test_accuracy"] is not None]
+    best = max(acc) if acc else None
+    best_step = next(r["step"] for r in rows if r["test_accuracy"] == best) if acc else None
+    last = rows[-1]["step"] if rows else 0
+    io.write_json(
+        d / "summary.json",
+        {
+            "name": label,
+            "hash": h,
+            "status": status,
+            "step": last,
+            "total_steps": total_steps or last,
+            "best_test_accuracy": best,
+            "best_step": best_step,
+            "final_test_accuracy": acc[-1] if acc else None,
+            "wall_time_s": 12.5,
+            "train_time_s": 10.0,
+            "images_per_second": 4321.0,
+            "diverged_step": last if status == "diverged" else None,
+            "reason": reason,
+        },
+    )
+    return entry
+
+
+def write_experiment(
+    out: Path,
+    groups: dict[str, list[dict[str, Any]]],
+    analysis: list[dict[str, Any]] | None = None,
+    data_note: str = "reference-layout data under DATA_ROOT",
+) -> Path:
+    titles = {
+        "cnn": ("LeNet-5 on CIFAR-10", "1.1"),
+        "optimizers": ("Optimizers on CIFAR-10", "1.2"),
+        "rnn": ("Recurrent cells x hidden sizes on MNIST", "3.1"),
+        "cnn_vs_rnn": ("CNN against RNN on MNIST", "3.2"),
+    }
+    doc = {
+        "file": "experiments/assignment2.toml",
+        "name": "assignment2",
+        "profile": "test",
+        "data_root": "/data",
+        "data_note": data_note,
+        "groups": [
+            {
+                "name": name,
+                "title": titles.get(name, (name, ""))[0],
+                "section": titles.get(name, ("", ""))[1],
+                "runs": runs,
+            }
+            for name, runs in groups.items()
+        ],
+        "analysis": analysis or [],
+    }
+    io.write_json(out / "experiment.json", doc)
+    return out
+
+
+CNN = {"model": "lenet5", "iterations": 1000, "eval_every": 100}
+RNN = {"iterations": 1000, "eval_every": 100}
+
+# (label, flat config, final accuracy, tau) for the optimizer group: Adam faster with larger lr,
+# RMSProp momentum 0 and 1 terrible, 0.5 and 0.75 as good as Adam 1e-3.
+OPTIMIZERS = [
+    ("adam_lr=1e-3", {"optimizer": "adam", "lr": 1e-3}, 0.55, 150.0),
+    ("adam_lr=1e-4", {"optimizer": "adam", "lr": 1e-4}, 0.50, 400.0),
+    ("adam_lr=1e-5", {"optimizer": "adam", "lr": 1e-5}, 0.35, 900.0),
+    ("rms_lr=1e-4_momentum=0", {"optimizer": "rmsprop", "lr": 1e-4, "momentum": 0.0}, 0.30, 500.0),
+    (
+        "rms_lr=1e-4_momentum=0.5",
+        {"optimizer": "rmsprop", "lr": 1e-4, "momentum": 0.5},
+        0.56,
+        200.0,
+    ),
+    (
+        "rms_lr=1e-4_momentum=0.75",
+        {"optimizer": "rmsprop", "lr": 1e-4, "momentum": 0.75},
+        0.555,
+        200.0,
+    ),
+]
+# recurrent finals: hidden size helps, GRU a little better than LSTM
+RNN_FINALS = {
+    ("lstm", 32): 0.960,
+    ("lstm", 64): 0.975,
+    ("gru", 32): 0.963,
+    ("gru", 64): 0.978,
+}
+
+
+def build_handmade(out: Path, analysis: bool = False) -> Path:
+    """The hand-made OUT described in the module docstring; ``analysis`` adds analysis files."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    # 1.1: two seeds; seed 1 is 0.02 better everywhere
+    groups["cnn"] = [
+        write_run(
+            out,
+            f"cnn-s{seed}",
+            label="lenet5_adam_lr=1e-3",
+            flat={**CNN, "seed": seed},
+            rows=rows_from(saturating(0.50 + 0.02 * seed, 0.15, 250.0)),
+        )
+        for seed in (0, 1)
+    ]
+    opt = [
+        write_run(
+            out,
+            f"opt-{i}",
+            label=label,
+            flat={**CNN, **over},
+            rows=rows_from(saturating(final, 0.1, tau)),
+        )
+        for i, (label, over, final, tau) in enumerate(OPTIMIZERS)
+    ]
+    # momentum 1 diverges at step 300: loss explodes, accuracy at chance
+    div_rows = rows_from([0.12, 0.10, 0.10], loss=[2.3, 40.0, float("inf")], steps=[100, 200, 300])
+    opt.append(
+        write_run(
+            out,
+            "opt-6",
+            label="rms_lr=1e-4_momentum=1",
+            flat={**CNN, "optimizer": "rmsprop", "lr": 1e-4, "momentum": 1.0},
+            rows=div_rows,
+            status="diverged",
+            reason="train_loss is inf at step 300",
+            total_steps=1000,
+        )
+    )
+    groups["optimizers"] = opt
+    rnn = []
+    for (cell, h), final in RNN_FINALS.items():
+        tau = 3000.0 / h
+        rnn.append(
+            write_run(
+                out,
+                f"rnn-{cell}-{h}",
+                label=f"{cell}_hidden={h}",
+                flat={**RNN, "model": cell, "hidden_size": h},
+                rows=rows_from(saturating(final, 0.1, tau), loss=saturating(0.1, 2.3, tau)),
+                data_name="MNIST",
+            )
+        )
+    groups["rnn"] = rnn
+    lenet_mnist = write_run(
+        out,
+        "mnist-lenet5",
+        label="lenet5",
+        flat={**CNN},
+        rows=rows_from(saturating(0.985, 0.1, 60.0), loss=saturating(0.05, 2.3, 60.0)),
+        data_name="MNIST",
+    )
+    groups["cnn_vs_rnn"] = [lenet_mnist, rnn[1], rnn[3]]
+    analysis_list = [{"run": "runs/cnn-s0", "what": ["filters", "activations", "occlusion"]}]
+    if analysis:
+        write_analysis_outputs(out / "runs" / "cnn-s0")
+    return write_experiment(out, groups, analysis_list)
+
+
+def png(path: Path, seed: int = 0, size: tuple[int, int] = (60, 90)) -> None:
+    """A small real PNG (random pixels) written with Pillow."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a = np.random.default_rng(seed).integers(0, 256, size=size, dtype=np.uint8)
+    Image.fromarray(a).save(path)
+
+
+def write_analysis_outputs(run: Path) -> None:
+    """Analysis files in the shapes the analysis modules write (test inputs, not results)."""
+    from convscope.analysis.gabor import summarize_r2
+
+    trained = summarize_r2(np.array([0.9, 0.85, 0.7, 0.6, 0.55, 0.3]))
+    init = summarize_r2(np.array([0.2, 0.3, 0.1, 0.45, 0.35, 0.25]))
+    io.write_json(
+        run / "analysis" / "filters.json",
+        {
+            "step": 1000,
+            "trained": trained,
+            "init": init,
+            "observation": "TEST-SENTENCE filters are more Gabor-like than at init.",
+            "choices": {"channel_reduce": "principal"},
+        },
+    )
+    io.write_json(
+        run / "analysis" / "activations_convergence.json",
+        {
+            "table": [
+                {"layer": "Layer_1_Activations", "kind": "conv", "settled_at": 200},
+                {"layer": "Layer_2_Activations", "kind": "conv", "settled_at": 300},
+                {"layer": "Layer_3_Activations", "kind": "linear", "settled_at": 700},
+                {"layer": "Logits", "kind": "logits", "settled_at": 900},
+            ],
+            "observation": "TEST-SENTENCE conv layers settle first.",
+        },
+    )
+    io.write_json(
+        run / "analysis" / "zf_occlusion.json",
+        {
+            "size": 6,
+            "stride": 2,
+            "fill": 0.47,
+            "drop_object": 0.41,
+            "drop_background": 0.05,
+            "observation": "TEST-SENTENCE occluding the object hurts more.",
+        },
+    )
+    png(run / "figures" / "filters.png", 1)
+    png(run / "figures" / "activations_stats.png", 2)
+    png(run / "figures" / "zf_occlusion_0.png", 3)
+
+
+@pytest.fixture
+def handmade_out(tmp_path: Path) -> Path:
+    return build_handmade(tmp_path / "OUT")
+
+
+@pytest.fixture
+def handmade_with_analysis(tmp_path: Path) -> Path:
+    return build_handmade(tmp_path / "OUT", analysis=True)
+
+
+@pytest.fixture
+def out_factory(tmp_path: Path) -> Callable[[str], Path]:
+    def make(name: str = "OUT") -> Path:
+        p = tmp_path / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    return make
+
+
+# --- real runs -------------------------------------------------------------------------------
+def _synthetic():
+    sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
+    try:
+        from synthetic import synthetic_dataset  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    return synthetic_dataset
+
+
+def train_tiny_out(out: Path) -> Path:
+    """Tiny real runs of every group, trained on synthetic bars (no data files)."""
+    from convscope.train.loop import train
+
+    ds = _synthetic()(n_train=200, n_test=60, seed=0)
+    base = {
+        "iterations": 30,
+        "batch_size": 20,
+        "eval_every": 5,
+        "checkpoint_every": 1000,
+        "train_eval_size": 60,
+        "threads": 1,
+        "normalize": "standardize",
+    }
+
+    def run(dirname: str, label: str, **over: Any) -> dict[str, Any]:
+        cfg = from_flat({**base, "name": label, **over})
+        train(cfg, out / "runs" / dirname, dataset=ds)
+        return {
+            "label": label,
+            "seed": cfg.train.seed,
+            "hash": config_hash(cfg),
+            "dir": f"runs/{dirname}",
+            "config": cfg.to_dict(),
+        }
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    groups["cnn"] = [run(f"cnn-s{s}", "lenet5", seed=s) for s in (0, 1)]
+    opts = [
+        ("adam_lr=1e-3", {"optimizer": "adam", "lr": 1e-3}),
+        ("adam_lr=1e-4", {"optimizer": "adam", "lr": 1e-4}),
+        ("rms_lr=1e-4_momentum=0.5", {"optimizer": "rmsprop", "lr": 1e-4, "momentum": 0.5}),
+        ("rms_lr=1e-2_momentum=1", {"optimizer": "rmsprop", "lr": 1e-2, "momentum": 1.0}),
+    ]
+    groups["optimizers"] = [run(f"opt-{i}", lab, **o) for i, (lab, o) in enumerate(opts)]
+    rnn = [
+        run(f"rnn-{cell}-{h}", f"{cell}_h={h}", model=cell, hidden_size=h, lr=3e-3)
+        for cell in ("lstm", "gru")
+        for h in (8, 16)
+    ]
+    rnn.append(run("rnn-gru-16-s1", "gru_h=16", model="gru", hidden_size=16, lr=3e-3, seed=1))
+    groups["rnn"] = rnn
+    groups["cnn_vs_rnn"] = [groups["cnn"][0], rnn[1], rnn[3]]
+    return write_experiment(
+        out,
+        groups,
+        [{"run": "runs/cnn-s0", "what": ["filters"]}],
+        data_note="synthetic bars (test data), not the reference data",
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny_out(tmp_path_factory.mktemp("trained") / "OUT")
