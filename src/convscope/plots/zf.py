@@ -333,3 +333,38 @@ def correspondence_table_figure(
     ax.set_title(title or "Delta: mean sign-change distance (lower = more consistent)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def deconv_figure(
+    images: ArrayLike,
+    projections: Mapping[str, ArrayLike],
+    *,
+    titles: Sequence[str] | None = None,
+    captions: Mapping[str, Sequence[str]] | None = None,
+) -> Figure:
+    """§2.1: one row per image: the image, then the projection of one activation per layer.
+
+    Args:
+        images: ``(N, C, H, W)`` uint8 or float images.
+        projections: layer -> ``(N, C, H, W)`` projections (grey = 0).
+        titles: per image, a title for the image column.
+        captions: layer -> per image, a short caption (e.g. ``"map 5 (3, 7)"``).
+    """
+    imgs = _np(images)
+    layers = list(projections)
+    n = imgs.shape[0]
+    fig = Figure(figsize=(1.9 * (len(layers) + 1) + 0.3, 2.0 * n + 0.5))
+    axes = fig.subplots(n, len(layers) + 1, squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(_to_rgb(image_to_unit(imgs[i])), interpolation="nearest")
+        axes[i, 0].set_title(titles[i] if titles else f"image {i}", fontsize=7)
+        for j, layer in enumerate(layers):
+            p = _np(projections[layer])[i]
+            axes[i, j + 1].imshow(_to_rgb(signed_to_unit(p)), interpolation="nearest")
+            cap = f"\n{captions[layer][i]}" if captions and layer in captions else ""
+            axes[i, j + 1].set_title(f"{layer}{cap}", fontsize=7)
+        for ax in axes[i]:
+            ax.set_axis_off()
+    fig.suptitle("deconvnet projection of each layer's strongest activation", fontsize=9)
+    fig.tight_layout()
+    return fig

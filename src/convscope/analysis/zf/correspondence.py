@@ -1,4 +1,4 @@
-"""Correspondence between images of one class (Zeiler & Fergus 2014, §5.1, Table 1).
+"""Correspondence between images of one class (Zeiler & Fergus 2014, §4.3, Table 1).
 
 Mask the same region in several images of one class; for image ``i`` and layer ``l`` let
 ``eps_i = x_i^l - x~_i^l`` be the change of the layer's feature vector. If the network implicitly
@@ -233,7 +233,8 @@ def correspondence(
         groups=groups,
         fill=fill_list,
         choices={
-            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 5.1, Table 1",
+            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4.3 (Correspondence "
+            "Analysis), Table 1",
             "hamming": "normalised: fraction of feature entries whose signs differ",
             "delta": "mean over image pairs (the paper sums over pairs i != j)",
             "sign_of_zero": "sign(0) = 0, its own value",

@@ -1,4 +1,5 @@
-"""Feature evolution during training (Zeiler & Fergus 2014, §4.2, Fig. 4).
+"""Feature evolution during training (Zeiler & Fergus 2014, §4, "Feature Evolution during
+Training", Fig. 4).
 
 At each kept checkpoint, for each map of a layer, the strongest activation over the *training*
 set (one image per map: k = 1 of :func:`~convscope.analysis.zf.topk.topk_per_map`), projected to

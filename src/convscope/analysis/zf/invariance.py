@@ -1,4 +1,5 @@
-"""Invariance to translation, scaling and rotation (Zeiler & Fergus 2014, §4.4, Fig. 5).
+"""Invariance to translation, scaling and rotation (Zeiler & Fergus 2014, §4, "Feature
+Invariance", Fig. 5).
 
 Each image is transformed (vertical translation, scaling, rotation) with ``affine_grid`` /
 ``grid_sample`` (bilinear, ``align_corners=False``); for each transformation we record the
@@ -169,7 +170,8 @@ def invariance_curves(
         curves=curves,
         fill=fill_list,
         choices={
-            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4.4, Fig. 5",
+            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4 (Feature Invariance), "
+            "Fig. 5",
             "resampling": "affine_grid + grid_sample, bilinear, align_corners=False",
             "fill": fill_list,
             "fill_space": "model input (after normalisation)",

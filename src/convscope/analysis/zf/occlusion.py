@@ -214,7 +214,8 @@ def occlusion_maps(
         clean_prob_true=p0[ar, lab].double().cpu(),
         clean_top_class=p0.argmax(1).cpu(),
         choices={
-            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4.2, Fig. 7",
+            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4.2 (Occlusion "
+            "Sensitivity), Fig. 7",
             "size_px": size,
             "stride_px": stride,
             "fill": fill_list,
