@@ -116,9 +116,18 @@ def test_sentence_mixed_and_indistinguishable() -> None:
 def test_sentence_without_both_kinds_only_lists() -> None:
     steps = np.arange(0, 301, 100)
     table = convergence_table(
-        arrays_for({"L3": 200, "Logits": 300}, steps), ["L3", "Logits"], KINDS
+        arrays_for({"L3": 100, "Logits": 200}, steps), ["L3", "Logits"], KINDS
     )
     s = convergence_sentence(table)
-    assert s.endswith("Logits at 300.")
+    assert s.endswith("Logits at 200.")
     with pytest.raises(ConvscopeError, match="empty"):
         convergence_sentence([])
+
+
+def test_sentence_when_nothing_settles_before_the_end() -> None:
+    steps = np.arange(0, 401, 100)
+    table = convergence_table(arrays_for({"L1": 400, "L3": 400}, steps), ["L1", "L3"], KINDS)
+    assert "no layer settles before the last record" in convergence_sentence(table, 100)
+    table = convergence_table(arrays_for({"L1": 100, "L3": 400}, steps), ["L1", "L3"], KINDS)
+    s = convergence_sentence(table, 100)
+    assert "(L3 still changing at the last record)" in s and "converge faster" in s

@@ -1,6 +1,7 @@
 """Activation statistics of every layer, on a fixed batch of test images, over training.
 
-Zeiler & Fergus 2014 (arXiv 1311.2901) follow features through training (Sec. 4.2, Fig. 4)
+Zeiler & Fergus 2014 (arXiv 1311.2901) follow features through training (Sec. 4, "Feature
+Evolution during Training", Fig. 4)
 and the reference report plots each layer's activation histograms in TensorBoard, noting that
 "the early layers converge very quickly while the fully connected layers take longer". This
 module measures that, for any model.
@@ -329,15 +330,18 @@ def layer_stats(a: torch.Tensor, kind: str, bins: int = N_BINS) -> dict[str, Any
     std = math.sqrt(float(np.sum(d)) / n)
     del d
     lo, hi = float(s[0]), float(s[-1])
-    edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.linspace(lo - 0.5, hi + 0.5, bins + 1)
-    # numpy.histogram's rule: [e_i, e_i+1) and the last bin closed
+    # numpy.histogram's rule: edges in the data's dtype, bins [e_i, e_i+1), the last one closed.
+    # Edges of the same dtype also keep searchsorted from casting (copying) the whole array.
+    first, last = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+    edges = np.linspace(first, last, bins + 1, dtype=s.dtype)
     cuts = np.concatenate([[0], np.searchsorted(s, edges[1:-1], side="left"), [n]])
     pos = (n - 1) * np.asarray(PERCENTILES, dtype=np.float64) / 100.0
     below = np.floor(pos).astype(np.int64)
     above = np.minimum(below + 1, n - 1)
     frac = pos - below
     v0, v1 = s[below].astype(np.float64), s[above].astype(np.float64)
-    zeros = int(np.searchsorted(s, 0.0, side="right") - np.searchsorted(s, 0.0, side="left"))
+    zero = s.dtype.type(0)
+    zeros = int(np.searchsorted(s, zero, side="right") - np.searchsorted(s, zero, side="left"))
     out: dict[str, Any] = {
         "mean": mean,
         "std": std,

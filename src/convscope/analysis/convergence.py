@@ -1,6 +1,6 @@
 """When does each layer's activation statistic settle? The number behind "early layers converge
 quickly while the fully connected layers take longer" (reference report, Sec. 1.4; cf. Zeiler &
-Fergus 2014, arXiv 1311.2901, Sec. 4.2 and Fig. 4: lower layers converge within a few epochs,
+Fergus 2014, arXiv 1311.2901, Sec. 4 "Feature Evolution during Training", Fig. 4: lower layers converge within a few epochs,
 upper layers only after many).
 
 Definition (recorded in :data:`CONVERGENCE_CHOICES`): for a statistic recorded at steps
@@ -79,8 +79,9 @@ def convergence_table(
         kinds: layer name -> ``"conv"``, ``"linear"``, ``"recurrent"``, ``"logits"``.
 
     Returns:
-        Rows ``{"layer", "kind", "settled_at", "settled_fraction", "<stat>": {"final", "tol",
-        "settled_at"}}``; ``settled_fraction`` is ``settled_at`` over the last step.
+        Rows ``{"layer", "kind", "settled_at", "settled_fraction", "last_step", "<stat>":
+        {"final", "tol", "settled_at"}}``; ``settled_fraction`` is ``settled_at`` over the last
+        step. A layer with ``settled_at == last_step`` has not settled before the last record.
     """
     if "steps" not in arrays:
         raise ConvscopeError("convergence: arrays lack 'steps'")
@@ -99,6 +100,7 @@ def convergence_table(
             worst = max(worst, at)
         row["settled_at"] = worst
         row["settled_fraction"] = worst / last if last > 0 else 0.0
+        row["last_step"] = last
         rows.append(row)
     return rows
 
@@ -116,6 +118,16 @@ def convergence_sentence(table: list[dict[str, Any]], cadence: int | None = None
     early = [r for r in table if r["kind"] in ("conv", "recurrent")]
     late = [r for r in table if r["kind"] in ("linear", "logits")]
     head = f"Activation statistics (mean, std, zero fraction) stay within 5% of their final values from iteration: {parts}"
+    unsettled = [
+        r["layer"] for r in table if r.get("last_step") and r["settled_at"] >= r["last_step"]
+    ]
+    if unsettled and len(unsettled) == len(table):
+        return (
+            head
+            + "; no layer settles before the last record, so training ended before the statistics converged."
+        )
+    if unsettled:
+        head += f" ({', '.join(unsettled)} still changing at the last record)"
     if not early or not late:
         return head + "."
     e_max = max(r["settled_at"] for r in early)

@@ -1,4 +1,5 @@
-"""First-layer filters of any model (Zeiler & Fergus 2014, arXiv 1311.2901, Sec. 4, Fig. 5/6).
+"""First-layer filters of any model (Zeiler & Fergus 2014, arXiv 1311.2901,
+Sec. 4.1 "Architecture Selection" and Fig. 6; layer 1 of Fig. 2).
 
 The first convolution is the first :class:`torch.nn.Conv2d` in module registration order
 (``model.modules()``), which is the order a model is built in; for the built-in models this is

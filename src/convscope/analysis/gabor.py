@@ -1,6 +1,6 @@
 """How Gabor-like are first-layer filters? A least-squares 2-D Gabor fit per filter.
 
-Zeiler & Fergus 2014 (arXiv 1311.2901) show first-layer filters (Sec. 4.1, Fig. 5 and 6) and
+Zeiler & Fergus 2014 (arXiv 1311.2901) show first-layer filters (Sec. 4.1, Fig. 6; Fig. 2) and
 the reference report says its filters "look slightly like Gabor filters". This module turns
 that impression into a number: the fraction of each filter's variance that the best 2-D Gabor
 function explains, ``R^2 = 1 - SSE / SST``, for the trained network and for the same network at
@@ -68,11 +68,14 @@ N_FREQ = 5
 F_MAX = 0.45  # highest start frequency, cycles/pixel (the bound is 0.5 = Nyquist)
 SIGMA_MIN = 0.5  # pixels
 AMP_FACTOR = 10.0  # |a|, |b|, |offset| <= AMP_FACTOR * max|w - mean(w)|
+TOL = 1e-6  # least_squares ftol/xtol/gtol (R^2 agrees with 1e-8 to 4 decimals, ~30% faster)
+MAX_NFEV = 200  # per refinement
 
 FIT_CHOICES: dict[str, Any] = {
     "model": "A exp(-x'^2/2sx^2 - y'^2/2sy^2) cos(2 pi f x' + phase) + offset",
     "r2": "1 - SSE/SST on the filter's pixels (SST about the filter mean)",
-    "optimizer": "scipy.optimize.least_squares, method trf, analytic Jacobian",
+    "optimizer": f"scipy.optimize.least_squares, method trf, analytic Jacobian, tolerances "
+    f"{TOL:g}, at most {MAX_NFEV} evaluations per start",
     "starts": f"grid: {N_THETA} orientations x {N_FREQ} frequencies x 2 widths x 2 centres, "
     "linear parameters solved exactly per start; no random numbers",
     "bounds": f"|x0|<=kw/2, |y0|<=kh/2, {SIGMA_MIN}<=sigma<=2k px, 0<=f<=0.5 cycles/px, "
@@ -246,7 +249,10 @@ def fit_gabor(filter2d: np.ndarray, n_refine: int = 4) -> tuple[np.ndarray, floa
             bounds=(lo, hi),
             method="trf",
             x_scale="jac",
-            max_nfev=200,
+            ftol=TOL,
+            xtol=TOL,
+            gtol=TOL,
+            max_nfev=MAX_NFEV,
         )
         if res.cost < best_cost:
             best_p, best_cost = res.x, float(res.cost)

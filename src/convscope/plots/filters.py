@@ -1,4 +1,4 @@
-"""Figures of first-layer filters (Zeiler & Fergus 2014, arXiv 1311.2901, Fig. 5/6 style).
+"""Figures of first-layer filters (Zeiler & Fergus 2014, arXiv 1311.2901, Fig. 6 style).
 
 Arrays in, :class:`matplotlib.figure.Figure` out; nothing is shown or saved here.
 

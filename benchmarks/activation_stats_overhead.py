@@ -1,0 +1,154 @@
+"""Cost of activation statistics during training: LeNet5 with the callback against without.
+
+Both sides run the training loop's own step (``batch_indices`` -> ``normalize`` -> channels-last
+-> ``train_step`` with ``make_optimizer``'s Adam, batch 50) on the same preloaded data, from the
+same initial weights, alternating in one process for ``--rounds`` rounds of ``--steps`` steps.
+The "with" side also calls :class:`ActivationStatsCallback` (default cadence: every
+``DEFAULT_EVERY`` = 100 steps on 256 fixed test images) whenever the loop would, writing real
+TensorBoard events and ``activations.jsonl`` rows to a temporary directory.
+
+The denominator is training steps only (no evaluation, no checkpoints), so the overhead printed
+is an upper bound on what a full ``convscope train`` run sees. The ratio (median over rounds of
+time with / time without; target <= 1.05) is printed last.
+
+    python benchmarks/activation_stats_overhead.py [--data ../shared/data/CIFAR10] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from convscope.analysis.activations import DEFAULT_EVERY, ActivationStatsCallback
+from convscope.config import from_flat
+from convscope.data.base import Dataset, Normalize, Split
+from convscope.models import LeNet5
+from convscope.runs import RunDir
+from convscope.train.loop import Records, StepContext, batch_indices, make_optimizer, train_step
+
+
+def load(data: str | None) -> tuple[Dataset, str]:
+    root = os.environ.get("CONVSCOPE_DATA_ROOT")
+    if data is None and root and (Path(root) / "CIFAR10").is_dir():
+        data = str(Path(root) / "CIFAR10")
+    if data:
+        from convscope.data import load_dataset
+
+        ds = load_dataset(from_flat({"data": data}).data)
+        return ds, f"{ds.name} ({data})"
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> Split:
+        x = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g)
+        return Split(x, torch.randint(0, 10, (n,), generator=g))
+
+    ds = Dataset("random", split(4000), split(1000), tuple(map(str, range(10))), "random uint8")
+    return ds, "random uint8 1x28x28 (no data given)"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", help="data source (default: $CONVSCOPE_DATA_ROOT/CIFAR10 or random)")
+    p.add_argument("--every", type=int, default=DEFAULT_EVERY, help="steps between statistics")
+    p.add_argument("--size", type=int, default=256, help="fixed test images for statistics")
+    p.add_argument("--steps", type=int, default=200, help="steps per side per round")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=50)
+    args = p.parse_args()
+
+    ds, source = load(args.data)
+    cfg = from_flat({"optimizer": "adam", "lr": 1e-3, "batch_size": args.batch_size, "seed": 0})
+    normalize = Normalize(*ds.channel_stats())
+    images, labels = ds.train.images, ds.train.labels
+    n = images.shape[0]
+    fmt = torch.channels_last
+    device = torch.device("cpu")
+
+    sides = {}
+    for name in ("without", "with"):
+        torch.manual_seed(0)
+        model = LeNet5(in_channels=ds.image_shape[0], image_size=ds.image_shape[1:]).to(
+            memory_format=fmt
+        )
+        sides[name] = {
+            "model": model,
+            "opt": make_optimizer(cfg, iter(model.parameters())),
+            "step": 0,
+        }
+
+    tmp = tempfile.TemporaryDirectory(prefix="convscope-actbench-")
+    run = RunDir(tmp.name)
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(str(run.tb_dir))
+    records = Records(run)
+    cb = ActivationStatsCallback(args.every, args.size)
+    ctx = StepContext(0, sides["with"]["model"], ds, normalize, device, cfg, run.path, tb, records)
+    cb_times: list[float] = []
+
+    def segment(name: str, steps: int, stats: bool) -> float:
+        s = sides[name]
+        model, opt = s["model"], s["opt"]
+        model.train()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            idx = batch_indices(cfg.train.seed, s["step"], n, args.batch_size)
+            x = normalize(images[idx]).contiguous(memory_format=fmt)
+            train_step(model, opt, x, labels[idx])
+            s["step"] += 1
+            if stats and s["step"] % cb.every == 0:
+                ctx.step = s["step"]
+                t1 = time.perf_counter()
+                cb(ctx)
+                cb_times.append(time.perf_counter() - t1)
+        return time.perf_counter() - t0
+
+    # warm-up: a few steps each, and the callback's one-off set-up (fixed batch, hook tracing)
+    segment("without", 5, False)
+    segment("with", 5, False)
+    ctx.step = 0
+    cb(ctx)
+    sides["without"]["step"] = sides["with"]["step"] = 0
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for r in range(args.rounds):
+        order = ("without", "with") if r % 2 == 0 else ("with", "without")
+        for name in order:
+            times[name].append(segment(name, args.steps, stats=name == "with"))
+    records.close()
+    tb.close()
+    rows = len(run.records("activations"))
+    tmp.cleanup()
+
+    print(
+        f"LeNet5, batch {args.batch_size}, threads {torch.get_num_threads()}, data: {source}; "
+        f"{args.rounds} rounds x {args.steps} steps per side, alternating"
+    )
+    print(
+        f"statistics every {cb.every} steps on {args.size} fixed test images: {len(cb_times)} "
+        f"calls timed, {1000 * statistics.mean(cb_times):.1f} ms per call "
+        f"(median {1000 * statistics.median(cb_times):.1f} ms); {rows} rows written"
+    )
+    for name in ("without", "with"):
+        ts = times[name]
+        per = 1000 * statistics.median(ts) / args.steps
+        print(
+            f"{name:>8} statistics: median {statistics.median(ts):.2f} s per {args.steps} steps "
+            f"({per:.1f} ms/step; rounds: {', '.join(f'{t:.2f}' for t in ts)})"
+        )
+    ratios = [w / o for w, o in zip(times["with"], times["without"])]
+    print(
+        f"overhead ratio with/without statistics (median of per-round ratios, target <= 1.05): "
+        f"{statistics.median(ratios):.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
