@@ -450,6 +450,19 @@ def test_callback_writes_records_and_tensorboard_without_touching_training(tmp_p
     assert no_hooks_left(model)
 
 
+def test_callback_on_a_recurrent_model(tmp_path: Path) -> None:
+    ds = small_dataset()
+    model = RowRNN("lstm", hidden_size=4, image_size=8, num_classes=3)
+    ctx = Ctx(
+        0, model, ds, Normalize(), torch.device("cpu"), RunConfig(), tmp_path, None, FakeRecords()
+    )
+    ActivationStatsCallback(every=1, size=5)(ctx)
+    ((_, row),) = ctx.records.rows
+    assert row["points"]["Layer_1_Activations"]["kind"] == "recurrent"
+    assert len(row["layers"]["Layer_1_Activations"]["step_mean"]) == 8
+    assert len(row["layers"]["Logits"]["unit_max"]) == 3
+
+
 def test_callback_rejects_bad_settings() -> None:
     with pytest.raises(ConvscopeError, match="activation_stats_every"):
         ActivationStatsCallback(every=0)
@@ -470,6 +483,9 @@ def test_real_tensorboard_histograms_can_be_read_back(tmp_path: Path) -> None:
     assert set(acc.Tags()["histograms"]) == {"Layer_1_Activations", "Layer_2_Activations", "Logits"}
     h = acc.Histograms("Layer_1_Activations")[0]
     assert h.step == 3 and h.histogram_value.num == 16
+    a1, _, _ = hand_forward(X.numpy().astype(np.float64))
+    assert h.histogram_value.sum_squares == pytest.approx(float((a1**2).sum()), rel=1e-6)
+    assert h.histogram_value.sum == pytest.approx(float(a1.sum()), rel=1e-6)
     assert acc.Scalars("Layer_2_Activations/mean")[0].value == pytest.approx(
         row["layers"]["Layer_2_Activations"]["mean"]
     )

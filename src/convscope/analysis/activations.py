@@ -437,7 +437,6 @@ def write_tensorboard(tb: Any, row: dict[str, Any]) -> None:
     for name, s in row["layers"].items():
         counts = np.asarray(s["hist_counts"], dtype=np.float64)
         edges = np.asarray(s["hist_edges"], dtype=np.float64)
-        centres = 0.5 * (edges[:-1] + edges[1:])
         n = float(counts.sum())
         tb.add_histogram_raw(
             name,
@@ -445,7 +444,7 @@ def write_tensorboard(tb: Any, row: dict[str, Any]) -> None:
             max=s["max"],
             num=n,
             sum=s["mean"] * n,
-            sum_squares=float((counts * centres**2).sum()),
+            sum_squares=n * (s["std"] ** 2 + s["mean"] ** 2),
             bucket_limits=edges[1:].tolist(),
             bucket_counts=counts.tolist(),
             global_step=step,
@@ -481,7 +480,9 @@ class ActivationStatsCallback:
     def __call__(self, ctx: Any) -> None:
         if self._meter is None:
             x, _ = measurement_batch(ctx.dataset, ctx.normalize, self.size, ctx.device)
-            if x.dim() == 4 and getattr(getattr(ctx.config, "train", None), "channels_last", False):
+            # the loop's memory format: channels-last for convolutional models when configured
+            four_d = any(isinstance(m, nn.Conv2d) for m in ctx.model.modules())
+            if four_d and getattr(getattr(ctx.config, "train", None), "channels_last", False):
                 x = x.contiguous(memory_format=torch.channels_last)
             self._meter = ActivationMeter(x, self.bins)
         row = self._meter.measure(ctx.model, ctx.step)
