@@ -253,47 +253,113 @@ def png(path: Path, seed: int = 0, size: tuple[int, int] = (60, 90)) -> None:
 
 
 def write_analysis_outputs(run: Path) -> None:
-    """Analysis files in the shapes the analysis modules write (test inputs, not results)."""
+    """Analysis files in the names and shapes convscope.analysis writes (test inputs).
+
+    Mirrors ``analysis/inside.py`` (filters.json, activations.json, convergence.json,
+    dead_units.json) and ``analysis/zf/run.py`` (zf_<what>.json); the numbers are made up.
+    """
     from convscope.analysis.gabor import summarize_r2
 
     trained = summarize_r2(np.array([0.9, 0.85, 0.7, 0.6, 0.55, 0.3]))
     init = summarize_r2(np.array([0.2, 0.3, 0.1, 0.45, 0.35, 0.25]))
+    a = run / "analysis"
     io.write_json(
-        run / "analysis" / "filters.json",
+        a / "filters.json",
         {
-            "step": 1000,
+            "applicable": True,
+            "layer": "conv1",
+            "trained_step": 1000,
             "trained": trained,
             "init": init,
             "observation": "TEST-SENTENCE filters are more Gabor-like than at init.",
-            "choices": {"channel_reduce": "principal"},
+            "fit_choices": {"optimizer": "least squares"},
         },
     )
+    layers = ["Layer_1_Activations", "Layer_2_Activations", "Layer_3_Activations", "Logits"]
+    kinds = ["conv", "conv", "linear", "logits"]
     io.write_json(
-        run / "analysis" / "activations_convergence.json",
+        a / "activations.json",
+        {
+            "n_images": 256,
+            "steps": [0, 500, 1000],
+            "cadence": 500,
+            "layers": {
+                n: {"layer": f"m{i}", "module": f"r{i}", "kind": k}
+                for i, (n, k) in enumerate(zip(layers, kinds))
+            },
+            "final": {n: {"mean": 0.5, "std": 1.25, "zero_fraction": 0.4} for n in layers},
+            "choices": {"std": "population"},
+            "observation": "TEST-SENTENCE final statistics.",
+        },
+    )
+    settled = [200, 300, 700, 900]
+    io.write_json(
+        a / "convergence.json",
         {
             "table": [
-                {"layer": "Layer_1_Activations", "kind": "conv", "settled_at": 200},
-                {"layer": "Layer_2_Activations", "kind": "conv", "settled_at": 300},
-                {"layer": "Layer_3_Activations", "kind": "linear", "settled_at": 700},
-                {"layer": "Logits", "kind": "logits", "settled_at": 900},
+                {
+                    "layer": n,
+                    "kind": k,
+                    "settled_at": st,
+                    "settled_fraction": st / 1000,
+                    **{
+                        m: {"final": 1.0, "tol": 0.05, "settled_at": st}
+                        for m in ("mean", "std", "zero_fraction")
+                    },
+                }
+                for n, k, st in zip(layers, kinds, settled)
             ],
+            "cadence": 100,
+            "choices": {"tolerance": "5%"},
             "observation": "TEST-SENTENCE conv layers settle first.",
         },
     )
     io.write_json(
-        run / "analysis" / "zf_occlusion.json",
+        a / "dead_units.json",
+        {
+            "step": 1000,
+            "n_images": 500,
+            "layers": {
+                n: {
+                    "layer": f"m{i}",
+                    "after": "ReLU",
+                    "n_units": 10,
+                    "n_dead": i,
+                    "dead_fraction": i / 10,
+                }
+                for i, n in enumerate(layers[:3])
+            },
+            "observation": "TEST-SENTENCE dead units.",
+        },
+    )
+    io.write_json(
+        a / "zf_occlusion.json",
         {
             "size": 6,
             "stride": 2,
             "fill": 0.47,
             "drop_object": 0.41,
             "drop_background": 0.05,
+            "figures": [str(run / "figures" / "zf_occlusion.png")],
             "observation": "TEST-SENTENCE occluding the object hurts more.",
         },
     )
+    io.write_json(
+        a / "zf_correspondence.json",
+        {
+            "table": {
+                "rows": ["centre", "random"],
+                "columns": ["relu1", "relu2"],
+                "mean": [[0.04, 0.10], [0.18, 0.25]],
+                "std": [[0.01, 0.02], [0.03, 0.05]],
+            },
+            "observation": "TEST-SENTENCE masking the same region is more consistent.",
+            "observations": ["TEST-SENTENCE masking the same region is more consistent."],
+        },
+    )
     png(run / "figures" / "filters.png", 1)
-    png(run / "figures" / "activations_stats.png", 2)
-    png(run / "figures" / "zf_occlusion_0.png", 3)
+    png(run / "figures" / "activations.png", 2)
+    png(run / "figures" / "zf_occlusion.png", 3)
 
 
 @pytest.fixture

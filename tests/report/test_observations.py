@@ -241,6 +241,9 @@ def test_early_layers_claim_reads_convergence_rows() -> None:
     c = obs.claim_early_layers({"table": late}, "x")
     assert c.verdict == NOT_SUPPORTED and "Layer_2_Activations: 800" in c.evidence
     assert obs.claim_early_layers(None, "x").verdict == NOT_TESTABLE
+    same = [dict(r, settled_at=30) for r in rows]
+    c = obs.claim_early_layers({"table": same}, "x")
+    assert c.verdict == NOT_TESTABLE and "same record (iteration 30)" in c.evidence
     assert obs.claim_early_layers({"table": rows[:2]}, "x").verdict == NOT_TESTABLE
 
 

@@ -196,12 +196,23 @@ def test_analysis_outputs_are_shown_with_their_sentences(analysed: Written) -> N
     assert "TEST-SENTENCE filters are more Gabor-like" in s13
     assert "](runs/cnn-s0/figures/filters.png)" in s13
     assert "✅ **supported**: 5 of 6 trained filters" in s13
+    assert "| trained (step 1000) | 6 | 5 (83%) | 2 (33%) | 0.65 |" in s13
+    assert "| initialisation | 6 | 0 (0%) | 0 (0%) | 0.28 |" in s13
     s14 = section_text(md, "1.4")
     assert "Every conv layer settled before every fully connected layer." in s14
+    assert "| Layer_3_Activations | linear | 700 | 70% | 700 | 700 | 700 |" in s14
+    assert "| Layer_2_Activations | m1 | ReLU | 1 / 10 | 10.0% |" in s14
+    assert "| Logits | m3 → r3 | 0.5 | 1.25 | 40.0% |" in s14
+    for name in ("activations", "convergence", "dead_units"):
+        assert "TEST-SENTENCE" in s14 and f"runs/cnn-s0/analysis/{name}.json" in s14
     s24 = section_text(md, "2.4")
     assert "TEST-SENTENCE occluding the object hurts more." in s24
     assert "| `drop_object` | 0.41 |" in s24
-    assert "](runs/cnn-s0/figures/zf_occlusion_0.png)" in s24
+    assert "figures`" not in s24  # bookkeeping keys are not shown as numbers
+    assert "](runs/cnn-s0/figures/zf_occlusion.png)" in s24
+    s26 = section_text(md, "2.6")
+    assert s26.count("TEST-SENTENCE masking the same region") == 1
+    assert "| centre | 0.040 ± 0.010 | 0.100 ± 0.020 |" in s26
 
 
 def test_builtin_digits_are_announced_at_the_top(out_factory) -> None:

@@ -776,6 +776,15 @@ def claim_early_layers(convergence: dict[str, Any] | None, where: str) -> Claim:
             "1.4", quote, "the convergence output does not name conv and fully connected layers."
         )
 
+    steps = {s for _, _, s in layers}
+    if len(steps) == 1 and None not in steps:
+        return _not_testable(
+            "1.4",
+            quote,
+            f"every layer settles at the same record (iteration {next(iter(steps)):.0f}); the "
+            "records cannot order them (train longer or record activations more often).",
+        )
+
     def val(s: float | None) -> float:
         return math.inf if s is None else s
 

@@ -20,12 +20,18 @@ from convscope import __version__, io
 from convscope.plots.curves import Panel, Series, curves_figure
 from convscope.report import observations as obs
 from convscope.report import stats
+from convscope.report.analyses import (
+    Analysed,
+    analysed_runs,
+    default_analysis_target,
+    figure_blocks,
+    json_blocks,
+)
 from convscope.report.document import (
     Block,
     Bullets,
     Claim,
     Claims,
-    Details,
     Document,
     Figure,
     Para,
@@ -310,177 +316,8 @@ def section_1_2(exp: Experiment, figs: FigureSink, out_label: str) -> tuple[Sect
 
 
 # --- analysis outputs (1.3, 1.4, 2) -----------------------------------------------------------
-@dataclass
-class Analysed:
-    """One run directory that analyses were asked for or have written into."""
-
-    rel: str
-    path: Path
-    label: str
-    what: list[str]
-
-    def files(self, sub: str, patterns: Sequence[str]) -> list[Path]:
-        d = self.path / sub
-        if not d.is_dir():
-            return []
-        found: dict[str, Path] = {}
-        for pat in patterns:
-            for p in sorted(d.glob(pat)):
-                if p.is_file():
-                    found.setdefault(p.name, p)
-        return list(found.values())
-
-    def json(self, patterns: Sequence[str]) -> list[Path]:
-        return self.files("analysis", [p + ".json" for p in patterns])
-
-    def figures(self, patterns: Sequence[str]) -> list[Path]:
-        return self.files("figures", [p + ".png" for p in patterns])
-
-
-def analysed_runs(exp: Experiment) -> list[Analysed]:
-    """Runs listed under ``analysis`` in experiment.json, then any run with analysis files."""
-    by_rel = {r.dir: r for r, _ in exp.all_runs()}
-    out: dict[str, Analysed] = {}
-    for a in exp.analysis:
-        rel = str(a["run"]).rstrip("/")
-        run = by_rel.get(rel)
-        label = run.label if run else Path(rel).name
-        what = [str(w) for w in a.get("what", [])]
-        out[rel] = Analysed(rel, exp.out / rel, label, what)
-    for rel, run in by_rel.items():
-        adir = run.path / "analysis"
-        if rel not in out and adir.is_dir() and any(adir.glob("*.json")):
-            out[rel] = Analysed(rel, run.path, run.label, [])
-    return list(out.values())
-
-
-def default_analysis_target(exp: Experiment) -> str:
-    """The run an ``analyze`` hint should name: the first CNN run (cnn group first)."""
-    order = [exp.groups[n] for n in ("cnn", "cnn_vs_rnn", "optimizers") if n in exp.groups]
-    order += [g for n, g in exp.groups.items() if n not in ("cnn", "cnn_vs_rnn", "optimizers")]
-    for g in order:
-        for r in g.runs:
-            if r.model not in obs.RECURRENT:
-                return r.dir
-    return "runs/RUN"
-
-
 def _hint(out_label: str, rel: str, what: str) -> str:
     return f"`convscope analyze {out_label.rstrip('/')}/{rel} --what {what}`"
-
-
-def _fmt_scalar(v: Any) -> str | None:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return f"{v:.4g}" if math.isfinite(v) else str(v)
-    if isinstance(v, str):
-        return v if len(v) <= 80 else None
-    if v is None:
-        return "–"
-    return None
-
-
-SKIP_KEYS = {"observation", "observations", "choices", "sentence"}
-MAX_ROWS = 40
-
-
-def flatten_numbers(obj: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
-    """(dotted key, value) rows of the scalars in an analysis JSON (short lists joined)."""
-    rows: list[tuple[str, str]] = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if str(k) in SKIP_KEYS or str(k).endswith("_choices"):
-                continue
-            key = f"{prefix}.{k}" if prefix else str(k)
-            rows.extend(flatten_numbers(v, key, depth + 1))
-    elif isinstance(obj, list):
-        if len(obj) <= 8 and all(
-            _fmt_scalar(x) is not None and not isinstance(x, (dict, list)) for x in obj
-        ):
-            rows.append((prefix, ", ".join(_fmt_scalar(x) or "" for x in obj)))
-        elif all(isinstance(x, dict) for x in obj) and len(obj) <= 12 and depth < 3:
-            for i, x in enumerate(obj):
-                name = x.get("layer") or x.get("name") or str(i)
-                rows.extend(flatten_numbers(x, f"{prefix}[{name}]", depth + 1))
-    else:
-        v = _fmt_scalar(obj)
-        if v is not None:
-            rows.append((prefix, v))
-    return rows
-
-
-def _choices(obj: Any) -> list[str]:
-    out: list[str] = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == "choices" or str(k).endswith("_choices"):
-                if isinstance(v, dict):
-                    out.extend(f"{ck}: {cv}" for ck, cv in v.items())
-                elif isinstance(v, list):
-                    out.extend(str(x) for x in v)
-                else:
-                    out.append(str(v))
-            elif isinstance(v, dict):
-                out.extend(_choices(v))
-    return out
-
-
-def _observations_in(obj: Any) -> list[str]:
-    out: list[str] = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k in ("observation", "sentence") and isinstance(v, str):
-                out.append(v)
-            elif k == "observations" and isinstance(v, list):
-                out.extend(str(x) for x in v)
-            elif k == "observations" and isinstance(v, dict):
-                out.extend(str(x) for x in v.values())
-            elif isinstance(v, dict):
-                out.extend(_observations_in(v))
-    return out
-
-
-def json_blocks(a: Analysed, path: Path, out: Path) -> list[Block]:
-    """An analysis JSON: its observation sentences, its numbers, its recorded choices."""
-    rel = path.relative_to(out).as_posix() if path.is_relative_to(out) else path.name
-    try:
-        data = io.read_json(path)
-    except (ValueError, OSError) as e:
-        return [Para(f"`{rel}` could not be read ({type(e).__name__}: {e}).", "warn")]
-    blocks: list[Block] = []
-    sents = _observations_in(data)
-    if sents:
-        blocks.append(Bullets(sents, "obs", f"Observation (`{rel}`)"))
-    rows = flatten_numbers(data)
-    if rows:
-        more = len(rows) - MAX_ROWS
-        blocks.append(
-            Table(
-                ["quantity", "value"],
-                [[f"`{k}`", v] for k, v in rows[:MAX_ROWS]],
-                caption=f"numbers from `{rel}`"
-                + (f" (first {MAX_ROWS}; {more} more in the file)" if more > 0 else ""),
-            )
-        )
-    ch = _choices(data)
-    if ch:
-        blocks.append(Details(f"Choices recorded in `{rel}`", ch))
-    return blocks
-
-
-def _pretty(stem: str) -> str:
-    return stem.replace("zf_", "").replace("_", " ").replace("-", " ").strip().capitalize()
-
-
-def figure_blocks(a: Analysed, paths: Sequence[Path], out: Path) -> list[Block]:
-    blocks: list[Block] = []
-    for p in paths:
-        rel = p.relative_to(out).as_posix()
-        blocks.append(Figure(rel, f"{_pretty(p.stem)} — run `{a.label}` (`{rel}`)."))
-    return blocks
 
 
 def _analysis_part(
@@ -512,7 +349,7 @@ def _analysis_part(
             blocks.append(Para(f"Run `{a.label}` (`{a.rel}`):", "note"))
         blocks.extend(figure_blocks(a, pngs, exp.out))
         for j in jsons:
-            blocks.extend(json_blocks(a, j, exp.out))
+            blocks.extend(json_blocks(j, exp.out))
     if not found and not blocks:
         target = default_analysis_target(exp)
         blocks.append(
