@@ -119,7 +119,8 @@ def test_sentence_without_both_kinds_only_lists() -> None:
         arrays_for({"L3": 100, "Logits": 200}, steps), ["L3", "Logits"], KINDS
     )
     s = convergence_sentence(table)
-    assert s.endswith("Logits at 200.")
+    assert "L3 at 100, Logits at 200." in s
+    assert "converge" not in s and "same time" not in s
     with pytest.raises(ConvscopeError, match="empty"):
         convergence_sentence([])
 
@@ -127,7 +128,34 @@ def test_sentence_without_both_kinds_only_lists() -> None:
 def test_sentence_when_nothing_settles_before_the_end() -> None:
     steps = np.arange(0, 401, 100)
     table = convergence_table(arrays_for({"L1": 400, "L3": 400}, steps), ["L1", "L3"], KINDS)
-    assert "no layer settles before the last record" in convergence_sentence(table, 100)
+    assert "no layer settles before the last 10% of training" in convergence_sentence(table, 100)
     table = convergence_table(arrays_for({"L1": 100, "L3": 400}, steps), ["L1", "L3"], KINDS)
     s = convergence_sentence(table, 100)
     assert "(L3 still changing at the last record)" in s and "converge faster" in s
+
+
+def test_sentence_by_statistic_like_a_real_run() -> None:
+    """Sparsity settles early in conv layers and late in fc ones; magnitudes drift to the end;
+    the logits' zero fraction is constant and left out of the comparison."""
+    steps = np.arange(0, 1601, 100)
+    arr: dict[str, np.ndarray] = {"steps": steps}
+    drift = 1.0 + steps / 1600.0  # grows by 100% over training: never within 5% until the end
+    for layer, zf_at in (("L1", 200), ("L2", 100), ("L3", 900)):
+        arr[f"{layer}.mean"] = 0.1 * drift
+        arr[f"{layer}.std"] = 0.3 * drift
+        arr[f"{layer}.zero_fraction"] = np.where(steps < zf_at, 0.2, 0.8)
+    arr["Logits.mean"] = -drift
+    arr["Logits.std"] = 2 * drift
+    arr["Logits.zero_fraction"] = np.zeros(steps.size)
+    table = convergence_table(arr, ["L1", "L2", "L3", "Logits"], KINDS)
+    assert table[3]["zero_fraction"]["constant"] and not table[0]["zero_fraction"]["constant"]
+    s = convergence_sentence(table, cadence=100)
+    assert (
+        "zero fraction (L1 200, L2 100, L3 900; constant in Logits): every convolutional layer settles before every fully connected layer (mean 150 vs 900 iterations)"
+        in s
+    )
+    assert (
+        "mean (L1 1500, L2 1500, L3 1500, Logits 1500) keeps changing in every layer until "
+        "the last 10% of training" in s
+    )
+    assert "; no layer settles before the last 10% of training" in s

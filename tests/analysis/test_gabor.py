@@ -210,6 +210,20 @@ def test_sentence_for_mostly_close_fits() -> None:
     assert "most of them closely" in s
 
 
+def test_paired_sentence_uses_per_filter_differences() -> None:
+    init = [0.3, 0.4, 0.5, 0.6, 0.7, 0.35, 0.45, 0.55, 0.65, 0.5]
+    up = [v + 0.05 for v in init]  # every filter improves a little: the medians barely differ
+    s = gabor_sentence(_summary(up), _summary(init), paired=True)
+    assert "R^2 rose for 10 of 10" in s and "Wilcoxon" in s
+    assert "no more" not in s
+    # unpaired, the same numbers are not distinguishable
+    assert "no more Gabor-like" in gabor_sentence(_summary(up), _summary(init))
+    down = [v - 0.05 for v in init]
+    assert "no more Gabor-like" in gabor_sentence(_summary(down), _summary(init), paired=True)
+    with pytest.raises(ConvscopeError, match="as many"):
+        gabor_sentence(_summary(up[:5]), _summary(init), paired=True)
+
+
 def test_sentence_needs_counts() -> None:
     with pytest.raises(ConvscopeError, match="lacks"):
         gabor_sentence({"n": 3}, _summary([0.1]))

@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from convscope.errors import ConvscopeError
 from convscope.plots.activations import (
+    drop_exact_zeros,
     plot_activation_ridgeline,
     plot_activation_stats,
     plot_recurrent_steps,
@@ -123,3 +124,14 @@ def test_ridgeline_one_curve_per_picked_step() -> None:
 def test_recurrent_steps_figure() -> None:
     fig = plot_recurrent_steps(activation_arrays(), "Layer_1_Activations", max_curves=3)
     assert len(fig.axes) == 3 and len(fig.axes[0].get_lines()) == 3
+
+
+def test_drop_exact_zeros_from_the_bin_holding_zero() -> None:
+    edges = np.array([-1.0, 0.0, 1.0, 2.0])
+    counts = np.array([2, 5, 3])  # 10 values, 4 of them exactly 0 (in bin [0, 1))
+    np.testing.assert_array_equal(drop_exact_zeros(edges, counts, 0.4), [2, 1, 3])
+    relu_edges = np.array([0.0, 1.0, 2.0])  # ReLU output: 0 is the minimum, first bin
+    np.testing.assert_array_equal(drop_exact_zeros(relu_edges, np.array([6, 4]), 0.5), [1, 4])
+    top = np.array([-2.0, -1.0, 0.0])  # 0 is the maximum: the last (closed) bin
+    np.testing.assert_array_equal(drop_exact_zeros(top, np.array([1, 3]), 0.25), [1, 2])
+    np.testing.assert_array_equal(drop_exact_zeros(np.array([1.0, 2.0]), np.array([3]), 0.0), [3])

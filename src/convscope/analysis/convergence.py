@@ -80,7 +80,7 @@ def convergence_table(
 
     Returns:
         Rows ``{"layer", "kind", "settled_at", "settled_fraction", "last_step", "<stat>":
-        {"final", "tol", "settled_at"}}``; ``settled_fraction`` is ``settled_at`` over the last
+        {"final", "tol", "settled_at", "constant"}}``; ``settled_fraction`` is ``settled_at`` over the last
         step. A layer with ``settled_at == last_step`` has not settled before the last record.
     """
     if "steps" not in arrays:
@@ -96,7 +96,13 @@ def convergence_table(
             if key not in arrays:
                 raise ConvscopeError(f"convergence: arrays lack {key!r}")
             at, tol = settling_step(steps, arrays[key], rel_tol, floor_frac)
-            row[stat] = {"final": float(arrays[key][-1]), "tol": tol, "settled_at": at}
+            v = np.asarray(arrays[key], dtype=np.float64)
+            row[stat] = {
+                "final": float(v[-1]),
+                "tol": tol,
+                "settled_at": at,
+                "constant": bool(v.max() == v.min()),
+            }
             worst = max(worst, at)
         row["settled_at"] = worst
         row["settled_fraction"] = worst / last if last > 0 else 0.0
@@ -105,58 +111,105 @@ def convergence_table(
     return rows
 
 
-def convergence_sentence(table: list[dict[str, Any]], cadence: int | None = None) -> str:
-    """A sentence comparing when convolutional and fully connected layers settle.
+LATE_FRACTION = 0.9  # settling after this share of training counts as "still changing"
 
-    Built only from ``table`` (:func:`convergence_table`); ``cadence`` (steps between records)
-    sets what difference counts as real: less than one record apart is "indistinguishable".
-    Logits count as fully connected.
+
+def _compare(
+    early: list[tuple[str, int]], late: list[tuple[str, int]], gap: int, early_name: str
+) -> tuple[str, str]:
+    """Verdict code and clause comparing settling steps of early and fully connected layers."""
+    e = [a for _, a in early]
+    f = [a for _, a in late]
+    e_mean, f_mean = float(np.mean(e)), float(np.mean(f))
+    nums = f"mean {e_mean:.0f} vs {f_mean:.0f} iterations"
+    if max(e) + gap <= min(f) and max(e) < min(f):
+        return "faster", (
+            f"every {early_name} layer settles before every fully connected layer ({nums}): "
+            "the early layers converge faster"
+        )
+    if f_mean + gap <= e_mean and f_mean < e_mean:
+        return "slower", (
+            f"the {early_name} layers settle later on average ({nums}): here the early layers "
+            "do not converge faster"
+        )
+    if e_mean + gap <= f_mean and e_mean < f_mean:
+        return "somewhat_faster", (
+            f"the {early_name} layers settle earlier on average ({nums}) but not every one before "
+            "every fully connected layer: the early layers converge somewhat faster"
+        )
+    within = f", within one record interval of {gap}" if gap else ""
+    return "same", (
+        f"{early_name} and fully connected layers settle at about the same time ({nums}{within}): "
+        "no difference in convergence speed is visible"
+    )
+
+
+def convergence_sentence(table: list[dict[str, Any]], cadence: int | None = None) -> str:
+    """Sentences comparing when convolutional (or recurrent) and fully connected layers settle.
+
+    Built only from ``table`` (:func:`convergence_table`). First the layers as a whole (the
+    latest of their statistics), then each statistic on its own, leaving out statistics that
+    never change (e.g. the logits' zero fraction). ``cadence`` (steps between records) sets what
+    difference counts as real: less than one record apart is "about the same time". Settling
+    after :data:`LATE_FRACTION` of training counts as still changing. Logits count as fully
+    connected.
     """
     if not table:
         raise ConvscopeError("convergence: empty table")
-    parts = ", ".join(f"{r['layer']} at {r['settled_at']}" for r in table)
-    early = [r for r in table if r["kind"] in ("conv", "recurrent")]
-    late = [r for r in table if r["kind"] in ("linear", "logits")]
-    head = f"Activation statistics (mean, std, zero fraction) stay within 5% of their final values from iteration: {parts}"
-    unsettled = [
-        r["layer"] for r in table if r.get("last_step") and r["settled_at"] >= r["last_step"]
-    ]
-    if unsettled and len(unsettled) == len(table):
-        return (
-            head
-            + "; no layer settles before the last record, so training ended before the statistics converged."
-        )
-    if unsettled:
-        head += f" ({', '.join(unsettled)} still changing at the last record)"
-    if not early or not late:
-        return head + "."
-    e_max = max(r["settled_at"] for r in early)
-    e_mean = float(np.mean([r["settled_at"] for r in early]))
-    l_min = min(r["settled_at"] for r in late)
-    l_mean = float(np.mean([r["settled_at"] for r in late]))
     gap = cadence if cadence and cadence > 0 else 0
-    early_name = "convolutional" if all(r["kind"] == "conv" for r in early) else "early"
-    if e_max + gap <= l_min and e_max < l_min:
-        verdict = (
-            f"every {early_name} layer settles before every fully connected layer "
-            f"(mean {e_mean:.0f} vs {l_mean:.0f} iterations): the early layers converge faster"
-        )
-    elif l_mean + gap <= e_mean and l_mean < e_mean:
-        verdict = (
-            f"the {early_name} layers settle later on average ({e_mean:.0f} vs {l_mean:.0f} "
-            "iterations): here the early layers do not converge faster"
-        )
-    elif e_mean + gap <= l_mean and e_mean < l_mean:
-        verdict = (
-            f"the {early_name} layers settle earlier on average ({e_mean:.0f} vs {l_mean:.0f} "
-            "iterations) but not every one before every fully connected layer: the early layers "
-            "converge somewhat faster"
+    last = max(int(r.get("last_step", 0) or 0) for r in table)
+    early_kinds, late_kinds = ("conv", "recurrent"), ("linear", "logits")
+    early = [r for r in table if r["kind"] in early_kinds]
+    fc = [r for r in table if r["kind"] in late_kinds]
+    early_name = "convolutional" if early and all(r["kind"] == "conv" for r in early) else "early"
+    parts = ", ".join(f"{r['layer']} at {r['settled_at']}" for r in table)
+    out = (
+        "All activation statistics of a layer (mean, std, zero fraction) stay within 5% of their "
+        f"final values from iteration: {parts}"
+    )
+    unsettled = [r["layer"] for r in table if last and r["settled_at"] >= last]
+    if last and all(r["settled_at"] >= LATE_FRACTION * last for r in table):
+        out += (
+            f"; no layer settles before the last {100 * (1 - LATE_FRACTION):.0f}% of training, "
+            "so training ended before the layers' statistics converged"
         )
     else:
-        verdict = (
-            f"{early_name} and fully connected layers settle at about the same time ({e_mean:.0f} "
-            f"vs {l_mean:.0f} iterations"
-            + (f", within one record interval of {gap}" if gap else "")
-            + "): no difference in convergence speed is visible"
-        )
-    return f"{head}; {verdict}."
+        if unsettled:
+            out += f" ({', '.join(unsettled)} still changing at the last record)"
+        if early and fc:
+            out += (
+                "; "
+                + _compare(
+                    [(r["layer"], r["settled_at"]) for r in early],
+                    [(r["layer"], r["settled_at"]) for r in fc],
+                    gap,
+                    early_name,
+                )[1]
+            )
+    out += "."
+    stats = [k for k in STATS if all(isinstance(r.get(k), dict) for r in table)]
+    clauses = []
+    for stat in stats:
+        moving = [r for r in table if not r[stat].get("constant", False)]
+        constant = [r["layer"] for r in table if r[stat].get("constant", False)]
+        if not moving:
+            continue
+        nums = ", ".join(f"{r['layer']} {r[stat]['settled_at']}" for r in moving)
+        if constant:
+            nums += f"; constant in {', '.join(constant)}"
+        name = stat.replace("_", " ")
+        if last and all(r[stat]["settled_at"] >= LATE_FRACTION * last for r in moving):
+            clauses.append(
+                f"{name} ({nums}) keeps changing in every layer until the last "
+                f"{100 * (1 - LATE_FRACTION):.0f}% of training"
+            )
+            continue
+        e = [(r["layer"], r[stat]["settled_at"]) for r in moving if r["kind"] in early_kinds]
+        f = [(r["layer"], r[stat]["settled_at"]) for r in moving if r["kind"] in late_kinds]
+        if e and f:
+            clauses.append(f"{name} ({nums}): " + _compare(e, f, gap, early_name)[1])
+        else:
+            clauses.append(f"{name} ({nums})")
+    if clauses:
+        out += " By statistic: " + "; ".join(clauses) + "."
+    return out

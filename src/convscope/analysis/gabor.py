@@ -311,11 +311,15 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def gabor_sentence(trained: dict[str, Any], init: dict[str, Any], alpha: float = 0.05) -> str:
+def gabor_sentence(
+    trained: dict[str, Any], init: dict[str, Any], alpha: float = 0.05, paired: bool = False
+) -> str:
     """The report's sentence about Gabor-like filters, built from two :func:`summarize_r2` dicts.
 
-    The comparison uses the filters' R^2 values when the summaries carry them (a one-sided
-    Mann-Whitney U test, trained > init, at level ``alpha``), else the shares above 0.5.
+    The comparison uses the filters' R^2 values when the summaries carry them, one-sided
+    (trained > init) at level ``alpha``: with ``paired`` (filter ``i`` trained is filter ``i``
+    at initialisation after training) a Wilcoxon signed-rank test on the per-filter
+    differences, else a Mann-Whitney U test. Without R^2 lists: the shares above 0.5.
     """
     for name, s in (("trained", trained), ("init", init)):
         if "n" not in s or "n_above_0.5" not in s or "n_above_0.8" not in s:
@@ -331,20 +335,36 @@ def gabor_sentence(trained: dict[str, Any], init: dict[str, Any], alpha: float =
         "at initialisation"
     )
     rt, ri = trained.get("r2"), init.get("r2")
-    better: bool
+    better = False
     if rt is not None and ri is not None:
-        a = np.asarray(rt, dtype=float)
-        b = np.asarray(ri, dtype=float)
-        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-        if a.size and b.size:
-            p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
-            better = p < alpha
-            head += (
-                f" (median R^2 {np.median(a):.2f} vs {np.median(b):.2f}, one-sided Mann-Whitney "
-                f"p = {p:.2g})"
-            )
+        a = np.asarray([np.nan if v is None else v for v in rt], dtype=float)
+        b = np.asarray([np.nan if v is None else v for v in ri], dtype=float)
+        if paired:
+            if a.shape != b.shape:
+                raise ConvscopeError(
+                    f"Gabor sentence: paired comparison needs as many trained as initial "
+                    f"filters, got {a.size} and {b.size}"
+                )
+            keep = np.isfinite(a) & np.isfinite(b)
+            a, b = a[keep], b[keep]
+            d = a - b
+            if d.size and np.any(d != 0):
+                p = float(stats.wilcoxon(d, alternative="greater").pvalue)
+                better = p < alpha
+                head += (
+                    f" (median R^2 {np.median(a):.2f} vs {np.median(b):.2f}; per filter, R^2 "
+                    f"rose for {int(np.sum(d > 0))} of {d.size}; one-sided Wilcoxon signed-rank "
+                    f"p = {p:.2g})"
+                )
         else:
-            better = False
+            a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+            if a.size and b.size:
+                p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
+                better = p < alpha
+                head += (
+                    f" (median R^2 {np.median(a):.2f} vs {np.median(b):.2f}, one-sided "
+                    f"Mann-Whitney p = {p:.2g})"
+                )
     else:
         better = trained["n_above_0.5"] / nt > init["n_above_0.5"] / ni
     share8 = trained["n_above_0.8"] / nt

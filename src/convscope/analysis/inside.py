@@ -93,7 +93,7 @@ def analyze_filters(rd: RunDir) -> dict[str, str]:
     fits_t, kept_t = fit_filters(trained, CHANNEL_REDUCE)
     fits_i, kept_i = fit_filters(init, CHANNEL_REDUCE)
     sum_t, sum_i = summarize_r2(fits_t.r2), summarize_r2(fits_i.r2)
-    sentence = gabor_sentence(sum_t, sum_i)
+    sentence = gabor_sentence(sum_t, sum_i, paired=True)
 
     snap_steps = rd.checkpoint_steps()
     by_step = [first_conv_weights(rd.load_model(s)) for s in snap_steps]
@@ -114,8 +114,14 @@ def analyze_filters(rd: RunDir) -> dict[str, str]:
         channel_energy_kept_trained=kept_t,
         channel_energy_kept_init=kept_i,
     )
+    per_filter_change = np.linalg.norm(
+        (trained - init).reshape(len(init), -1), axis=1
+    ) / np.maximum(np.linalg.norm(init.reshape(len(init), -1), axis=1), 1e-12)
+    change = float(np.linalg.norm(trained - init) / max(float(np.linalg.norm(init)), 1e-12))
     info = {
         "applicable": True,
+        "relative_change_from_init": change,
+        "relative_change_from_init_per_filter_median": float(np.median(per_filter_change)),
         "source": f"{CITATION}, Sec. 4.1, Fig. 6 (first-layer filters)",
         "layer": layer,
         "shape": list(trained.shape),
@@ -127,7 +133,8 @@ def analyze_filters(rd: RunDir) -> dict[str, str]:
         "fit_choices": FIT_CHOICES,
         "trained": sum_t,
         "init": sum_i,
-        "observation": sentence,
+        "observation": f"{sentence} The weights moved {100 * change:.0f}% from their initial "
+        f"values (||W_{step} - W_0|| / ||W_0||).",
     }
     rd.write_json("analysis/filters.json", info)
 

@@ -63,23 +63,40 @@ def plot_activation_stats(
     return fig
 
 
+def drop_exact_zeros(edges: np.ndarray, counts: np.ndarray, zero_fraction: float) -> np.ndarray:
+    """Counts ``(bins,)`` without the exact zeros (``zero_fraction`` of all values), taken out
+    of the bin that holds 0 (numpy.histogram's rule: the last bin is closed)."""
+    out = np.asarray(counts, dtype=np.float64).copy()
+    e = np.asarray(edges, dtype=np.float64)
+    zeros = round(zero_fraction * out.sum())
+    if zeros <= 0 or not e[0] <= 0.0 <= e[-1]:
+        return out
+    i = min(int(np.searchsorted(e, 0.0, side="right")) - 1, out.size - 1)
+    out[i] = max(out[i] - zeros, 0.0)
+    return out
+
+
 def plot_activation_ridgeline(
     arrays: dict[str, np.ndarray],
     layers: Sequence[str],
     max_curves: int = 20,
-    overlap: float = 2.0,
-    log_density: bool = True,
+    overlap: float = 1.8,
+    drop_zeros: bool = True,
     title: str | None = None,
 ) -> Figure:
     """Per layer (columns): histograms at successive steps stacked as a ridgeline, like
-    TensorBoard's histogram view (earliest at the back/top, latest at the front/bottom).
+    TensorBoard's histogram view (earliest at the top, latest at the bottom, in front).
+
+    Each curve is the density of one record's values scaled to its own peak (the shape is what
+    is compared; the spread is on the x axis).
 
     Args:
-        arrays: ``steps (S,)``, ``"<layer>.hist_edges" (S, bins+1)``, ``".hist_counts" (S, bins)``.
+        arrays: ``steps (S,)``, ``"<layer>.hist_edges" (S, bins+1)``, ``".hist_counts" (S, bins)``
+            and, with ``drop_zeros``, ``".zero_fraction" (S,)``.
         max_curves: at most this many steps (evenly chosen, always with first and last).
         overlap: curve height in units of the vertical spacing.
-        log_density: plot ``log(1 + density)`` so that a spike at zero (ReLU) does not flatten
-            the rest.
+        drop_zeros: leave the exact zeros out (a ReLU layer's spike at 0 would flatten everything
+            else; their share is in :func:`plot_activation_stats`).
     """
     if not layers:
         raise ConvscopeError("activation plot: no layers")
@@ -93,19 +110,18 @@ def plot_activation_ridgeline(
     for j, layer in enumerate(layers):
         edges = _get(arrays, layer, "hist_edges")
         counts = _get(arrays, layer, "hist_counts").astype(np.float64)
+        zf = _get(arrays, layer, "zero_fraction") if drop_zeros else np.zeros(s)
         ax = axes[j]
-        dens = []
-        for i in pick:
+        for rank, i in enumerate(pick):
+            c = drop_exact_zeros(edges[i], counts[i], float(zf[i]))
             width = np.diff(edges[i])
-            d = counts[i] / max(counts[i].sum(), 1.0) / np.where(width > 0, width, 1.0)
-            dens.append(np.log1p(d) if log_density else d)
-        top = max(float(np.max(d)) for d in dens) or 1.0
-        for rank, (i, d) in enumerate(zip(pick, dens)):
+            d = c / np.where(width > 0, width, 1.0)
+            d = d / (float(d.max()) or 1.0)
             base = len(pick) - 1 - rank  # latest step at the bottom, drawn last (in front)
             centres = 0.5 * (edges[i][:-1] + edges[i][1:])
-            y = base + overlap * d / top
+            y = base + overlap * d
             colour = cmap(rank / max(len(pick) - 1, 1))
-            ax.fill_between(centres, base, y, color=colour, alpha=0.6, lw=0, zorder=rank)
+            ax.fill_between(centres, base, y, color=colour, alpha=0.7, lw=0, zorder=rank)
             ax.plot(centres, y, color="k", lw=0.5, zorder=rank + 0.5)
         ax.set_yticks(range(len(pick)))
         ax.set_yticklabels([str(int(steps[i])) for i in pick[::-1]], fontsize=6)
@@ -113,8 +129,11 @@ def plot_activation_ridgeline(
         ax.set_xlabel("activation")
         if j == 0:
             ax.set_ylabel("iteration")
-    what = "log(1 + density)" if log_density else "density"
-    fig.suptitle(title or f"Activation histograms over training ({what})", fontsize=10)
+    what = "exact zeros left out, " if drop_zeros else ""
+    fig.suptitle(
+        title or f"Activation histograms over training ({what}each curve scaled to its peak)",
+        fontsize=10,
+    )
     return fig
 
 
