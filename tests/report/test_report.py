@@ -286,3 +286,22 @@ def test_rewriting_gives_the_same_report(out_factory) -> None:
     first = md1.read_text()
     _, md2 = write_report(out)
     assert md2.read_text() == first
+
+
+def test_runner_status_fills_in_for_runs_without_summary(out_factory) -> None:
+    out = out_factory()
+    ok = write_run(out, "a", label="x", flat=CNN, rows=rows_from(saturating(0.5, 0.1, 200.0)))
+    failed = write_run(out, "b", label="y", flat={**CNN, "lr": 0.5}, rows=None)
+    write_experiment(out, {"cnn": [ok, failed]}, [{"run": "runs/a", "what": ["filters"]}])
+    doc = io.read_json(out / "experiment.json")
+    doc["status"] = {
+        "runs": {
+            "runs/a": {"status": "completed", "analysis": "failed"},
+            "runs/b": {"status": "failed", "error": "DataError: no such folder"},
+        }
+    }
+    io.write_json(out / "experiment.json", doc)
+    _, md_path = write_report(out)
+    md = md_path.read_text()
+    assert "| `y` | cnn | 0 | failed (DataError: no such folder) |" in md
+    assert "The analyses of run `x` failed during `convscope run`" in section_text(md, "1.3")

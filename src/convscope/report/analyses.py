@@ -32,6 +32,7 @@ class Analysed:
     path: Path
     label: str
     what: list[str]
+    status: str | None = None  # the runner's analysis status (completed, failed, skipped)
 
     def files(self, sub: str, patterns: Sequence[str]) -> list[Path]:
         d = self.path / sub
@@ -60,7 +61,10 @@ def analysed_runs(exp: Experiment) -> list[Analysed]:
         run = by_rel.get(rel)
         label = run.label if run else Path(rel).name
         what = [str(w) for w in a.get("what", [])]
-        out[rel] = Analysed(rel, exp.out / rel, label, what)
+        status = exp.planned(rel).get("analysis")
+        out[rel] = Analysed(
+            rel, exp.out / rel, label, what, None if status is None else str(status)
+        )
     for rel, run in by_rel.items():
         adir = run.path / "analysis"
         if rel not in out and adir.is_dir() and any(adir.glob("*.json")):
@@ -280,7 +284,7 @@ def _convergence_table(d: dict[str, Any]) -> tuple[list[Block], set[str]]:
         caption="iteration after which each layer's statistics stay within 5% of their final value"
         + (f" (records every {cad} iterations)" if cad else ""),
     )
-    return [t], {"table"}
+    return [t], {"table", "cadence"}
 
 
 def _dead_table(d: dict[str, Any]) -> tuple[list[Block], set[str]]:
@@ -306,7 +310,7 @@ def _dead_table(d: dict[str, Any]) -> tuple[list[Block], set[str]]:
         caption=f"units that never activate on {d.get('n_images', 'the')} test images "
         f"(step {d.get('step', '?')})",
     )
-    return [t], {"layers"}
+    return [t], {"layers", "step", "n_images"}
 
 
 def _taken_at(p: dict[str, Any]) -> str:
@@ -338,7 +342,7 @@ def _activations_table(d: dict[str, Any]) -> tuple[list[Block], set[str]]:
         caption=f"statistics at the last record (iteration {steps[-1] if steps else '?'}) on "
         f"{d.get('n_images', '?')} fixed test images; {len(steps)} records in all",
     )
-    return [t], {"final", "layers", "steps"}
+    return [t], {"final", "layers", "steps", "n_images"}
 
 
 CURATED: dict[str, Callable[[dict[str, Any]], tuple[list[Block], set[str]]]] = {

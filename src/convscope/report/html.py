@@ -56,8 +56,8 @@ ul.obs { border-left: 4px solid #2e90fa; padding: 6px 10px 6px 30px; background:
 ul.obs li { margin: 3px 0; }
 p.listtitle { margin: 12px 0 2px; font-weight: 600; }
 figure { margin: 14px 0 18px; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px;
-             background: #fff; display: block; }
+figure img { max-width: 100%; max-height: 85vh; width: auto; height: auto; display: block;
+             border: 1px solid var(--line); border-radius: 4px; background: #fff; }
 figcaption { color: var(--muted); font-size: 13.5px; margin-top: 4px; }
 .tablewrap { overflow-x: auto; margin: 10px 0 16px; }
 table { border-collapse: collapse; font-size: 14px; }

@@ -70,12 +70,19 @@ class Run:
     summary: dict[str, Any] | None
     curve: Curve
     data_info: dict[str, Any] | None
+    planned: dict[str, Any] = field(default_factory=dict)  # experiment.json status.runs[dir]
 
     @property
     def status(self) -> str:
-        if self.summary is None:
-            return STATUS_MISSING
-        return str(self.summary.get("status") or STATUS_MISSING)
+        """The run's summary status; without summary.json, what the runner recorded."""
+        if self.summary is not None and self.summary.get("status"):
+            return str(self.summary["status"])
+        return str(self.planned.get("status") or STATUS_MISSING)
+
+    @property
+    def error(self) -> str | None:
+        """Why the run stopped: summary ``reason`` or the runner's ``error``."""
+        return (self.summary or {}).get("reason") or self.planned.get("error")
 
     @property
     def diverged(self) -> bool:
@@ -177,6 +184,13 @@ class Experiment:
     analysis: list[dict[str, Any]]
     raw: dict[str, Any] = field(default_factory=dict)
 
+    def planned(self, rel: str) -> dict[str, Any]:
+        """What the runner recorded for run dir ``rel`` (status, error, analysis)."""
+        st = self.raw.get("status")
+        runs = st.get("runs") if isinstance(st, dict) else None
+        p = runs.get(rel) if isinstance(runs, dict) else None
+        return p if isinstance(p, dict) else {}
+
     def group(self, name: str) -> Group | None:
         return self.groups.get(name)
 
@@ -216,7 +230,9 @@ def _safe_rel(out: Path, rel: str, where: str) -> Path:
     return out / p
 
 
-def load_run(out: Path, entry: dict[str, Any], where: str) -> Run:
+def load_run(
+    out: Path, entry: dict[str, Any], where: str, planned: dict[str, Any] | None = None
+) -> Run:
     """One run entry of ``experiment.json`` and its directory (absent files are tolerated)."""
     rel = str(_need(entry, "dir", str, where))
     path = _safe_rel(out, rel, where)
@@ -241,6 +257,7 @@ def load_run(out: Path, entry: dict[str, Any], where: str) -> Run:
         summary=summary,
         curve=Curve.from_rows(io.read_jsonl(path / "metrics.jsonl")),
         data_info=data_info,
+        planned=planned or {},
     )
 
 
@@ -260,6 +277,8 @@ def load_experiment(out_dir: str | Path) -> Experiment:
         raise ConvscopeError(f"{ep}: not valid JSON ({e})") from None
     if not isinstance(raw, dict):
         raise ConvscopeError(f"{ep}: expected a JSON object at the top level")
+    status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+    planned = status.get("runs") if isinstance(status.get("runs"), dict) else {}
     groups: dict[str, Group] = {}
     for gi, g in enumerate(_need(raw, "groups", list, str(ep))):
         where = f"{ep}: groups[{gi}]"
@@ -270,7 +289,9 @@ def load_experiment(out_dir: str | Path) -> Experiment:
         for ri, entry in enumerate(_need(g, "runs", list, where)):
             if not isinstance(entry, dict):
                 raise ConvscopeError(f"{where}.runs[{ri}]: expected an object")
-            run = load_run(out, entry, f"{where}.runs[{ri}]")
+            rel = str(entry.get("dir", "")).rstrip("/")
+            p = planned.get(rel) if isinstance(planned.get(rel), dict) else None
+            run = load_run(out, entry, f"{where}.runs[{ri}]", p)
             configs.setdefault(run.label, Configuration(run.label, [])).runs.append(run)
         groups[name] = Group(
             name=name,

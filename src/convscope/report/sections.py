@@ -335,7 +335,15 @@ def _analysis_part(
         jsons = a.json(json_patterns)
         pngs = a.figures(fig_patterns)
         if not jsons and not pngs:
-            if what in a.what:
+            if what in a.what and a.status == "failed":
+                blocks.append(
+                    Para(
+                        f"The analyses of run `{a.label}` failed during `convscope run` (its log "
+                        f"says why). Retry with {_hint(out_label, a.rel, what)}.",
+                        "warn",
+                    )
+                )
+            elif what in a.what:
                 blocks.append(
                     Para(
                         f"`{what}` was requested for run `{a.label}` but has written nothing yet. "
@@ -370,7 +378,7 @@ def section_1_3(
         Para(
             "The first convolutional layer's filters, and how well a 2-D Gabor function fits each "
             "one (fraction of variance explained, R²), against the same network at "
-            "initialisation as a control (Zeiler & Fergus 2014, arXiv 1311.2901, §4.1, Fig. 5/6).",
+            "initialisation as a control (Zeiler & Fergus 2014, arXiv 1311.2901, §4.1, Fig. 6).",
             "note",
         )
     )
@@ -450,7 +458,7 @@ ZF_PARTS = [
     (
         "evolution",
         "Feature evolution during training",
-        "§4.2, Fig. 4",
+        "§4, Fig. 4",
         "The strongest activation of each map, projected, at several checkpoints of training.",
     ),
     (
@@ -463,7 +471,7 @@ ZF_PARTS = [
     (
         "invariance",
         "Invariance to translation, scale and rotation",
-        "§4.1, Fig. 5",
+        "§4, Fig. 5",
         "Distance between the feature vectors of original and transformed images at a low and a "
         "high layer, and the true-class probability, as the transformation grows.",
     ),
@@ -710,8 +718,8 @@ def section_runs(exp: Experiment, out_label: str) -> Section:
         status = r.status
         if r.diverged and r.diverged_step is not None:
             status += f" at {r.diverged_step}"
-        if sm.get("reason") and r.status in ("diverged", "failed"):
-            status += f" ({sm['reason']})"
+        if r.error and r.status in ("diverged", "failed"):
+            status += f" ({r.error})"
         best = r.best_test_accuracy
         best_step = sm.get("best_step")
         rows.append(
