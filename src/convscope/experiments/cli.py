@@ -1,0 +1,266 @@
+"""``convscope run`` and ``convscope report``: added to the main parser by :func:`add_commands`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from convscope.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
+from convscope.progress import format_seconds
+
+if TYPE_CHECKING:
+    from convscope.experiments.run import SweepStatus
+
+RUN_EXAMPLES = """\
+examples:
+  convscope run experiments/assignment2.toml --profile quick --data-root ../shared/data --out out/a2
+  convscope run experiments/assignment2.toml --profile full --workers 2    # resumes what is missing
+  convscope run experiments/assignment2.toml --executor ray               # a local Ray instance
+  convscope run experiments/assignment2.toml --executor ray --ray-address HEAD:6379  # a cluster
+
+Data paths in the file are relative to --data-root (or $CONVSCOPE_DATA_ROOT). Without either,
+the built-in scikit-learn digits replace them and every output says so. Running the same
+command again trains only what is missing and resumes interrupted runs from their checkpoints.
+Exit codes: 0 done (diverged runs are a result), 1 a run failed with an error, 2 bad input,
+4 another `convscope run` is writing --out, 130 interrupted.
+"""
+
+
+def _common(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> Any:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise RuntimeError("convscope parser has no subcommands")  # a bug
+
+
+def add_commands(
+    parser: argparse.ArgumentParser, commands: dict[str, Callable[[argparse.Namespace], int]]
+) -> None:
+    """Add the ``run`` and ``report`` subcommands to ``parser`` and their functions to ``commands``."""
+    sub = _subparsers(parser)
+    r = sub.add_parser(
+        "run",
+        help="train, analyse and report a whole experiment file",
+        description="Run every run of an experiment file that is not finished yet (resuming "
+        "interrupted ones), then the analyses it names, then `convscope report OUT`.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(r)
+    r.add_argument("experiment", type=Path, help="experiment file (TOML)")
+    r.add_argument("--profile", help="profile in the file (default: its default_profile)")
+    r.add_argument(
+        "--data-root",
+        help="folder that {data_root} in the file stands for (default: $CONVSCOPE_DATA_ROOT)",
+    )
+    r.add_argument("--out", type=Path, help="output directory (default: out/<name>-<profile>)")
+    r.add_argument("--executor", choices=("local", "ray"), default="local", help="default: local")
+    r.add_argument(
+        "--workers",
+        type=int,
+        help="runs at once (local default: one per core; ray default: cluster CPUs / threads)",
+    )
+    r.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads per run (local default: cores // workers; ray default: 1)",
+    )
+    r.add_argument(
+        "--ray-address", help="join this Ray cluster (default: $RAY_ADDRESS, else local)"
+    )
+    r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    commands["run"] = cmd_run
+
+    rep = sub.add_parser(
+        "report",
+        help="write report.html and report.md of an experiment output directory",
+        description="Assemble OUT/report.html and OUT/report.md from saved results (never trains).",
+    )
+    _common(rep)
+    rep.add_argument("out", type=Path, help="output directory of `convscope run`")
+    commands["report"] = cmd_report
+
+
+# --- display ---------------------------------------------------------------------------------
+def _counts(s: SweepStatus) -> str:
+    return (
+        f"runs {s.done}/{s.total} done, {s.running} running, {s.left} left"
+        + (f", {s.failed} failed" if s.failed else "")
+        + (f", {s.analyses_left} analysis task(s)" if s.analyses_left else "")
+    )
+
+
+class LineSweep:
+    """Plain progress lines (logs, pipes): on every event and at most every ``interval`` s."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 15.0) -> None:
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self._last = -1e9
+
+    def _line(self, s: SweepStatus) -> None:
+        print(
+            f"[{100 * s.fraction:3.0f}%] {_counts(s)}; elapsed {format_seconds(s.elapsed_s)}, "
+            f"ETA {format_seconds(s.eta_s)}",
+            file=self.stream,
+            flush=True,
+        )
+        self._last = s.elapsed_s
+
+    def start(self, status: SweepStatus) -> None:
+        self._line(status)
+
+    def update(self, status: SweepStatus) -> None:
+        if status.elapsed_s - self._last >= self.interval:
+            self._line(status)
+
+    def event(self, message: str) -> None:
+        print(message, file=self.stream, flush=True)
+        self._last = -1e9  # follow an event with a status line
+
+    def close(self) -> None:
+        pass
+
+
+class TqdmSweep:
+    """One tqdm bar over the estimated work of the whole experiment, for a terminal."""
+
+    SCALE = 1000
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self._bar: Any = None
+
+    def start(self, status: SweepStatus) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=self.SCALE,
+            file=self.stream,
+            desc="experiment",
+            dynamic_ncols=True,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+        )
+        self.update(status)
+
+    def update(self, status: SweepStatus) -> None:
+        if self._bar is None:
+            return
+        n = int(round(self.SCALE * min(1.0, status.fraction)))
+        if n > self._bar.n:
+            self._bar.update(n - self._bar.n)
+        self._bar.set_postfix_str(
+            f"{_counts(status)} | {format_seconds(status.elapsed_s)} elapsed, "
+            f"ETA {format_seconds(status.eta_s)}",
+            refresh=True,
+        )
+
+    def event(self, message: str) -> None:
+        if self._bar is not None:
+            self._bar.write(message, file=self.stream)
+        else:
+            print(message, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class QuietSweep(LineSweep):
+    def _line(self, s: SweepStatus) -> None:
+        pass
+
+    def event(self, message: str) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops `convscope run` like Ctrl-C (runs checkpoint and stop)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+# --- commands --------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from convscope.experiments.executors import make_executor
+    from convscope.experiments.run import run_experiment, write_report_if_available
+    from convscope.experiments.spec import load_experiment
+
+    exp = load_experiment(args.experiment, args.profile, args.data_root)
+    out = args.out or Path("out") / f"{exp.name}-{exp.profile or 'default'}"
+    print(f"experiment: {exp.file} (profile {exp.profile or '-'}) -> {out}", file=sys.stderr)
+    monitor: Any
+    if args.quiet:
+        monitor = QuietSweep()
+    elif sys.stderr.isatty():
+        monitor = TqdmSweep()
+    else:
+        monitor = LineSweep()
+    executor = make_executor(args.executor, args.workers, args.threads, args.ray_address)
+    with _sigterm_as_interrupt():
+        result = run_experiment(
+            exp,
+            out,
+            executor,
+            monitor=monitor,
+            experiment_text=Path(args.experiment).read_text(),
+        )
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items()))
+    print(f"runs: {counts} in {format_seconds(result.wall_time_s)}")
+    print(f"results: {result.out / 'experiment.json'}")
+    print(f"tensorboard --logdir {result.out}")
+    if result.interrupted:
+        print("convscope: interrupted; run the same command again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.no_report:
+        write_report_if_available(result.out)  # logs where it wrote
+    print(f"data: {exp.data_note}")
+    if result.failed:
+        names = ", ".join(f"{r.name} ({r.rel}/summary.json)" for r in result.failed)
+        print(f"convscope: {len(result.failed)} run(s) failed: {names}", file=sys.stderr)
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+def _report_paths(report: Any, out: Path) -> str:
+    if isinstance(report, dict):
+        return ", ".join(str(v) for v in report.values())
+    if isinstance(report, list | tuple):
+        return ", ".join(map(str, report))
+    if report is None or report is True:
+        return str(out / "report.html")
+    return str(report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from convscope.errors import ConvscopeError
+
+    if not (args.out / "experiment.json").is_file():
+        raise ConvscopeError(f"{args.out}: no experiment.json; is this a `convscope run` --out?")
+    try:
+        from convscope.report import write_report
+    except ImportError as e:
+        print(f"convscope: report module not available: {e}", file=sys.stderr)
+        return EXIT_INTERNAL
+    paths = write_report(args.out)
+    print(f"report: {_report_paths(paths, args.out)}")
+    return EXIT_OK

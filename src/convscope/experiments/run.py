@@ -1,0 +1,541 @@
+"""Run an expanded experiment into an output directory: plan, schedule, resume, record.
+
+Output layout (``OUT``)::
+
+    OUT/.lock              held while `convscope run` writes OUT (a second one is refused)
+    OUT/experiment.json    what was planned and how it went (groups -> runs -> run dirs)
+    OUT/experiment.toml    a copy of the experiment file
+    OUT/runs/<label>-s<seed>-<hash>/   one run directory per distinct config (RunDir)
+    OUT/report.html, OUT/report.md, OUT/figures/   written by `convscope report`
+
+``tensorboard --logdir OUT`` shows every run (each run writes its hyperparameters into its own
+``tb/``). Runs already finished (completed or diverged) are not trained again; unfinished ones
+resume from their last checkpoint. A failing run is recorded (status ``failed`` in its
+``summary.json`` and in ``experiment.json``) and the others go on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from convscope import io
+from convscope.config import DataConfig, RunConfig
+from convscope.experiments.spec import Experiment, RunSpec
+from convscope.experiments.worker import ANALYSIS_DONE
+from convscope.runs import FINISHED, STATUS_COMPLETED, STATUS_FAILED, RunDir
+
+log = logging.getLogger(__name__)
+
+RUNS = "runs"
+EXPERIMENT_JSON = "experiment.json"
+MAX_ATTEMPTS = 3  # a run whose worker process died is retried (resuming) this many times in all
+POLL_S = 1.0
+
+
+# --- planning --------------------------------------------------------------------------------
+def safe_name(label: str) -> str:
+    """A label as a readable directory-name part (letters, digits, ``._=-``)."""
+    s = re.sub(r"[^A-Za-z0-9._=-]+", "_", label).strip("._")
+    return s[:80] or "run"
+
+
+@dataclass
+class PlannedRun:
+    """One distinct run (by config hash) and where it lives."""
+
+    spec: RunSpec
+    dir: Path  # absolute
+    rel: str  # "runs/<dirname>", relative to OUT
+    analyses: list[str] = field(default_factory=list)
+    cost: float = 1.0  # estimated work, arbitrary units (ordering and ETA)
+    steps: int | None = None
+    status: str = "pending"
+    error: str | None = None
+    attempts: int = 0
+    analysis_status: str | None = None
+
+    @property
+    def hash(self) -> str:
+        return self.spec.hash
+
+    @property
+    def name(self) -> str:
+        return self.spec.config.name
+
+
+def existing_runs(out: Path) -> dict[str, Path]:
+    """Run directories already in ``OUT/runs``, by config hash."""
+    found: dict[str, Path] = {}
+    d = out / RUNS
+    if not d.is_dir():
+        return found
+    for p in sorted(d.iterdir()):
+        cfg_path = p / "config.json"
+        if cfg_path.is_file():
+            try:
+                h = io.read_json(cfg_path).get("hash")
+            except ValueError:
+                continue
+            if isinstance(h, str):
+                found.setdefault(h, p)
+    return found
+
+
+_MODEL_COST = {"rnn": 0.12, "lstm": 0.40, "gru": 0.46}  # per image, relative to lenet5 (1 thread)
+
+
+def image_cost(cfg: RunConfig) -> float:
+    """Rough relative cost of one training image (measured on this CPU: lenet5 = 1)."""
+    m = cfg.model.model
+    if m in _MODEL_COST:
+        return 0.03 + _MODEL_COST[m] * (cfg.model.hidden_size / 256) ** 1.5 * cfg.model.num_layers
+    return 1.0
+
+
+def plan_runs(
+    exp: Experiment, out: Path, n_train: Callable[[DataConfig], int] | None = None
+) -> list[PlannedRun]:
+    """The distinct runs of ``exp``, each with its directory in ``out`` (existing ones reused)."""
+    out = out.resolve()
+    have = existing_runs(out)
+    planned: dict[str, PlannedRun] = {}
+    for spec in exp.unique_runs():
+        d = have.get(spec.hash) or out / RUNS / f"{safe_name(spec.label)}-s{spec.seed}-{spec.hash}"
+        planned[spec.hash] = PlannedRun(spec, d, f"{RUNS}/{d.name}")
+    for a in exp.analysis:
+        pr = planned[a.hash]
+        pr.analyses = list(dict.fromkeys([*pr.analyses, *a.what]))
+    for pr in planned.values():
+        t = pr.spec.config.train
+        if t.iterations is not None:
+            pr.steps = t.iterations
+        elif n_train is not None:
+            from convscope.train.loop import steps_per_epoch
+
+            spe = steps_per_epoch(n_train(pr.spec.config.data), t.batch_size)
+            pr.steps = max(1, round(float(t.epochs or 1.0) * spe))
+        steps = pr.steps or 1000
+        records = steps / t.eval_every
+        evals = records * (min(t.train_eval_size, 10**9) + 1000) / 3  # forward ~ 1/3 of a step
+        pr.cost = image_cost(pr.spec.config) * (steps * t.batch_size + evals)
+    return list(planned.values())
+
+
+def experiment_doc(
+    exp: Experiment, runs: list[PlannedRun], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The content of ``OUT/experiment.json`` (layout pinned for the report)."""
+    by_hash = {r.hash: r for r in runs}
+    doc: dict[str, Any] = {
+        "file": exp.file,
+        "name": exp.name,
+        "description": exp.description,
+        "profile": exp.profile,
+        "data_root": exp.data_root,
+        "data_note": exp.data_note,
+        "groups": [
+            {
+                "name": g.name,
+                "title": g.title,
+                "section": g.section,
+                "description": g.description,
+                "runs": [
+                    {
+                        "label": r.label,
+                        "seed": r.seed,
+                        "hash": r.hash,
+                        "dir": by_hash[r.hash].rel,
+                        "config": r.config.to_dict(),
+                    }
+                    for r in g.runs
+                ],
+            }
+            for g in exp.groups
+        ],
+        "analysis": [{"run": r.rel, "what": r.analyses} for r in runs if r.analyses],
+    }
+    doc["status"] = {
+        "runs": {
+            r.rel: {
+                "status": r.status,
+                **({"error": r.error} if r.error else {}),
+                **({"analysis": r.analysis_status} if r.analyses else {}),
+            }
+            for r in runs
+        }
+    }
+    if extra:
+        doc["status"].update(extra)
+    return doc
+
+
+# --- progress --------------------------------------------------------------------------------
+@dataclass
+class SweepStatus:
+    """Where the whole experiment stands (for the progress display)."""
+
+    total: int
+    done: int
+    running: int
+    left: int
+    failed: int
+    fraction: float  # of the estimated work
+    elapsed_s: float
+    eta_s: float | None
+    running_names: list[str]
+    analyses_left: int = 0
+
+
+class SweepMonitor(Protocol):
+    def start(self, status: SweepStatus) -> None: ...
+
+    def update(self, status: SweepStatus) -> None: ...
+
+    def event(self, message: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _LogMonitor:
+    def start(self, status: SweepStatus) -> None:
+        pass
+
+    def update(self, status: SweepStatus) -> None:
+        pass
+
+    def event(self, message: str) -> None:
+        log.info("%s", message)
+
+    def close(self) -> None:
+        pass
+
+
+def _last_step(run: PlannedRun) -> int:
+    """The run's last recorded step (from its metrics.jsonl tail)."""
+    p = run.dir / "metrics.jsonl"
+    try:
+        with open(p, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 4096))
+            tail = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return 0
+    for line in reversed(tail):
+        m = re.search(r'"step":\s*(\d+)', line)
+        if m:
+            return int(m.group(1))
+    return 0
+
+
+# --- running ---------------------------------------------------------------------------------
+@dataclass
+class ExperimentResult:
+    out: Path
+    runs: list[PlannedRun]
+    wall_time_s: float
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[PlannedRun]:
+        return [r for r in self.runs if r.status == STATUS_FAILED]
+
+    @property
+    def analysis_failed(self) -> list[PlannedRun]:
+        return [r for r in self.runs if r.analysis_status == STATUS_FAILED]
+
+    def counts(self) -> dict[str, int]:
+        c: dict[str, int] = {}
+        for r in self.runs:
+            c[r.status] = c.get(r.status, 0) + 1
+        return c
+
+
+def _analysis_todo(run: PlannedRun) -> list[str]:
+    p = run.dir / ANALYSIS_DONE
+    done: list[str] = []
+    if p.is_file():
+        with contextlib.suppress(ValueError):
+            done = list(io.read_json(p).get("completed", []))
+    return [w for w in run.analyses if w not in done]
+
+
+def preflight(exp: Experiment) -> None:
+    """Fail fast (DataError naming the path) on a data source that cannot be found."""
+    from convscope.data import detect
+
+    for data in sorted({r.config.data.data for g in exp.groups for r in g.runs}):
+        detect(data)
+
+
+def run_experiment(
+    exp: Experiment,
+    out: str | Path,
+    executor: Any,
+    monitor: SweepMonitor | None = None,
+    experiment_text: str | None = None,
+    stop_after: int | None = None,
+) -> ExperimentResult:
+    """Train every unfinished run of ``exp`` into ``out`` and run the requested analyses.
+
+    Args:
+        exp: the expanded experiment (:func:`~convscope.experiments.spec.load_experiment`).
+        out: the output directory (created; locked while this runs).
+        executor: an executor (:mod:`convscope.experiments.executors`); shut down at the end.
+        monitor: progress sink (the CLI's display); logging only when None.
+        experiment_text: the experiment file's text, copied to ``OUT/experiment.toml``.
+        stop_after: stop every run after this many steps, as if interrupted (tests).
+
+    Raises:
+        LockedError: another process is writing ``out``.
+        ConvscopeError: a data source cannot be found (before anything is trained).
+    """
+    out = Path(out).resolve()
+    monitor = monitor or _LogMonitor()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with io.dir_lock(out, what="output directory"):
+            return _run_locked(exp, out, executor, monitor, experiment_text, stop_after)
+    finally:
+        executor.shutdown()
+
+
+def _n_train_loader() -> Callable[[DataConfig], int]:
+    cache: dict[str, int] = {}
+
+    def n_train(cfg: DataConfig) -> int:
+        import json
+
+        key = json.dumps(cfg.__dict__, sort_keys=True, default=str)
+        if key not in cache:
+            from convscope.data import load_dataset
+
+            cache[key] = len(load_dataset(cfg).train)
+        return cache[key]
+
+    return n_train
+
+
+def _run_locked(
+    exp: Experiment,
+    out: Path,
+    executor: Any,
+    monitor: SweepMonitor,
+    experiment_text: str | None,
+    stop_after: int | None,
+) -> ExperimentResult:
+    t0 = time.monotonic()
+    preflight(exp)
+    old = out / EXPERIMENT_JSON
+    if old.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            prev = io.read_json(old)
+            if (prev.get("name"), prev.get("profile")) != (exp.name, exp.profile):
+                log.warning(
+                    "%s held experiment %r profile %r; now %r profile %r (runs are reused by "
+                    "identity, the others stay in %s/)",
+                    out,
+                    prev.get("name"),
+                    prev.get("profile"),
+                    exp.name,
+                    exp.profile,
+                    RUNS,
+                )
+    runs = plan_runs(exp, out, _n_train_loader())
+    if experiment_text is not None:
+        io.atomic_write_bytes(out / "experiment.toml", experiment_text.encode())
+    log.info("data: %s", exp.data_note)
+    log.info("executor: %s", executor.describe())
+
+    by_key = {r.hash: r for r in runs}
+    pending: deque[dict[str, Any]] = deque()
+    finished_before = 0
+    for r in runs:
+        rd = RunDir(r.dir)
+        if rd.is_finished():
+            r.status = rd.status() or STATUS_COMPLETED
+            finished_before += 1
+            if r.status == STATUS_COMPLETED and _analysis_todo(r):
+                pending.appendleft(_analysis_task(r))
+            elif r.analyses:
+                r.analysis_status = "completed" if not _analysis_todo(r) else "skipped"
+        else:
+            pending.append(_train_task(r, stop_after))
+    # runs with analyses first (their analyses overlap the rest), then longest first
+    trains = sorted(
+        (t for t in pending if t["kind"] == "train"),
+        key=lambda t: (not by_key[t["key"]].analyses, -by_key[t["key"]].cost),
+    )
+    pending = deque([*(t for t in pending if t["kind"] == "analyze"), *trains])
+    log.info(
+        "%d distinct runs: %d finished before, %d to train%s",
+        len(runs),
+        finished_before,
+        len(trains),
+        f", {sum(1 for t in pending if t['kind'] == 'analyze')} analysis task(s)"
+        if any(t["kind"] == "analyze" for t in pending)
+        else "",
+    )
+    io.write_json(out / EXPERIMENT_JSON, experiment_doc(exp, runs, {"finished": False}))
+
+    total_cost = sum(r.cost for r in runs) or 1.0
+    base_done = sum(r.cost for r in runs if r.status in FINISHED)
+    inflight: dict[cf.Future, dict[str, Any]] = {}
+    interrupted = False
+
+    def status() -> SweepStatus:
+        running = [by_key[t["key"]] for t in inflight.values() if t["kind"] == "train"]
+        done_cost = sum(r.cost for r in runs if r.status in FINISHED or r.status == STATUS_FAILED)
+        for r in running:
+            if r.steps:
+                done_cost += r.cost * min(1.0, _last_step(r) / r.steps)
+        elapsed = time.monotonic() - t0
+        progressed = done_cost - base_done
+        rate = progressed / elapsed if elapsed > 0 else 0.0
+        eta = (total_cost - done_cost) / rate if rate > 0 else None
+        n_done = sum(1 for r in runs if r.status in FINISHED or r.status == STATUS_FAILED)
+        return SweepStatus(
+            total=len(runs),
+            done=n_done,
+            running=len(running),
+            left=len(runs) - n_done - len(running),
+            failed=sum(1 for r in runs if r.status == STATUS_FAILED),
+            fraction=done_cost / total_cost,
+            elapsed_s=elapsed,
+            eta_s=eta,
+            running_names=[r.name for r in running],
+            analyses_left=sum(1 for t in [*pending, *inflight.values()] if t["kind"] == "analyze"),
+        )
+
+    monitor.start(status())
+    try:
+        while pending or inflight:
+            while pending and len(inflight) < executor.slots:
+                task = pending.popleft()
+                r = by_key[task["key"]]
+                if task["kind"] == "train":
+                    r.status = "running"
+                    r.attempts += 1
+                inflight[executor.submit(task)] = task
+            done, _ = cf.wait(list(inflight), timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
+            broken = False
+            for f in done:
+                task = inflight.pop(f)
+                r = by_key[task["key"]]
+                try:
+                    result = f.result()
+                except Exception as e:  # the worker process died (or Ray gave up on it)
+                    broken = broken or type(e).__name__ == "BrokenProcessPool"
+                    result = {"status": STATUS_FAILED, "error": f"{type(e).__name__}: {e}"}
+                    if broken and task["kind"] == "train" and r.attempts < MAX_ATTEMPTS:
+                        r.status = "pending"
+                        pending.appendleft(task)
+                        monitor.event(f"{r.name}: worker process died; retrying (resumes)")
+                        continue
+                _handle_result(r, task, result, pending, monitor)
+            if broken and hasattr(executor, "reset"):
+                for f, task in list(inflight.items()):  # every in-flight task failed with it
+                    inflight.pop(f)
+                    if task["kind"] == "train":
+                        by_key[task["key"]].status = "pending"
+                    pending.appendleft(task)
+                executor.reset()
+            monitor.update(status())
+    except KeyboardInterrupt:
+        interrupted = True
+        monitor.event("interrupted: stopping runs at their next step (they checkpoint)")
+        if hasattr(executor, "interrupt"):
+            executor.interrupt()
+        for f, task in inflight.items():
+            r = by_key[task["key"]]
+            with contextlib.suppress(Exception):
+                _handle_result(r, task, f.result(timeout=120), deque(), monitor)
+    finally:
+        monitor.close()
+        wall = time.monotonic() - t0
+        for r in runs:
+            if r.status == "running":
+                r.status = "interrupted"
+        io.write_json(
+            out / EXPERIMENT_JSON,
+            experiment_doc(
+                exp,
+                runs,
+                {"finished": not interrupted, "wall_time_s": round(wall, 1)},
+            ),
+        )
+    return ExperimentResult(out, runs, wall, interrupted)
+
+
+def _train_task(r: PlannedRun, stop_after: int | None) -> dict[str, Any]:
+    t: dict[str, Any] = {
+        "kind": "train",
+        "key": r.hash,
+        "run_dir": str(r.dir),
+        "config": r.spec.config.to_dict(),
+    }
+    if stop_after is not None:
+        t["stop_after"] = stop_after
+    return t
+
+
+def _analysis_task(r: PlannedRun) -> dict[str, Any]:
+    return {"kind": "analyze", "key": r.hash, "run_dir": str(r.dir), "what": _analysis_todo(r)}
+
+
+def _handle_result(
+    r: PlannedRun,
+    task: dict[str, Any],
+    result: dict[str, Any],
+    pending: deque[dict[str, Any]],
+    monitor: SweepMonitor,
+) -> None:
+    status = result.get("status") or STATUS_FAILED
+    if task["kind"] == "analyze":
+        r.analysis_status = status
+        a = result.get("analysis", {})
+        if status == STATUS_FAILED:
+            monitor.event(f"{r.name}: analyses failed: {result.get('error')}")
+        else:
+            skipped = ", ".join(sorted(a.get("skipped", {})))
+            monitor.event(
+                f"{r.name}: analyses done ({', '.join(a.get('completed', [])) or 'none'})"
+                + (f"; skipped (not installed): {skipped}" if skipped else "")
+            )
+        return
+    r.status = status
+    r.error = result.get("error")
+    s = result.get("summary") or {}
+    if status == STATUS_FAILED:
+        monitor.event(f"{r.name}: FAILED: {r.error}")
+        return
+    best = s.get("best_test_accuracy")
+    monitor.event(
+        f"{r.name}: {status} at step {s.get('step')}"
+        + (f", best test_accuracy {best:.4f}" if isinstance(best, float) else "")
+        + (f" ({s.get('reason')})" if s.get("reason") else "")
+        + f" [{result.get('seconds', 0):.1f} s]"
+    )
+    if status == STATUS_COMPLETED and r.analyses and _analysis_todo(r):
+        pending.appendleft(_analysis_task(r))
+    elif r.analyses and status != STATUS_COMPLETED:
+        r.analysis_status = "skipped"
+
+
+def write_report_if_available(out: str | Path) -> Any:
+    """``convscope report OUT`` when the report module is installed; None (a warning) if not."""
+    try:
+        from convscope.report import write_report
+    except ImportError as e:
+        log.warning("report skipped: convscope.report is not available (%s)", e)
+        return None
+    return write_report(Path(out))

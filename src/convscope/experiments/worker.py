@@ -1,0 +1,190 @@
+"""What one executor task does, in whichever process runs it (pool worker or Ray worker).
+
+A task is a plain dict (picklable, JSON-able), so every executor can ship it:
+
+* ``{"kind": "train", "key": ..., "run_dir": ABS_PATH, "config": RunConfig.to_dict(), "threads": N}``
+  trains (or resumes, or returns the finished summary of) one run;
+* ``{"kind": "analyze", "key": ..., "run_dir": ABS_PATH, "what": [...], "threads": N}`` runs
+  analyses of a finished run, skipping (with a warning) those whose module is not installed.
+
+:func:`execute` never raises for a failing run: it returns ``{"status": "failed", "error": ...}``
+and records the failure in the run's ``summary.json``, so one bad run never stops the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from convscope import io
+from convscope.errors import LockedError
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_DONE = "analysis/convscope_run.json"  # which analyses `convscope run` finished
+
+
+def training_callbacks(cfg: Any) -> list[Any]:
+    """Callbacks the config asks for (activation statistics when activation_stats_every > 0)."""
+    callbacks: list[Any] = []
+    if cfg.train.activation_stats_every > 0:
+        from convscope.analysis.activations import ActivationStatsCallback
+
+        callbacks.append(
+            ActivationStatsCallback(
+                cfg.train.activation_stats_every, cfg.train.activation_stats_size
+            )
+        )
+    return callbacks
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(data_key: str) -> Any:
+    """Load a data set once per worker process (keyed by its DataConfig as JSON)."""
+    import json
+
+    from convscope.config import DataConfig
+    from convscope.data import load_dataset
+
+    return load_dataset(DataConfig(**json.loads(data_key)))
+
+
+def _set_threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
+def execute(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one task (see the module docstring); return a JSON-able result dict."""
+    kind = task.get("kind")
+    t0 = time.perf_counter()
+    try:
+        _set_threads(task.get("threads"))
+        if kind == "train":
+            result = _train(task)
+        elif kind == "analyze":
+            result = _analyze(task)
+        else:
+            raise ValueError(f"unknown task kind {kind!r}")
+    except LockedError as e:  # someone else is writing this run: do not touch its files
+        result = {"status": "failed", "error": str(e)}
+    except Exception as e:
+        msg = f"{type(e).__name__}: {e}"
+        log.error("%s %s failed: %s", kind, task.get("run_dir"), msg)
+        result = {"status": "failed", "error": msg, "traceback": traceback.format_exc()}
+        if kind == "train":
+            _record_failure(Path(task["run_dir"]), msg)
+    result.update(kind=kind, key=task.get("key"), seconds=round(time.perf_counter() - t0, 3))
+    result.setdefault("pid", os.getpid())
+    return result
+
+
+def _train(task: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    from convscope.config import from_dict
+    from convscope.train.loop import train
+
+    cfg = from_dict(task["config"], where=f"task {task.get('key')}")
+    if task.get("threads"):
+        cfg.train.threads = int(task["threads"])
+    dataset = _dataset(json.dumps(task["config"]["data"], sort_keys=True))
+    summary = train(
+        cfg,
+        task["run_dir"],
+        resume=True,
+        dataset=dataset,
+        callbacks=training_callbacks(cfg),
+        stop_after=task.get("stop_after"),
+    )
+    return {"status": summary.get("status"), "summary": summary}
+
+
+def _record_failure(run_dir: Path, msg: str) -> None:
+    """Mark the run failed in its summary.json (keeping what the loop wrote there)."""
+    try:
+        with io.dir_lock(run_dir):
+            summary_path = run_dir / "summary.json"
+            s: dict[str, Any] = {}
+            if summary_path.is_file():
+                with contextlib.suppress(ValueError):
+                    s = io.read_json(summary_path)
+            s.update(status="failed", error=msg)
+            io.write_json(summary_path, s)
+    except Exception as e:  # never let the bookkeeping hide the real error
+        log.warning("%s: could not record the failure: %s", run_dir, e)
+
+
+def _analyze(task: dict[str, Any]) -> dict[str, Any]:
+    run_dir = Path(task["run_dir"])
+    what = list(task["what"])
+    done_path = run_dir / ANALYSIS_DONE
+    done: dict[str, Any] = {"completed": [], "skipped": {}}
+    if done_path.is_file():
+        with contextlib.suppress(ValueError):
+            done = {**done, **io.read_json(done_path)}
+    done["skipped"] = {}
+    todo = [w for w in what if w not in done["completed"]]
+    inside = [w for w in todo if w in ("filters", "activations")]
+    zf = [w for w in todo if w not in ("filters", "activations")]
+    errors: dict[str, str] = {}
+    for names, module, fn in (
+        (inside, "convscope.analysis.inside", "analyze_filters_activations"),
+        (zf, "convscope.analysis.zf.run", "analyze_zf"),
+    ):
+        if not names:
+            continue
+        try:
+            mod = __import__(module, fromlist=[fn])
+            func = getattr(mod, fn)
+        except (ImportError, AttributeError) as e:
+            log.warning("analyses %s skipped: %s not available (%s)", ",".join(names), module, e)
+            for n in names:
+                done["skipped"][n] = f"{module}.{fn} not available"
+            continue
+        try:
+            func(run_dir, set(names))
+            done["completed"] = sorted({*done["completed"], *names})
+        except Exception as e:
+            msg = f"{type(e).__name__}: {e}"
+            log.error("%s: analyses %s failed: %s", run_dir, ",".join(names), msg)
+            for n in names:
+                errors[n] = msg
+    done["failed"] = errors
+    io.write_json(done_path, done)
+    status = "failed" if errors else "completed"
+    out: dict[str, Any] = {"status": status, "analysis": done}
+    if errors:
+        out["error"] = "; ".join(f"{k}: {v}" for k, v in errors.items())
+    return out
+
+
+# --- local pool workers --------------------------------------------------------------------------
+def _watch_parent(ppid: int, interval: float = 0.5) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != ppid:  # the `convscope run` process is gone (kill -9): stop now
+            os._exit(1)
+
+
+def init_pool_worker(threads: int) -> None:
+    """Pool-worker initializer: thread count, ignore Ctrl-C while idle, die with the parent.
+
+    The training loop installs its own SIGINT handler while it trains (checkpoint, then stop),
+    so a Ctrl-C reaches a training worker as a clean interruption and an idle one not at all.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    _set_threads(threads)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
