@@ -8,8 +8,9 @@ The "with" side also calls :class:`ActivationStatsCallback` (default cadence: ev
 TensorBoard events and ``activations.jsonl`` rows to a temporary directory.
 
 The denominator is training steps only (no evaluation, no checkpoints), so the overhead printed
-is an upper bound on what a full ``convscope train`` run sees. The ratio (median over rounds of
-time with / time without; target <= 1.05) is printed last.
+is an upper bound on what a full ``convscope train`` run sees. It also prints the ratio of the
+process's CPU time (less sensitive to other jobs on a shared machine). The wall-clock ratio
+(median over rounds of time with / time without; target <= 1.05) is printed last.
 
     python benchmarks/activation_stats_overhead.py [--data ../shared/data/CIFAR10] [--rounds 5]
 """
@@ -94,10 +95,11 @@ def main() -> None:
     ctx = StepContext(0, sides["with"]["model"], ds, normalize, device, cfg, run.path, tb, records)
     cb_times: list[float] = []
 
-    def segment(name: str, steps: int, stats: bool) -> float:
+    def segment(name: str, steps: int, stats: bool) -> tuple[float, float]:
         s = sides[name]
         model, opt = s["model"], s["opt"]
         model.train()
+        c0 = time.process_time()
         t0 = time.perf_counter()
         for _ in range(steps):
             idx = batch_indices(cfg.train.seed, s["step"], n, args.batch_size)
@@ -109,7 +111,7 @@ def main() -> None:
                 t1 = time.perf_counter()
                 cb(ctx)
                 cb_times.append(time.perf_counter() - t1)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
     # warm-up: a few steps each, and the callback's one-off set-up (fixed batch, hook tracing)
     segment("without", 5, False)
@@ -118,10 +120,13 @@ def main() -> None:
     cb(ctx)
     sides["without"]["step"] = sides["with"]["step"] = 0
     times: dict[str, list[float]] = {"without": [], "with": []}
+    cpu: dict[str, list[float]] = {"without": [], "with": []}
     for r in range(args.rounds):
         order = ("without", "with") if r % 2 == 0 else ("with", "without")
         for name in order:
-            times[name].append(segment(name, args.steps, stats=name == "with"))
+            wall, proc = segment(name, args.steps, stats=name == "with")
+            times[name].append(wall)
+            cpu[name].append(proc)
     records.close()
     tb.close()
     rows = len(run.records("activations"))
@@ -143,6 +148,11 @@ def main() -> None:
             f"{name:>8} statistics: median {statistics.median(ts):.2f} s per {args.steps} steps "
             f"({per:.1f} ms/step; rounds: {', '.join(f'{t:.2f}' for t in ts)})"
         )
+    cpu_ratios = [w / o for w, o in zip(cpu["with"], cpu["without"])]
+    print(
+        f"CPU time of this process (less sensitive to other load on the machine): median ratio "
+        f"with/without {statistics.median(cpu_ratios):.3f}"
+    )
     ratios = [w / o for w, o in zip(times["with"], times["without"])]
     print(
         f"overhead ratio with/without statistics (median of per-round ratios, target <= 1.05): "
