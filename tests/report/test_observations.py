@@ -248,7 +248,13 @@ def test_early_layers_claim_reads_convergence_rows() -> None:
     assert obs.claim_early_layers(None, "x").verdict == NOT_TESTABLE
     same = [dict(r, settled_at=30) for r in rows]
     c = obs.claim_early_layers({"table": same}, "x")
-    assert c.verdict == NOT_TESTABLE and "same record (iteration 30)" in c.evidence
+    assert c.verdict == NOT_TESTABLE and "same record" in c.evidence
+    # every layer settling in the last 10% of training: still changing, not an ordering
+    late = [dict(r, settled_at=s, last_step=1000) for r, s in zip(rows, (920, 940, 960, 1000))]
+    c = obs.claim_early_layers({"table": late}, "x")
+    assert c.verdict == NOT_TESTABLE and "last 10% of training" in c.evidence
+    early = [dict(r, last_step=1000) for r in rows]
+    assert obs.claim_early_layers({"table": early}, "x").verdict == SUPPORTED
     assert obs.claim_early_layers({"table": rows[:2]}, "x").verdict == NOT_TESTABLE
 
 

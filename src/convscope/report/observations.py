@@ -49,6 +49,11 @@ CLAIM_RULES = [
     f"Welch t-test over seeds finds none (p ≥ {ALPHA:g}); a larger gap is a difference whatever "
     f"the test says (a few seeds give the test little power); with one seed, gaps within "
     f"{100 * CLEAR_GAP:.0f} pp are not testable.",
+    "“the weights do look slightly like Gabor filters”: per filter, the R² of a 2-D Gabor fit is "
+    f"higher after training than at initialisation (one-sided Wilcoxon signed-rank, p < {ALPHA:g}).",
+    "“the early layers converge very quickly while the fully connected layers take longer”: "
+    "every conv layer's statistics settle (within 5% of their final value for good) at an "
+    "earlier record than every fully connected layer's.",
     f"“almost perfect accuracy at around 1000 iterations”: the seed-mean test accuracy reaches "
     f"{100 * NEAR_PERFECT:.0f}% by iteration {AROUND_FACTOR * 1000:.0f} for every model.",
     f"“loss … dipping below 0.2 at around 1000 iterations”: the seed-mean train loss falls below "
@@ -671,23 +676,29 @@ def first_pass_sentences(cs: Sequence[ConfigStats], level: float = NEAR_PERFECT)
 
 
 # --- reference claims from analysis outputs (sections 1.3, 1.4) ------------------------------
-def _find_summaries(obj: Any, path: str = "") -> dict[str, dict[str, Any]]:
+def gabor_summaries(obj: Any, path: str = "") -> dict[str, dict[str, Any]]:
     """Dicts that look like :func:`convscope.analysis.gabor.summarize_r2` output, by key path."""
     out: dict[str, dict[str, Any]] = {}
     if isinstance(obj, dict):
         if "n" in obj and "n_above_0.5" in obj:
             out[path or "filters"] = obj
         for k, v in obj.items():
-            out.update(_find_summaries(v, f"{path}.{k}" if path else str(k)))
+            out.update(gabor_summaries(v, f"{path}.{k}" if path else str(k)))
     return out
 
 
 def claim_gabor(filters: dict[str, Any] | None, where: str) -> Claim:
-    """“weights look slightly like Gabor filters”, from a filters JSON with trained/init summaries."""
+    """“weights look slightly like Gabor filters”, from a filters JSON with trained/init summaries.
+
+    Supported when the trained filters' Gabor R² exceed those at initialisation: a one-sided
+    Wilcoxon signed-rank test on per-filter differences when both lists have one value per
+    filter (the same filters before and after training), else a Mann–Whitney U test, at
+    ``ALPHA``; without R² lists, a larger share above 0.5.
+    """
     quote = "the weights do look slightly like Gabor filters"
     if filters is None:
         return _not_testable("1.3", quote, f"the filters analysis has not been run ({where}).")
-    sums = _find_summaries(filters)
+    sums = gabor_summaries(filters)
     trained = next((v for k, v in sums.items() if "init" not in k.lower()), None)
     init = next((v for k, v in sums.items() if "init" in k.lower()), None)
     if trained is None or init is None:
@@ -707,16 +718,31 @@ def claim_gabor(filters: dict[str, Any] | None, where: str) -> Claim:
     if isinstance(rt, list) and isinstance(ri, list):
         from scipy import stats as sps
 
-        a = np.array([x for x in rt if x is not None], dtype=float)
-        b = np.array([x for x in ri if x is not None], dtype=float)
-        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-        if a.size and b.size:
-            p = float(sps.mannwhitneyu(a, b, alternative="greater").pvalue)
-            better = p < ALPHA
-            text += (
-                f"; median R² {np.median(a):.2f} vs {np.median(b):.2f}, one-sided Mann–Whitney "
-                f"p = {p:.2g}"
-            )
+        a = np.array([np.nan if x is None else x for x in rt], dtype=float)
+        b = np.array([np.nan if x is None else x for x in ri], dtype=float)
+        if a.shape == b.shape:
+            # filter i after training is filter i at initialisation: a paired test
+            keep = np.isfinite(a) & np.isfinite(b)
+            d = a[keep] - b[keep]
+            if d.size and np.any(d != 0):
+                p = float(sps.wilcoxon(d, alternative="greater").pvalue)
+                better = p < ALPHA
+                text += (
+                    f"; per filter, R² rose for {int(np.sum(d > 0))} of {d.size} (median "
+                    f"{np.median(a[keep]):.2f} vs {np.median(b[keep]):.2f}), one-sided Wilcoxon "
+                    f"signed-rank p = {p:.2g}"
+                )
+            else:
+                better = False
+        else:
+            a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+            if a.size and b.size:
+                p = float(sps.mannwhitneyu(a, b, alternative="greater").pvalue)
+                better = p < ALPHA
+                text += (
+                    f"; median R² {np.median(a):.2f} vs {np.median(b):.2f}, one-sided "
+                    f"Mann–Whitney p = {p:.2g}"
+                )
     text += (
         ": the trained filters are measurably more Gabor-like than random weights."
         if better
@@ -726,22 +752,39 @@ def claim_gabor(filters: dict[str, Any] | None, where: str) -> Claim:
 
 
 _STEP_KEYS = ("settled_at", "converged_step", "convergence_step")
+LATE_FRACTION = 0.9  # settling after this share of training = still changing (as the analysis)
 
 
-def _convergence_layers(obj: Any) -> list[tuple[str, str, float | None]]:
-    """(layer, kind, settling step) per layer from a convergence JSON, whatever its nesting.
+@dataclass(frozen=True)
+class Settled:
+    """One layer's row of a convergence table."""
+
+    layer: str
+    kind: str
+    step: float | None
+    last_step: float | None
+
+
+def convergence_layers(obj: Any) -> list[Settled]:
+    """Per-layer settling steps from a convergence JSON, whatever its nesting.
 
     Looks for rows like :func:`convscope.analysis.convergence.convergence_table` writes:
-    ``{"layer", "kind", "settled_at"}`` (a list of them anywhere in the object, or a mapping
-    layer -> row).
+    ``{"layer", "kind", "settled_at", "last_step"}`` (a list of them anywhere in the object, or
+    a mapping layer -> row).
     """
 
-    def row(name: str, d: dict[str, Any]) -> tuple[str, str, float | None] | None:
+    def row(name: str, d: dict[str, Any]) -> Settled | None:
         for key in _STEP_KEYS:
             if key in d:
                 v = d[key]
                 kind = str(d.get("kind") or ("logits" if name.lower().startswith("logit") else "?"))
-                return (str(d.get("layer", name)), kind, None if v is None else float(v))
+                last = d.get("last_step")
+                return Settled(
+                    str(d.get("layer", name)),
+                    kind,
+                    None if v is None else float(v),
+                    None if last is None else float(last),
+                )
         return None
 
     if isinstance(obj, list):
@@ -749,7 +792,7 @@ def _convergence_layers(obj: Any) -> list[tuple[str, str, float | None]]:
         if rows and all(r is not None for r in rows):
             return [r for r in rows if r is not None]
         for d in obj:
-            found = _convergence_layers(d)
+            found = convergence_layers(d)
             if found:
                 return found
         return []
@@ -758,7 +801,7 @@ def _convergence_layers(obj: Any) -> list[tuple[str, str, float | None]]:
         if as_map and all(r is not None for r in as_map) and len(as_map) == len(obj):
             return [r for r in as_map if r is not None]
         for v in obj.values():
-            found = _convergence_layers(v)
+            found = convergence_layers(v)
             if found:
                 return found
     return []
@@ -769,34 +812,47 @@ def claim_early_layers(convergence: dict[str, Any] | None, where: str) -> Claim:
     quote = "the early layers converge very quickly while the fully connected layers take longer"
     if convergence is None:
         return _not_testable("1.4", quote, f"the activations analysis has not been run ({where}).")
-    layers = _convergence_layers(convergence)
-    conv = [(n, s) for n, k, s in layers if k == "conv"]
-    fc = [(n, s) for n, k, s in layers if k in ("linear", "logits")]
+    layers = convergence_layers(convergence)
+    conv = [r for r in layers if r.kind == "conv"]
+    fc = [r for r in layers if r.kind in ("linear", "logits")]
     if not conv or not fc:
         return _not_testable(
             "1.4", quote, "the convergence output does not name conv and fully connected layers."
         )
-
-    steps = {s for _, _, s in layers}
+    parts = ", ".join(
+        f"{r.layer}: {'never' if r.step is None else f'{r.step:.0f}'}" for r in layers
+    )
+    head = (
+        "Iteration after which each layer's statistics stay within 5% of their final value — "
+        f"{parts}. "
+    )
+    lasts = [r.last_step for r in layers if r.last_step]
+    last = max(lasts) if lasts else None
+    steps = {r.step for r in layers}
+    if last and all(r.step is not None and r.step >= LATE_FRACTION * last for r in layers):
+        return _not_testable(
+            "1.4",
+            quote,
+            head + f"No layer settles before the last {100 * (1 - LATE_FRACTION):.0f}% of "
+            f"training (iteration {last:.0f}): training ended before the statistics converged.",
+        )
     if len(steps) == 1 and None not in steps:
         return _not_testable(
             "1.4",
             quote,
-            f"every layer settles at the same record (iteration {next(iter(steps)):.0f}); the "
-            "records cannot order them (train longer or record activations more often).",
+            head + "Every layer settles at the same record; the records cannot order them "
+            "(train longer or record activations more often).",
         )
 
-    def val(s: float | None) -> float:
-        return math.inf if s is None else s
+    def val(x: float | None) -> float:
+        return math.inf if x is None else x
 
-    parts = ", ".join(f"{n}: {'never' if s is None else f'{s:.0f}'}" for n, _, s in layers)
-    ok = max(val(s) for _, s in conv) < min(val(s) for _, s in fc)
+    ok = max(val(r.step) for r in conv) < min(val(r.step) for r in fc)
     return Claim(
         "1.4",
         quote,
         SUPPORTED if ok else NOT_SUPPORTED,
-        f"Iteration after which each layer's statistics stay within their tolerance of the "
-        f"final value — {parts}. "
+        head
         + (
             "Every conv layer settled before every fully connected layer."
             if ok

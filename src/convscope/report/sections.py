@@ -393,7 +393,7 @@ def section_1_3(
                 d = io.read_json(j)
             except (ValueError, OSError):
                 continue
-            if obs._find_summaries(d):
+            if obs.gabor_summaries(d):
                 data = d
                 break
         if data is not None:
@@ -430,7 +430,7 @@ def section_1_4(
                 d = io.read_json(j)
             except (ValueError, OSError):
                 continue
-            if obs._convergence_layers(d):
+            if obs.convergence_layers(d):
                 conv = d
                 break
         if conv is not None:
