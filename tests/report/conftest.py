@@ -2,8 +2,10 @@
 
 * :func:`write_run` writes one run directory with hand-chosen metric rows, so tests know every
   answer (first crossings, best configuration, verdicts) from the rows themselves.
-* ``handmade_out``: a complete OUT with the four reference groups (cnn, optimizers, rnn,
-  cnn_vs_rnn) whose numbers are chosen so that every reference claim has a known verdict.
+* :func:`build_handmade`: a complete OUT with the four reference groups (cnn, optimizers, rnn,
+  cnn_vs_rnn) whose numbers are chosen so that every reference claim has a known verdict
+  (``analysis=True`` adds analysis files in the shapes the analyses write).
+* ``out_factory``: empty OUT folders for tests that write their own.
 * ``trained_out`` (session): a small OUT of tiny real runs trained by
   :func:`convscope.train.loop.train` on the synthetic bars data set (slow: ~15 s).
 """
@@ -360,16 +362,6 @@ def write_analysis_outputs(run: Path) -> None:
     png(run / "figures" / "filters.png", 1)
     png(run / "figures" / "activations.png", 2)
     png(run / "figures" / "zf_occlusion.png", 3)
-
-
-@pytest.fixture
-def handmade_out(tmp_path: Path) -> Path:
-    return build_handmade(tmp_path / "OUT")
-
-
-@pytest.fixture
-def handmade_with_analysis(tmp_path: Path) -> Path:
-    return build_handmade(tmp_path / "OUT", analysis=True)
 
 
 @pytest.fixture
