@@ -66,3 +66,12 @@ def test_bad_input_names_the_curve() -> None:
         curves_figure([Panel("t", "y", [Series("x", STEPS, np.zeros(10), np.zeros(2), None)])])
     with pytest.raises(ConvscopeError, match="no panels"):
         curves_figure([])
+
+
+def test_sharey_row_gives_one_scale_per_row() -> None:
+    lo = Series("a", STEPS, np.linspace(0.1, 0.2, 10))
+    hi = Series("a", STEPS, np.linspace(0.5, 0.9, 10))
+    fig = curves_figure([Panel("l", "y", [lo]), Panel("h", "y", [hi])], ncols=2, sharey="row")
+    assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()
+    fig = curves_figure([Panel("l", "y", [lo]), Panel("h", "y", [hi])], ncols=2)
+    assert fig.axes[0].get_ylim() != fig.axes[1].get_ylim()

@@ -166,6 +166,7 @@ def curves_figure(
     panel_size: tuple[float, float] = (4.6, 3.3),
     title: str = "",
     legend_cols: int | None = None,
+    sharey: bool | str = False,
 ) -> Figure:
     """Panels in a grid with one shared legend underneath (entries merged by label).
 
@@ -175,6 +176,7 @@ def curves_figure(
         panel_size: inches per panel (width, height).
         title: figure title.
         legend_cols: columns of the legend (default: up to 4).
+        sharey: matplotlib's ``sharey`` (``"row"``: one y scale per row of panels).
     """
     if not panels:
         raise ConvscopeError("curves figure: no panels")
@@ -193,7 +195,7 @@ def curves_figure(
         dpi=100,
         layout="constrained",
     )
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)
     handles: dict[str, Any] = {}
     for k, p in enumerate(panels):
         for line, label in draw_panel(axes[k // ncols][k % ncols], p):

@@ -555,7 +555,7 @@ def section_3_1(exp: Experiment, figs: FigureSink, out_label: str) -> tuple[Sect
                     hline=gn.threshold if m == "test_accuracy" else None,
                 )
             )
-    fig = curves_figure(panels, ncols=len(cells), panel_size=(4.4, 3.0))
+    fig = curves_figure(panels, ncols=len(cells), panel_size=(4.4, 3.0), sharey="row")
     src = figs.save("report_3-1_rnn", fig)
     s.blocks.append(Figure(src, f"Rows: metric; columns: cell; colour: hidden size ({BAND_NOTE})."))
     sizes = sorted({c.hidden_size for c in cs})
