@@ -44,6 +44,7 @@ class DataConfig:
     normalize: Normalization = "standardize"  # per batch: [0,1] ("unit"), then train mean/std
     augment: Augment = "none"  # training-time augmentation, applied per batch
     cache_dir: str | None = None  # for download:*; default ~/.cache/convscope
+    class_names: list[str] = field(default_factory=list)  # display names for classes 0..K-1
 
 
 @dataclass

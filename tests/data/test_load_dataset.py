@@ -173,3 +173,16 @@ def test_describe_source(image_folders):
     assert d["train_size"] == 9 and d["test_size"] == 6
     assert d["image_shape"] == [1, 8, 8]
     assert d["source"].startswith(f"image folders at {f.root}")
+
+
+def test_class_names_rename_classes_and_are_checked() -> None:
+    from convscope.config import DataConfig
+    from convscope.data import load_dataset
+    from convscope.errors import ConfigError
+
+    names = [f"c{i}" for i in range(10)]
+    ds = load_dataset(DataConfig(data="digits", class_names=names))
+    assert ds.classes == tuple(names)
+    assert ds.meta["class_folders"] == [str(i) for i in range(10)]
+    with pytest.raises(ConfigError, match="'class_names': expected 10 distinct names"):
+        load_dataset(DataConfig(data="digits", class_names=["a", "b"]))

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -23,7 +24,7 @@ from convscope.data import cifar, download, folders, idx
 from convscope.data.base import Dataset
 from convscope.data.digits import DEFAULT_SIZE, load_digits
 from convscope.data.preprocess import apply_options
-from convscope.errors import DataError
+from convscope.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,21 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         train_per_class=cfg.train_per_class,
         test_per_class=cfg.test_per_class,
     )
+    if cfg.class_names:
+        ds = rename_classes(ds, cfg.class_names)
     log.debug("loaded %s in %.2f s", ds.source, time.perf_counter() - t0)
     return ds
+
+
+def rename_classes(ds: Dataset, names: list[str]) -> Dataset:
+    """Give classes ``0..K-1`` display names (e.g. CIFAR-10's, for folders named 0-9)."""
+    if len(names) != ds.num_classes or len(set(names)) != len(names):
+        raise ConfigError(
+            f"config key 'class_names': expected {ds.num_classes} distinct names for "
+            f"{ds.name}'s classes {', '.join(ds.classes)}, got {len(names)}"
+        )
+    meta = {**ds.meta, "class_folders": list(ds.classes)}
+    return dataclasses.replace(ds, classes=tuple(names), meta=meta)
 
 
 def describe_source(source: str | DataConfig) -> dict[str, Any]:
