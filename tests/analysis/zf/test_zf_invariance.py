@@ -57,7 +57,7 @@ def test_curves_equal_per_image_hooks() -> None:
     model, shape = make_net("lenet5", seed=11)
     images = torch.randn((3, *shape), dtype=torch.float64)
     labels = [0, 4, 9]
-    params = {"translate_y": [-3.0, 0.0, 5.0], "scale": [0.8, 1.0, 1.3], "rotate": [-45.0, 30.0]}
+    params = {"translate_y": [-3.0, 0.0, 5.0], "scale": [0.9, 1.0, 1.1], "rotate": [-45.0, 30.0]}
     got = invariance_curves(model, images, labels, params=params, fill=0.5)
     assert (got.low_layer, got.high_layer) == ("relu1", "relu3")
     mods = dict(model.named_modules())
@@ -90,10 +90,15 @@ def test_curves_equal_per_image_hooks() -> None:
             h.remove()
     assert float(got.curves["scale"]["dist_low"][:, 1].abs().max()) < 1e-9
     s = invariance_summary(got)
-    assert s["observation_uses"].startswith("rel_low")
-    rows = s["mean_over_images_and_nonidentity_params"]
-    assert rows["scale"]["rel_low"] == pytest.approx(
-        float(got.curves["scale"]["rel_low"][:, [0, 2]].mean())
-    )
-    want = all(r["rel_high"] < r["rel_low"] for r in rows.values())
-    assert ("more invariant than the low one for every" in s["observation"]) == want
+    assert s["observation_uses"].startswith("small_rel_low")
+    rows = s["per_transformation"]
+    # smallest on each side of the identity: -3 and 5 are not equally far; -3 is the smallest
+    assert rows["translate_y"]["small_params"] == [-3.0]
+    assert rows["translate_y"]["large_params"] == [5.0]
+    assert rows["rotate"]["small_params"] == [30.0]
+    c = got.curves["scale"]
+    assert rows["scale"]["small_params"] == pytest.approx([0.9, 1.1])  # equally far
+    assert rows["scale"]["small_rel_low"] == pytest.approx(float(c["rel_low"][:, [0, 2]].mean()))
+    assert rows["scale"]["mean_rel_high"] == pytest.approx(float(c["rel_high"][:, [0, 2]].mean()))
+    want = all(r["small_rel_high"] < r["small_rel_low"] for r in rows.values())
+    assert ("less than the low one for every" in s["observation"]) == want

@@ -72,11 +72,20 @@ def test_analyze_zf_writes_everything(tiny_run: Path) -> None:
     inv = json.loads((rd.path / "analysis" / "zf_invariance.json").read_text())
     z = np.load(rd.path / "analysis" / "zf_invariance.npz")
     keep = z["scale_params"] != 1.0
-    rel = inv["mean_over_images_and_nonidentity_params"]["scale"]["rel_low"]
+    rel = inv["per_transformation"]["scale"]["mean_rel_low"]
     assert rel == pytest.approx(float(z["scale_rel_low"][:, keep].mean()))
     cor = json.loads((rd.path / "analysis" / "zf_correspondence.json").read_text())
     assert cor["table"]["rows"][-1] == "random" and len(cor["observations"]) == 2
     assert "mixed_classes_fixed_regions_mean" in cor
+    assert cor["class"] == "0"  # digits: no dog, the first class
+
+
+def test_display_classes() -> None:
+    from convscope.analysis.zf.run import display_classes
+
+    names, how = display_classes("CIFAR10", [str(i) for i in range(10)])
+    assert names[5] == "dog (5)" and "canonical" in how
+    assert display_classes("MNIST", [str(i) for i in range(10)])[0][5] == "5"
 
 
 @pytest.mark.slow

@@ -65,11 +65,18 @@ def truncated_deconv_model(model: nn.Module, layer: str) -> fx.GraphModule:
     return fx.GraphModule(gm, graph)
 
 
+# (id(model), layer) -> (model, truncated graph); holding the model keeps its id unique
+_TRUNCATED: dict[tuple[int, str], tuple[nn.Module, fx.GraphModule]] = {}
+
+
 def autograd_projection(
     model: nn.Module, image: torch.Tensor, layer: str, c: int, y: int | None, x: int | None
 ) -> torch.Tensor:
     """d(activation)/d(input) * activation with the deconvnet ReLU rule: ``(C, H, W)``."""
-    sub = truncated_deconv_model(model, layer).eval()
+    key = (id(model), layer)
+    if key not in _TRUNCATED or _TRUNCATED[key][0] is not model:
+        _TRUNCATED[key] = (model, truncated_deconv_model(model, layer).eval())
+    sub = _TRUNCATED[key][1]
     inp = image[None].clone().requires_grad_(True)
     act = sub(inp)
     seed = torch.zeros_like(act)

@@ -45,6 +45,23 @@ from convscope.runs import RunDir
 log = logging.getLogger(__name__)
 
 WHAT = ("deconv", "topk", "evolution", "occlusion", "invariance", "correspondence")
+# CIFAR-10's canonical label order; used only to name classes of a CIFAR-10 copy whose class
+# folders are called 0..9 (recorded in every JSON as "class_names").
+CIFAR10_NAMES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+
+def display_classes(name: str, classes: Sequence[str]) -> tuple[list[str], str]:
+    """Class names for figures and sentences, and how they were obtained."""
+    if "cifar" in name.lower() and list(classes) == [str(i) for i in range(10)]:
+        return (
+            [f"{n} ({i})" for i, n in enumerate(CIFAR10_NAMES)],
+            "CIFAR-10 folders named 0..9: named by CIFAR-10's canonical label order",
+        )
+    return list(classes), "the data set's class names"
+
+
 CITATION = "Zeiler & Fergus 2014, arXiv 1311.2901"
 DPI = 120
 
@@ -70,7 +87,9 @@ class _Context:
                 f"{rd.path}: the Zeiler & Fergus analyses need a CNN ({cfg.model.model}): {e}"
             ) from None
         self.dataset, self.normalize = rd.load_data()
-        self.classes = list(self.dataset.classes)
+        self.classes, self.class_names_from = display_classes(
+            self.dataset.name, self.dataset.classes
+        )
         self.hw = (int(self.dataset.image_shape[1]), int(self.dataset.image_shape[2]))
         self.fill = mean_fill(self.dataset.channel_stats()[0], self.normalize)
         self._preds: torch.Tensor | None = None
@@ -120,6 +139,7 @@ class _Context:
             "model": self.rd.config().model.model,
             "layers": self.chain.names,
             "device": str(self.device),
+            "class_names": self.class_names_from,
             "citation": CITATION,
         }
 
@@ -212,11 +232,11 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> dict[
     return info
 
 
-def _chance_purity(labels: torch.Tensor, k: int, draws: int = 20000, seed: int = 0) -> float:
+def _chance_purity(labels: torch.Tensor, k: int, draws: int = 2000, seed: int = 0) -> float:
     """Expected share of the most common class among ``k`` images drawn without replacement."""
     rng = np.random.default_rng(seed)
     lab = labels.numpy()
-    picks = np.stack([rng.choice(len(lab), size=k, replace=False) for _ in range(2000)])
+    picks = np.stack([rng.choice(len(lab), size=k, replace=False) for _ in range(draws)])
     counts = np.apply_along_axis(lambda r: np.bincount(lab[r]).max(), 1, picks)
     return float(counts.mean() / k)
 
@@ -231,10 +251,11 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
         t = topk_per_map(ctx.chain, images, i, k=k, transform=ctx.normalize)
         arrays.update(t.arrays(prefix=f"{t.layer}_"))
         top_labels = labels[t.image_index]  # (M, k)
+        alive = t.values[:, 0] > 0  # a dead map's ties put test images 0..k-1 first
         purity = torch.tensor(
-            [float(torch.bincount(r).max()) / k for r in top_labels], dtype=torch.float64
+            [float(torch.bincount(r).max()) / k for r in top_labels[alive]], dtype=torch.float64
         )
-        dead = int((t.values[:, 0] <= 0).sum())
+        dead = int((~alive).sum())
         per_layer.append(
             {
                 "layer": t.layer,
@@ -244,7 +265,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
                 else list(ctx.hw),
                 "mean_top1_activation": float(t.values[:, 0].mean()),
                 "maps_never_active": dead,
-                "mean_class_purity": float(purity.mean()),
+                "mean_class_purity": float(purity.mean()) if len(purity) else None,
             }
         )
         fig = topk_grid(
@@ -256,14 +277,20 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
         )
         figs.append(ctx.save(fig, f"zf_topk_{t.layer}"))
     chance = _chance_purity(labels, k)
-    parts = ", ".join(f"{r['layer']} {100 * r['mean_class_purity']:.0f}%" for r in per_layer)
-    rising = all(
-        a["mean_class_purity"] <= b["mean_class_purity"] for a, b in zip(per_layer, per_layer[1:])
+    known = [r for r in per_layer if r["mean_class_purity"] is not None]
+    parts = ", ".join(
+        f"{r['layer']} {100 * r['mean_class_purity']:.0f}% ({r['maps'] - r['maps_never_active']}"
+        f" of {r['maps']} maps active)"
+        for r in known
     )
+    rising = all(a["mean_class_purity"] <= b["mean_class_purity"] for a, b in zip(known, known[1:]))
     sentence = (
-        f"The {k} strongest test images of a map share their most common class {parts} of the "
-        f"time (chance {100 * chance:.0f}%): maps become "
+        f"The {k} strongest test images of an active map share their most common class {parts} "
+        f"of the time (chance {100 * chance:.0f}%): maps become "
         f"{'more' if rising else 'not steadily more'} class-specific with depth."
+        if known
+        else f"No map of {', '.join(r['layer'] for r in per_layer)} is ever active on the test "
+        "split."
     )
     ctx.rd.write_npz("analysis/zf_topk.npz", **arrays)
     info = {
@@ -281,7 +308,8 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
             "figure": "projections cut to the receptive field (grey = 0) next to the patches",
             "class_purity": "share of the k images in their most common class; chance by "
             "drawing k test images at random (2000 draws, seed 0)",
-            "maps_never_active": "maps whose strongest test activation is <= 0",
+            "maps_never_active": "maps whose strongest test activation is <= 0; left out of "
+            "the class purity (their tied zeros would pick test images 0..k-1)",
             "deconv": DECONV_CHOICES,
         },
         **ctx.base_info(),
@@ -313,20 +341,22 @@ def _evolution(
             steps, load, images, ctx.chain.layers[i].name, transform=ctx.normalize
         )
         arrays.update(ev.arrays(prefix=f"{ev.layer}_"))
-        img = ev.image_index  # (M, S)
-        changed = img[:, 1:] != img[:, :-1]  # (M, S-1)
+        alive = ev.values[:, -1] > 0  # dead maps tie at 0: their "top image" means nothing
+        img = ev.image_index[alive]  # (M', S)
+        changed = img[:, 1:] != img[:, :-1]  # (M', S-1)
         # settle: first checkpoint from which the top training image no longer changes
         settle = []
         for row in changed:
             later = torch.nonzero(row).flatten()
             settle.append(steps[int(later[-1]) + 1] if len(later) else steps[0])
-        stable_last = float((~changed[:, -1]).double().mean()) if changed.shape[1] else 1.0
+        stable_last = float((~changed[:, -1]).double().mean()) if changed.numel() else float("nan")
         per_layer.append(
             {
                 "layer": ev.layer,
-                "maps": int(img.shape[0]),
-                "median_settle_step": float(np.median(settle)),
-                "mean_settle_step": float(np.mean(settle)),
+                "maps": int(ev.image_index.shape[0]),
+                "maps_active_at_the_end": int(alive.sum()),
+                "median_settle_step": float(np.median(settle)) if settle else None,
+                "mean_settle_step": float(np.mean(settle)) if settle else None,
                 "share_same_top_image_last_two_checkpoints": stable_last,
             }
         )
@@ -339,18 +369,18 @@ def _evolution(
             title=f"{ev.layer}: strongest training activation per map across checkpoints",
         )
         figs.append(ctx.save(fig, f"zf_evolution_{ev.layer}"))
-    parts = ", ".join(f"{r['layer']} at step {r['median_settle_step']:.0f}" for r in per_layer)
-    if len(steps) < 3:
-        verdict = "too few checkpoints to compare layers"
-    elif all(
-        a["median_settle_step"] <= b["median_settle_step"] for a, b in zip(per_layer, per_layer[1:])
-    ):
+    known = [r for r in per_layer if r["median_settle_step"] is not None]
+    parts = ", ".join(f"{r['layer']} at step {r['median_settle_step']:.0f}" for r in known)
+    if len(steps) < 3 or len(known) < 2:
+        verdict = "too few checkpoints or active maps to compare layers"
+    elif all(a["median_settle_step"] <= b["median_settle_step"] for a, b in zip(known, known[1:])):
         verdict = "lower layers settle no later than higher ones"
     else:
         verdict = "a lower layer settles later than a higher one"
     sentence = (
         f"Across {len(steps)} checkpoints (steps {steps[0]}..{steps[-1]}), the strongest "
-        f"training image of a map stops changing (median over maps) for {parts}: {verdict}."
+        f"training image of an active map stops changing (median over maps) for {parts}: "
+        f"{verdict}."
     )
     ctx.rd.write_npz("analysis/zf_evolution.npz", **arrays)
     info = {
@@ -364,7 +394,7 @@ def _evolution(
             "checkpoints": f"the run's step_*.pt snapshots (at most {max_checkpoints}, evenly "
             "spread, first and last kept)",
             "settle_step": "first checkpoint from which a map's strongest training image stays "
-            "the same to the end",
+            "the same to the end; maps inactive (max <= 0) at the last checkpoint are left out",
             "figure_maps": f"the {show_maps} maps with the strongest final activation, in map "
             "order",
             "deconv": DECONV_CHOICES,
@@ -497,11 +527,15 @@ def _correspondence(
     from convscope.plots.zf import correspondence_table_figure
 
     images, labels = ctx.test
-    if class_name is None:
-        class_name = "dog" if "dog" in ctx.classes else ctx.classes[0]
+    raw_names = list(ctx.dataset.classes)
+    if class_name is None:  # the paper uses dogs
+        dog = [i for i, n in enumerate(ctx.classes) if n == "dog" or n.startswith("dog (")]
+        class_name = ctx.classes[dog[0]] if dog else ctx.classes[0]
+    elif class_name in raw_names:
+        class_name = ctx.classes[raw_names.index(class_name)]
     if class_name not in ctx.classes:
         raise ConvscopeError(
-            f"correspondence class {class_name!r}: expected one of {', '.join(ctx.classes)}"
+            f"correspondence class {class_name!r}: expected one of {', '.join(raw_names)}"
         )
     arrays: dict[str, np.ndarray] = {}
     per_class: dict[str, Any] = {}
