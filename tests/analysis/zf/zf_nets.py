@@ -69,23 +69,36 @@ def truncated_deconv_model(model: nn.Module, layer: str) -> fx.GraphModule:
 _TRUNCATED: dict[tuple[int, str], tuple[nn.Module, fx.GraphModule]] = {}
 
 
-def autograd_projection(
-    model: nn.Module, image: torch.Tensor, layer: str, c: int, y: int | None, x: int | None
+def autograd_projections(
+    model: nn.Module,
+    images: torch.Tensor,
+    layer: str,
+    units: list[tuple[int, int, int | None, int | None]],
 ) -> torch.Tensor:
-    """d(activation)/d(input) * activation with the deconvnet ReLU rule: ``(C, H, W)``."""
+    """Per unit ``(image, map, y, x)``: d(activation)/d(input) * activation with the deconvnet
+    ReLU rule, ``(N, C, H, W)``. One row per unit (its image repeated), so one backward pass
+    gives every unit's gradient (rows do not interact in eval mode)."""
     key = (id(model), layer)
     if key not in _TRUNCATED or _TRUNCATED[key][0] is not model:
         _TRUNCATED[key] = (model, truncated_deconv_model(model, layer).eval())
     sub = _TRUNCATED[key][1]
-    inp = image[None].clone().requires_grad_(True)
+    inp = images[[u[0] for u in units]].clone().requires_grad_(True)
     act = sub(inp)
     seed = torch.zeros_like(act)
-    if act.dim() == 4:
-        seed[0, c, y, x] = act[0, c, y, x].detach()
-    else:
-        seed[0, c] = act[0, c].detach()
+    for r, (_, c, y, x) in enumerate(units):
+        if act.dim() == 4:
+            seed[r, c, y, x] = act[r, c, y, x].detach()
+        else:
+            seed[r, c] = act[r, c].detach()
     (g,) = torch.autograd.grad(act, inp, seed)
-    return g[0]
+    return g
+
+
+def autograd_projection(
+    model: nn.Module, image: torch.Tensor, layer: str, c: int, y: int | None, x: int | None
+) -> torch.Tensor:
+    """One unit of :func:`autograd_projections`: ``(C, H, W)``."""
+    return autograd_projections(model, image[None], layer, [(0, c, y, x)])[0]
 
 
 class ZFNet(nn.Sequential):
