@@ -29,10 +29,13 @@ MAX_RETRIES = 3  # re-runs of a task whose worker died (each resumes from the la
 
 
 def _execute_in_ray(task: dict[str, Any]) -> dict[str, Any]:
+    import ray
     import torch
 
     torch.set_num_threads(int(task.get("threads") or 1))
-    return execute(task)
+    result = execute(task)
+    result["node"] = ray.get_runtime_context().get_node_id()
+    return result
 
 
 class RayExecutor:
