@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from zf_nets import make_net
@@ -40,7 +41,12 @@ def test_occlusion_equals_one_position_at_a_time(net: str) -> None:
     size, stride = 7, 5
     got = occlusion_maps(
         model, images, labels, "conv2", size=size, stride=stride, fill=fill, batch_size=9
-    )
+    )  # 37 rows per image (36 squares + the clean image) > 9: batches within an image
+    big = occlusion_maps(
+        model, images, labels, "conv2", size=size, stride=stride, fill=fill, batch_size=80
+    )  # two whole images per batch
+    for name, v in got.arrays().items():
+        np.testing.assert_allclose(v, big.arrays()[name], rtol=1e-12, err_msg=name)
     module = dict(model.named_modules())["relu2"]
     store = {}
     handle = module.register_forward_hook(lambda m, i, o: store.__setitem__("a", o.detach()))

@@ -160,42 +160,50 @@ def occlusion_maps(
     ys, xs, masks = occlusion_masks((h, w), size, stride, dev)
     n_pos = masks.shape[0]
 
-    def read(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        acts, logits = chain.run(x, taps=[idx])
-        a = acts[idx]
-        assert logits is not None
-        if logits.dim() != 2:
-            raise ConvscopeError(f"model output {tuple(logits.shape)}: expected (B, classes)")
-        return a, torch.softmax(logits.double(), dim=1)
+    # The unoccluded image is one more "position" (an empty mask), evaluated in the same
+    # passes. Batches are aligned to images, so each occluded batch is one broadcast `where`
+    # (no gathers), and results stay on the device until the end: few, large ops per batch.
+    masks = torch.cat([masks, masks.new_zeros((1, h, w))])  # (P + 1, H, W)
+    n_rows = n_pos + 1
+    sums, clean_maps, logits_all = [], [], []
 
-    a0, p0 = read(x0)
-    map_index = a0.flatten(2).amax(dim=2).argmax(dim=1) if a0.dim() == 4 else a0.argmax(dim=1)
-    if int(labels_t.max()) >= p0.shape[1] or int(labels_t.min()) < 0:
-        raise ConvscopeError(f"labels: expected classes in 0..{p0.shape[1] - 1}")
-    lab = labels_t.to(dev)
-
-    def per_map_total(a: torch.Tensor) -> torch.Tensor:
-        return a.flatten(2).sum(2) if a.dim() > 2 else a  # (B, M)
-
-    ar = torch.arange(n, device=dev)
-    clean_act = per_map_total(a0)[ar, map_index]
-    # Few, large ops per batch (the occluded copies are built with one gather + one where):
-    # per-image indices are computed once, results stay on the device until the end.
-    k_all = torch.arange(n * n_pos, device=dev)
-    img_all, pos_all = k_all // n_pos, k_all % n_pos
-    sums, logits_all = [], []
-    for s in range(0, n * n_pos, batch_size):
-        e = min(n * n_pos, s + batch_size)
-        xb = torch.where(masks[pos_all[s:e]].unsqueeze(1), fill_t, x0[img_all[s:e]])
+    def run(xb: torch.Tensor, clean_rows: slice | None, k: int) -> None:
         acts, logits = chain.run(xb, taps=[idx])
-        sums.append(per_map_total(acts[idx]))
+        a = acts[idx]
+        if logits is None or logits.dim() != 2:
+            shape = None if logits is None else tuple(logits.shape)
+            raise ConvscopeError(f"model output {shape}: expected (B, classes)")
+        sums.append(a.flatten(2).sum(2) if a.dim() > 2 else a)  # (B, M)
         logits_all.append(logits)
-    totals = torch.cat(sums)
-    probs = torch.softmax(torch.cat(logits_all).double(), dim=1)  # type: ignore[arg-type]
-    act = totals.gather(1, map_index[img_all, None])[:, 0].double().cpu()
-    pt = probs.gather(1, lab[img_all, None])[:, 0].cpu()
-    mp, mc = probs.max(dim=1)
-    top_c, top_p = mc.cpu(), mp.cpu()
+        if clean_rows is not None:  # per-map max of the unoccluded images, (k, M)
+            clean = a.view(k, -1, *a.shape[1:])[:, -1]
+            clean_maps.append(clean.flatten(2).amax(2) if clean.dim() > 2 else clean)
+
+    if n_rows <= batch_size:
+        per_batch = batch_size // n_rows
+        for i0 in range(0, n, per_batch):
+            i1 = min(n, i0 + per_batch)
+            xb = torch.where(masks[None, :, None], fill_t[None], x0[i0:i1, None])
+            run(xb.reshape(-1, c, h, w), slice(None), i1 - i0)
+    else:
+        for i in range(n):
+            for p0 in range(0, n_rows, batch_size):
+                p1 = min(n_rows, p0 + batch_size)
+                xb = torch.where(masks[p0:p1, None], fill_t, x0[i : i + 1])
+                run(xb, slice(None) if p1 == n_rows else None, 1)
+    totals = torch.cat(sums).view(n, n_rows, -1)  # (N, P + 1, M)
+    logits = torch.cat(logits_all).double().view(n, n_rows, -1)
+    probs = torch.softmax(logits, dim=2)  # (N, P + 1, K)
+    if int(labels_t.max()) >= probs.shape[2] or int(labels_t.min()) < 0:
+        raise ConvscopeError(f"labels: expected classes in 0..{probs.shape[2] - 1}")
+    map_index = torch.cat(clean_maps).argmax(dim=1)  # (N,)
+    lab = labels_t.to(dev)
+    act_all = totals.gather(2, map_index.view(n, 1, 1).expand(n, n_rows, 1))[..., 0].double()
+    pt_all = probs.gather(2, lab.view(n, 1, 1).expand(n, n_rows, 1))[..., 0]
+    mp, mc = probs.max(dim=2)
+    act, pt = act_all[:, :-1].cpu(), pt_all[:, :-1].cpu()
+    top_c, top_p = mc[:, :-1].cpu(), mp[:, :-1].cpu()
+    clean_act, clean_pt, clean_top = act_all[:, -1].cpu(), pt_all[:, -1].cpu(), mc[:, -1].cpu()
     shape = (n, len(ys), len(xs))
     return Occlusion(
         layer=chain.layers[idx].name,
@@ -206,13 +214,13 @@ def occlusion_maps(
         xs=xs,
         labels=labels_t,
         map_index=map_index.cpu(),
-        activation=act.view(shape),
-        prob_true=pt.view(shape),
-        top_class=top_c.view(shape),
-        top_prob=top_p.view(shape),
-        clean_activation=clean_act.double().cpu(),
-        clean_prob_true=p0[ar, lab].double().cpu(),
-        clean_top_class=p0.argmax(1).cpu(),
+        activation=act.reshape(shape),
+        prob_true=pt.reshape(shape),
+        top_class=top_c.reshape(shape),
+        top_prob=top_p.reshape(shape),
+        clean_activation=clean_act,
+        clean_prob_true=clean_pt,
+        clean_top_class=clean_top,
         choices={
             "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4.2 (Occlusion "
             "Sensitivity), Fig. 7",
