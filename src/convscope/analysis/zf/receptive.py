@@ -126,14 +126,18 @@ def extract_patches(
     if rf.full:
         return images.clone()
     sy, sx = rf.size
-    out = torch.full((n, c, sy, sx), fill, dtype=images.dtype, device=images.device)
-    ys = [int(v) for v in ys]
-    xs = [int(v) for v in xs]
-    if len(ys) != n or len(xs) != n:
-        raise ConvscopeError(f"extract_patches: got {n} images but {len(ys)} ys, {len(xs)} xs")
-    for i in range(n):
-        y0, x0 = rf.unclipped(ys[i], xs[i], (h, w))
-        cy0, cy1, cx0, cx1 = rf.box(ys[i], xs[i], (h, w))
-        if cy1 > cy0 and cx1 > cx0:
-            out[i, :, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = images[i, :, cy0:cy1, cx0:cx1]
-    return out
+    ys_t = torch.as_tensor([int(v) for v in ys], dtype=torch.int64)
+    xs_t = torch.as_tensor([int(v) for v in xs], dtype=torch.int64)
+    if len(ys_t) != n or len(xs_t) != n:
+        raise ConvscopeError(f"extract_patches: got {n} images but {len(ys_t)} ys, {len(xs_t)} xs")
+    if n == 0:
+        return images.new_full((0, c, sy, sx), fill)
+    # pad by a whole field on every side, then gather every patch with one indexing op
+    padded = torch.nn.functional.pad(images, (sx, sx, sy, sy), value=fill)
+    y0 = (rf.start[0] + ys_t * rf.jump[0] + sy).clamp(0, h + sy)  # boxes always touch the image
+    x0 = (rf.start[1] + xs_t * rf.jump[1] + sx).clamp(0, w + sx)
+    rows = (y0[:, None] + torch.arange(sy)).to(images.device)  # (N, sy)
+    cols = (x0[:, None] + torch.arange(sx)).to(images.device)  # (N, sx)
+    i = torch.arange(n, device=images.device)[:, None, None, None]
+    ch = torch.arange(c, device=images.device)[None, :, None, None]
+    return padded[i, ch, rows[:, None, :, None], cols[:, None, None, :]]
