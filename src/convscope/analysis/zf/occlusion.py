@@ -160,50 +160,54 @@ def occlusion_maps(
     ys, xs, masks = occlusion_masks((h, w), size, stride, dev)
     n_pos = masks.shape[0]
 
-    # The unoccluded image is one more "position" (an empty mask), evaluated in the same
-    # passes. Batches are aligned to images, so each occluded batch is one broadcast `where`
-    # (no gathers), and results stay on the device until the end: few, large ops per batch.
-    masks = torch.cat([masks, masks.new_zeros((1, h, w))])  # (P + 1, H, W)
+    # The unoccluded image is one more "position" (row 0: an empty mask), evaluated in the same
+    # passes; it comes first, so each image's strongest map is known before its occluded rows
+    # are summed, and only that map is summed. Batches are aligned to images, so each batch is
+    # one broadcast `where` (no gathers); results stay on the device until the end.
+    masks = torch.cat([masks.new_zeros((1, h, w)), masks])  # (P + 1, H, W)
     n_rows = n_pos + 1
-    sums, clean_maps, logits_all = [], [], []
+    map_index = torch.zeros(n, dtype=torch.int64, device=dev)
+    totals_list, logits_all = [], []
 
-    def run(xb: torch.Tensor, clean_rows: slice | None, k: int) -> None:
+    def run(xb: torch.Tensor, i0: int, k: int, first: bool) -> None:
+        """Rows of images i0..i0+k-1 (all rows of each, or one chunk of one image)."""
         acts, logits = chain.run(xb, taps=[idx])
-        a = acts[idx]
         if logits is None or logits.dim() != 2:
             shape = None if logits is None else tuple(logits.shape)
             raise ConvscopeError(f"model output {shape}: expected (B, classes)")
-        sums.append(a.flatten(2).sum(2) if a.dim() > 2 else a)  # (B, M)
+        a = acts[idx].view(k, -1, *acts[idx].shape[1:])  # (k, rows, M, ...)
+        if first:  # row 0 is the unoccluded image: pick its strongest map (max over positions)
+            clean = a[:, 0]
+            strength = clean.flatten(2).amax(2) if clean.dim() > 2 else clean
+            map_index[i0 : i0 + k] = strength.argmax(dim=1)
+        for j, m in enumerate(map_index[i0 : i0 + k].tolist()):
+            sel = a[j, :, m]  # (rows, H_l, W_l) or (rows,)
+            totals_list.append(sel.flatten(1).sum(1) if sel.dim() > 1 else sel)
         logits_all.append(logits)
-        if clean_rows is not None:  # per-map max of the unoccluded images, (k, M)
-            clean = a.view(k, -1, *a.shape[1:])[:, -1]
-            clean_maps.append(clean.flatten(2).amax(2) if clean.dim() > 2 else clean)
 
     if n_rows <= batch_size:
         per_batch = batch_size // n_rows
         for i0 in range(0, n, per_batch):
             i1 = min(n, i0 + per_batch)
             xb = torch.where(masks[None, :, None], fill_t[None], x0[i0:i1, None])
-            run(xb.reshape(-1, c, h, w), slice(None), i1 - i0)
+            run(xb.reshape(-1, c, h, w), i0, i1 - i0, True)
     else:
         for i in range(n):
             for p0 in range(0, n_rows, batch_size):
                 p1 = min(n_rows, p0 + batch_size)
                 xb = torch.where(masks[p0:p1, None], fill_t, x0[i : i + 1])
-                run(xb, slice(None) if p1 == n_rows else None, 1)
-    totals = torch.cat(sums).view(n, n_rows, -1)  # (N, P + 1, M)
+                run(xb, i, 1, p0 == 0)
+    act_all = torch.cat(totals_list).double().view(n, n_rows)  # (N, P + 1)
     logits = torch.cat(logits_all).double().view(n, n_rows, -1)
     probs = torch.softmax(logits, dim=2)  # (N, P + 1, K)
     if int(labels_t.max()) >= probs.shape[2] or int(labels_t.min()) < 0:
         raise ConvscopeError(f"labels: expected classes in 0..{probs.shape[2] - 1}")
-    map_index = torch.cat(clean_maps).argmax(dim=1)  # (N,)
     lab = labels_t.to(dev)
-    act_all = totals.gather(2, map_index.view(n, 1, 1).expand(n, n_rows, 1))[..., 0].double()
     pt_all = probs.gather(2, lab.view(n, 1, 1).expand(n, n_rows, 1))[..., 0]
     mp, mc = probs.max(dim=2)
-    act, pt = act_all[:, :-1].cpu(), pt_all[:, :-1].cpu()
-    top_c, top_p = mc[:, :-1].cpu(), mp[:, :-1].cpu()
-    clean_act, clean_pt, clean_top = act_all[:, -1].cpu(), pt_all[:, -1].cpu(), mc[:, -1].cpu()
+    act, pt = act_all[:, 1:].cpu(), pt_all[:, 1:].cpu()
+    top_c, top_p = mc[:, 1:].cpu(), mp[:, 1:].cpu()
+    clean_act, clean_pt, clean_top = act_all[:, 0].cpu(), pt_all[:, 0].cpu(), mc[:, 0].cpu()
     shape = (n, len(ys), len(xs))
     return Occlusion(
         layer=chain.layers[idx].name,
