@@ -153,7 +153,7 @@ def invariance_curves(
         p_count = len(vals)
         d_lo = (t_lo.view(p_count, n, -1) - f_lo).norm(dim=2).T  # (N, P)
         d_hi = (t_hi.view(p_count, n, -1) - f_hi).norm(dim=2).T
-        prob = p.view(p_count, n, -1)[:, torch.arange(n), lab].T
+        prob = p.view(p_count, n, -1)[:, torch.arange(n, device=lab.device), lab].T
         curves[kind] = {
             "dist_low": d_lo.cpu(),
             "dist_high": d_hi.cpu(),
