@@ -2,7 +2,9 @@
 
 Both sides run the training loop's own step (``batch_indices`` -> ``normalize`` -> channels-last
 -> ``train_step`` with ``make_optimizer``'s Adam, batch 50) on the same preloaded data, from the
-same initial weights, alternating in one process for ``--rounds`` rounds of ``--steps`` steps.
+same initial weights, in one process: ``--rounds`` rounds of ``--steps`` steps per side, the
+sides alternating every ``--chunk`` steps (fine interleaving keeps other load on a shared
+machine from landing on one side).
 The "with" side also calls :class:`ActivationStatsCallback` (default cadence: every
 ``DEFAULT_EVERY`` = 100 steps on 256 fixed test images) whenever the loop would, writing real
 TensorBoard events and ``activations.jsonl`` rows to a temporary directory.
@@ -13,6 +15,7 @@ process's CPU time (less sensitive to other jobs on a shared machine). The wall-
 (median over rounds of time with / time without; target <= 1.05) is printed last.
 
     python benchmarks/activation_stats_overhead.py [--data ../shared/data/CIFAR10] [--rounds 5]
+        [--steps 200] [--chunk 10] [--every 100] [--size 256]
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256, help="fixed test images for statistics")
     p.add_argument("--steps", type=int, default=200, help="steps per side per round")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument(
+        "--chunk", type=int, default=10, help="steps per side before switching (finer = less noise)"
+    )
     p.add_argument("--batch-size", type=int, default=50)
     args = p.parse_args()
 
@@ -121,12 +127,22 @@ def main() -> None:
     sides["without"]["step"] = sides["with"]["step"] = 0
     times: dict[str, list[float]] = {"without": [], "with": []}
     cpu: dict[str, list[float]] = {"without": [], "with": []}
-    for r in range(args.rounds):
-        order = ("without", "with") if r % 2 == 0 else ("with", "without")
-        for name in order:
-            wall, proc = segment(name, args.steps, stats=name == "with")
-            times[name].append(wall)
-            cpu[name].append(proc)
+    chunk = max(1, min(args.chunk, args.steps))
+    k = 0
+    for _ in range(args.rounds):
+        for name in times:
+            times[name].append(0.0)
+            cpu[name].append(0.0)
+        done = 0
+        while done < args.steps:
+            c = min(chunk, args.steps - done)
+            order = ("without", "with") if k % 2 == 0 else ("with", "without")
+            k += 1
+            for name in order:
+                wall, proc = segment(name, c, stats=name == "with")
+                times[name][-1] += wall
+                cpu[name][-1] += proc
+            done += c
     records.close()
     tb.close()
     rows = len(run.records("activations"))
@@ -134,7 +150,7 @@ def main() -> None:
 
     print(
         f"LeNet5, batch {args.batch_size}, threads {torch.get_num_threads()}, data: {source}; "
-        f"{args.rounds} rounds x {args.steps} steps per side, alternating"
+        f"{args.rounds} rounds x {args.steps} steps per side, alternating every {chunk} steps"
     )
     print(
         f"statistics every {cb.every} steps on {args.size} fixed test images: {len(cb_times)} "
@@ -148,6 +164,12 @@ def main() -> None:
             f"{name:>8} statistics: median {statistics.median(ts):.2f} s per {args.steps} steps "
             f"({per:.1f} ms/step; rounds: {', '.join(f'{t:.2f}' for t in ts)})"
         )
+    share = sum(cb_times) / sum(times["without"])
+    print(
+        f"callback time / training time without statistics: {100 * share:.1f}% "
+        f"(the overhead as the sum of its parts)"
+    )
+    print(f"total time with/without: {sum(times['with']) / sum(times['without']):.3f}")
     cpu_ratios = [w / o for w, o in zip(cpu["with"], cpu["without"])]
     print(
         f"CPU time of this process (less sensitive to other load on the machine): median ratio "
