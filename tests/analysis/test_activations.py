@@ -191,6 +191,28 @@ def test_shared_activation_norm_and_functional_nonlinearity() -> None:
     assert no_hooks_left(m)
 
 
+class InplaceAfterConv(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.fc = nn.Linear(2 * 3 * 3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.relu(self.conv(x), inplace=True).flatten(1))
+
+
+def test_capture_is_not_changed_by_a_later_inplace_op() -> None:
+    torch.manual_seed(0)
+    m = InplaceAfterConv()
+    x = torch.randn(2, 1, 5, 5)
+    pts = find_hook_points(m, x)
+    assert (pts[0].module, pts[0].after) == ("conv", "none")
+    a = capture(m, x, pts)["Layer_1_Activations"]
+    with torch.no_grad():
+        torch.testing.assert_close(a, m.conv(x))  # the conv output, negatives included
+    assert float(a.min()) < 0
+
+
 def test_model_without_linear_uses_its_output_as_logits() -> None:
     m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     pts = find_hook_points(m, torch.zeros(2, 1, 5, 5))

@@ -220,7 +220,7 @@ def _first_tensor(out: Any) -> torch.Tensor:
 
 @contextlib.contextmanager
 def hooked(model: nn.Module, points: list[HookPoint]) -> Iterator[dict[str, torch.Tensor]]:
-    """Context manager: forward hooks that put each point's output (detached) into the dict.
+    """Context manager: forward hooks that put each point's output (a detached copy) into the dict.
 
     The hooks are removed on exit, also when the body raises. Recurrent outputs are stored
     batch-first ``(B, T, H)``. The dict is filled anew by each forward pass.
@@ -241,7 +241,8 @@ def hooked(model: nn.Module, points: list[HookPoint]) -> Iterator[dict[str, torc
         p = wanted[id(module)].get(i)
         if p is None:
             return
-        t = _first_tensor(out).detach()
+        # a copy: a later in-place op (F.relu(x, inplace=True) after a conv) must not change it
+        t = _first_tensor(out).detach().clone()
         if isinstance(module, nn.RNNBase) and not module.batch_first:
             t = t.transpose(0, 1)
         store[p.name] = t
