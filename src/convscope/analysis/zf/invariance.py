@@ -238,11 +238,23 @@ def invariance_summary(inv: Invariance) -> dict[str, Any]:
         f"Normalised feature distance after the smallest transformation, low layer "
         f"({inv.low_layer}) vs high layer ({inv.high_layer}): {parts}; {verdict}."
     )
+    large = ", ".join(
+        f"{k} {_fmt_param(k, torch.tensor(v['large_params']))}: "
+        f"{v['large_rel_low']:.2f} vs {v['large_rel_high']:.2f}"
+        for k, v in per_kind.items()
+    )
+    prob = ", ".join(
+        f"{k} {v['small_prob_true']:.2f} -> {v['large_prob_true']:.2f}" for k, v in per_kind.items()
+    )
     return {
         "low_layer": inv.low_layer,
         "high_layer": inv.high_layer,
         "images": int(inv.labels.shape[0]),
         "params": {k: v.tolist() for k, v in inv.params.items()},
+        "observations": [
+            f"At the largest transformations, low vs high layer: {large}.",
+            f"Mean true-class probability, smallest -> largest transformation: {prob}.",
+        ],
         "per_transformation": per_kind,
         "high_more_invariant_to_small_transformations": dict(zip(inv.curves, more_invariant)),
         "observation": sentence,
