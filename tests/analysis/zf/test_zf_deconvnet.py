@@ -40,7 +40,7 @@ def test_projection_equals_autograd_with_deconv_relu(net: str) -> None:
     checked = 0
     for i, layer in enumerate(chain.layers):
         act = chain.record(images, upto=i).outputs[i]
-        units = _units_for(act, gen, per_image=3)
+        units = _units_for(act, gen, per_image=2)
         b, c, y, x = zip(*units)
         ys = [v or 0 for v in y]
         xs = [v or 0 for v in x]

@@ -21,8 +21,8 @@ def test_every_analysis_on_small_bn_cnn(tmp_path) -> None:  # noqa: ANN001
     chain = zf.trace_chain(model)
     assert [chain.names[i] for i in chain.default_layers()] == ["relu1", "relu2", "relu"]
     gen = torch.Generator().manual_seed(2)
-    images = torch.randint(0, 256, (60, 3, 32, 32), generator=gen, dtype=torch.uint8)
-    labels = torch.randint(0, 10, (60,), generator=gen)
+    images = torch.randint(0, 256, (30, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (30,), generator=gen)
 
     def tf(x: torch.Tensor) -> torch.Tensor:
         return (x.float() / 255.0 - 0.5) / 0.25
