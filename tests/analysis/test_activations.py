@@ -24,6 +24,7 @@ from convscope.analysis.activations import (
     hooked,
     layer_stats,
     rows_to_arrays,
+    stats_row,
     write_tensorboard,
 )
 from convscope.config import RunConfig
@@ -211,6 +212,13 @@ def test_capture_is_not_changed_by_a_later_inplace_op() -> None:
     with torch.no_grad():
         torch.testing.assert_close(a, m.conv(x))  # the conv output, negatives included
     assert float(a.min()) < 0
+    # the meter computes inside the hook: the same numbers, no copy needed
+    row = ActivationMeter(x).measure(m, 0)
+    assert row["layers"] == stats_row(0, capture(m, x, pts), pts)["layers"]
+    assert row["layers"]["Layer_1_Activations"]["min"] < 0
+    # dead units too: the conv output has negative maxima only where it is really negative
+    dead = dead_units(m, (x.clamp(-1, 1) * 127 + 128).to(torch.uint8), Normalize(), batch_size=1)
+    assert dead["Layer_1_Activations"]["after"] == "none"
 
 
 def test_model_without_linear_uses_its_output_as_logits() -> None:

@@ -219,11 +219,19 @@ def _first_tensor(out: Any) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def hooked(model: nn.Module, points: list[HookPoint]) -> Iterator[dict[str, torch.Tensor]]:
-    """Context manager: forward hooks that put each point's output (a detached copy) into the dict.
+def hooked(
+    model: nn.Module,
+    points: list[HookPoint],
+    sink: Callable[[HookPoint, torch.Tensor], None] | None = None,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Context manager: forward hooks on ``points``, removed on exit (also when the body raises).
 
-    The hooks are removed on exit, also when the body raises. Recurrent outputs are stored
-    batch-first ``(B, T, H)``. The dict is filled anew by each forward pass.
+    Without ``sink``, each point's output is stored as a detached copy in the yielded dict
+    (filled anew by each forward pass; a copy, so that a later in-place op such as
+    ``F.relu(x, inplace=True)`` after a conv cannot change it). With ``sink``,
+    ``sink(point, output)`` is called inside the hook instead -- at that moment the output is
+    still what the module returned -- and nothing is stored or copied. Recurrent outputs are
+    batch-first ``(B, T, H)``.
     """
     modules = dict(model.named_modules())
     by_id = {id(m): m for m in modules.values()}
@@ -241,11 +249,13 @@ def hooked(model: nn.Module, points: list[HookPoint]) -> Iterator[dict[str, torc
         p = wanted[id(module)].get(i)
         if p is None:
             return
-        # a copy: a later in-place op (F.relu(x, inplace=True) after a conv) must not change it
-        t = _first_tensor(out).detach().clone()
+        t = _first_tensor(out).detach()
         if isinstance(module, nn.RNNBase) and not module.batch_first:
             t = t.transpose(0, 1)
-        store[p.name] = t
+        if sink is not None:
+            sink(p, t)
+        else:
+            store[p.name] = t.clone()
 
     def reset(_module: nn.Module, _inp: Any) -> None:
         counts.clear()
@@ -384,18 +394,24 @@ def fixed_batch_indices(n: int, size: int, seed: int = BATCH_SEED) -> np.ndarray
     return np.sort(idx.numpy())
 
 
+def _row(
+    step: int, n_images: int, layers: dict[str, dict[str, Any]], points: list[HookPoint]
+) -> dict[str, Any]:
+    return {
+        "step": int(step),
+        "n_images": int(n_images),
+        "layers": {p.name: layers[p.name] for p in points},
+        "points": {p.name: {k: v for k, v in asdict(p).items() if k != "name"} for p in points},
+    }
+
+
 def stats_row(
     step: int, acts: dict[str, torch.Tensor], points: list[HookPoint], bins: int = N_BINS
 ) -> dict[str, Any]:
-    """One record: ``{"step", "n_images", "layers": {name: layer_stats}, "points": {...}}``."""
+    """One record from captured activations (:func:`capture`): ``{"step", "n_images",
+    "layers": {name: layer_stats}, "points": {name: where it was hooked}}``."""
     layers = {p.name: layer_stats(acts[p.name], p.kind, bins) for p in points}
-    n_images = int(next(iter(acts.values())).shape[0])
-    return {
-        "step": int(step),
-        "n_images": n_images,
-        "layers": layers,
-        "points": {p.name: {k: v for k, v in asdict(p).items() if k != "name"} for p in points},
-    }
+    return _row(step, next(iter(acts.values())).shape[0], layers, points)
 
 
 class ActivationMeter:
@@ -418,8 +434,18 @@ class ActivationMeter:
                 "activation statistics at %s",
                 ", ".join(f"{p.name}={p.module or '<model>'}" for p in self.points),
             )
-        acts = capture(model, self.x, self.points)
-        return stats_row(step, acts, self.points, self.bins)
+        points = self.points
+        layers: dict[str, dict[str, Any]] = {}
+
+        def sink(p: HookPoint, t: torch.Tensor) -> None:
+            layers[p.name] = layer_stats(t, p.kind, self.bins)  # before any later in-place op
+
+        with hooked(model, points, sink), torch.no_grad(), _eval_mode(model):
+            model(self.x)
+        missing = [p.name for p in points if p.name not in layers]
+        if missing:
+            raise ConvscopeError(f"activation hook: no output captured for {', '.join(missing)}")
+        return _row(step, self.x.shape[0], layers, points)
 
 
 def measurement_batch(
@@ -585,12 +611,14 @@ def dead_units(
         points = find_hook_points(model, normalize(images[:2].to(device)))
     points = [p for p in points if p.kind != "logits"]
     maxima: dict[str, torch.Tensor] = {}
-    with hooked(model, points) as store, torch.no_grad(), _eval_mode(model):
+
+    def sink(p: HookPoint, t: torch.Tensor) -> None:
+        m = _units(t, p.kind)
+        maxima[p.name] = m if p.name not in maxima else torch.maximum(maxima[p.name], m)
+
+    with hooked(model, points, sink), torch.no_grad(), _eval_mode(model):
         for i in range(0, images.shape[0], batch_size):
             model(normalize(images[i : i + batch_size].to(device)))
-            for p in points:
-                m = _units(store[p.name], p.kind)
-                maxima[p.name] = m if p.name not in maxima else torch.maximum(maxima[p.name], m)
     out = {}
     for p in points:
         m = maxima[p.name].float().cpu()
