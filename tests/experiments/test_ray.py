@@ -6,6 +6,7 @@ which resumes from the run's last checkpoint and ends exactly like an uninterrup
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -56,21 +57,32 @@ def ray_cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     """``ray start --head`` (1 CPU) + one worker node (1 CPU) on 127.0.0.1; stopped afterwards."""
     port = _free_port()
     marker = tmp_path / "killed"
-    env = {**env_with_expmodels(), MARKER_ENV: str(marker), "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **env_with_expmodels(),
+        MARKER_ENV: str(marker),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # the nodes and the driver share one token (and no ~/.ray/auth_token decides for them)
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
     env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_AUTH_TOKEN_PATH", None)
     ray = _ray_bin()
     address = f"127.0.0.1:{port}"
     common = ["--num-cpus=1", "--disable-usage-stats"]
+
+    def start(*args: str) -> None:
+        p = subprocess.run(
+            [ray, "start", *args, *common], env=env, capture_output=True, text=True, timeout=120
+        )
+        if p.returncode != 0:
+            raise RuntimeError(f"ray start {' '.join(args)} failed:\n{p.stderr[-3000:]}")
+
     try:
-        subprocess.run(
-            [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-             "--include-dashboard=false", *common],
-            env=env, check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        subprocess.run(
-            [ray, "start", f"--address={address}", *common],
-            env=env, check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+        start(
+            "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=false"
+        )
+        start(f"--address={address}")
         yield address, env, marker
     finally:
         subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)

@@ -142,13 +142,16 @@ class TqdmSweep:
         self._bar: Any = None
 
     def start(self, status: SweepStatus) -> None:
+        import shutil
+
         from tqdm import tqdm
 
+        cols = shutil.get_terminal_size((100, 20)).columns
         self._bar = tqdm(
             total=self.SCALE,
             file=self.stream,
             desc="experiment",
-            dynamic_ncols=True,
+            ncols=cols if cols > 20 else 100,  # a pty without a size reports 0
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
         )
         self.update(status)

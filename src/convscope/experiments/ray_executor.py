@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import os
+import sys
 from typing import Any
 
 from convscope.errors import ConfigError, ConvscopeError
@@ -38,6 +39,36 @@ def _execute_in_ray(task: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _private_token_for_local_instance() -> None:
+    """Token authentication for a local instance without writing ``~/.ray/auth_token``.
+
+    Recent Ray enables token auth for a new local ``ray.init()`` and saves a token in the home
+    directory; a token file there then switches later ``ray start --head`` clusters to token
+    auth too (and ``ray start --address`` joins fail without it). Unless the user configured
+    authentication, give this instance a random token held in the environment of this process
+    (inherited by the workers it starts) instead.
+    """
+    import secrets
+    from pathlib import Path
+
+    configured = (
+        os.environ.get("RAY_AUTH_MODE")
+        or os.environ.get("RAY_AUTH_TOKEN")
+        or os.environ.get("RAY_AUTH_TOKEN_PATH")
+        or (Path.home() / ".ray" / "auth_token").exists()
+    )
+    if not configured:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        if "ray" in sys.modules:  # imported already: refresh its cached config (best effort)
+            try:
+                from ray._raylet import Config
+
+                Config.initialize("")
+            except Exception as e:
+                log.debug("could not refresh Ray's config: %s", e)
+
+
 class RayExecutor:
     """Runs tasks as Ray tasks.
 
@@ -53,6 +84,9 @@ class RayExecutor:
     def __init__(
         self, address: str | None = None, workers: int | None = None, threads: int | None = None
     ) -> None:
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        if not self.address:
+            _private_token_for_local_instance()  # before Ray reads its config at import
         try:
             import ray
         except ImportError:
@@ -64,7 +98,6 @@ class RayExecutor:
         if threads is not None and threads <= 0:
             raise ConfigError(f"--threads: expected a positive integer, got {threads}")
         self._ray = ray
-        self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.threads = threads or 1
         kwargs: dict[str, Any] = {
             "logging_level": logging.WARNING,
