@@ -145,6 +145,8 @@ def test_no_data_root_falls_back_to_digits(monkeypatch: pytest.MonkeyPatch) -> N
     assert e.data_root is None
     assert {r.config.data.data for g in e.groups for r in g.runs} == {"digits"}
     assert "digits" in e.data_note and "NOT" in e.data_note
+    # CIFAR-10's class names belong to the replaced source, not to the digits
+    assert all(not r.config.data.class_names for g in e.groups for r in g.runs)
     assert "{data_root}/CIFAR10" in e.data_note and "{data_root}/MNIST" in e.data_note
 
 

@@ -224,6 +224,8 @@ def _substitute(flat: dict[str, Any], data_root: str | None, replaced: set[str])
                 out[k] = FALLBACK_DATA if k == "data" else None
             else:
                 out[k] = v.replace(DATA_ROOT_FIELD, data_root)
+    if out.get("data") == FALLBACK_DATA and flat.get("data") != FALLBACK_DATA:
+        out.pop("class_names", None)  # they named the replaced source's classes, not the digits'
     return out
 
 

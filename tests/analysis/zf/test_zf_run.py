@@ -84,8 +84,7 @@ def test_display_classes() -> None:
     from convscope.analysis.zf.run import display_classes
 
     names, how = display_classes("CIFAR10", [str(i) for i in range(10)])
-    assert names[5] == "dog (5)" and "canonical" in how
-    assert display_classes("MNIST", [str(i) for i in range(10)])[0][5] == "5"
+    assert names[5] == "5" and "class_names" in how  # no guessing from the data set's name
 
 
 @pytest.mark.slow

@@ -45,21 +45,11 @@ from convscope.runs import RunDir
 log = logging.getLogger(__name__)
 
 WHAT = ("deconv", "topk", "evolution", "occlusion", "invariance", "correspondence")
-# CIFAR-10's canonical label order; used only to name classes of a CIFAR-10 copy whose class
-# folders are called 0..9 (recorded in every JSON as "class_names").
-CIFAR10_NAMES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
 
 
 def display_classes(name: str, classes: Sequence[str]) -> tuple[list[str], str]:
-    """Class names for figures and sentences, and how they were obtained."""
-    if "cifar" in name.lower() and list(classes) == [str(i) for i in range(10)]:
-        return (
-            [f"{n} ({i})" for i, n in enumerate(CIFAR10_NAMES)],
-            "CIFAR-10 folders named 0..9: named by CIFAR-10's canonical label order",
-        )
-    return list(classes), "the data set's class names"
+    """Class names for figures and sentences, and where they came from."""
+    return list(classes), "the data set's class names (set them with the config key class_names)"
 
 
 CITATION = "Zeiler & Fergus 2014, arXiv 1311.2901"
