@@ -176,13 +176,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             or Path("runs") / f"{Path(cfg.model.model).name.replace(':', '-')}-{config_hash(cfg)}"
         )
     progress = None if args.quiet else auto_progress()
-    callbacks = _training_callbacks(cfg)
     summary = train(
         cfg,
         out,
         resume=args.resume,
         dataset=dataset,
-        callbacks=callbacks,
         progress=progress,
         max_steps=DRY_RUN_STEPS if args.dry_run else None,
     )
@@ -192,20 +190,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         "diverged": EXIT_DIVERGED,
         "interrupted": EXIT_INTERRUPTED,
     }.get(summary.get("status", ""), EXIT_INTERNAL)
-
-
-def _training_callbacks(cfg: Any) -> list[Any]:
-    """Callbacks the config asks for (activation statistics when activation_stats_every > 0)."""
-    callbacks: list[Any] = []
-    if cfg.train.activation_stats_every > 0:
-        from convscope.analysis.activations import ActivationStatsCallback
-
-        callbacks.append(
-            ActivationStatsCallback(
-                cfg.train.activation_stats_every, cfg.train.activation_stats_size
-            )
-        )
-    return callbacks
 
 
 def _print_summary(out: Path, s: dict[str, Any], source: str) -> None:

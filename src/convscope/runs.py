@@ -9,7 +9,8 @@ Layout::
       summary.json       status (running/completed/diverged/interrupted), accuracies, wall time, img/s
       tb/                TensorBoard event files (tags as in the reference report)
       checkpoints/
-        last.pt          everything needed to continue exactly (model, optimizer, step, RNG, ...)
+        last.pt          everything needed to continue exactly (model, optimizer, step, RNG, ...);
+                         removed once the run has finished
         step_0000000.pt  model-only snapshots: initialisation, kept steps, and the final step
       analysis/          arrays (.npz) and summaries (.json) written by analyses
       figures/           PNGs drawn from analysis arrays

@@ -68,6 +68,7 @@ def test_run_directory_describes_itself(reference_run: Path) -> None:
     assert s["best_test_accuracy"] >= s["final_test_accuracy"] - 1e-12
     assert s["images_per_second"] > 0 and s["wall_time_s"] > 0
     assert rd.checkpoint_steps() == [0, ITERS]
+    assert not rd.last_checkpoint_path.exists()  # a finished run keeps snapshots only
     assert rd.data_info()["normalize"]["mean"] is not None
     row = rd.metrics()[0]
     assert set(row) == {"step", "train_loss", "train_accuracy", "test_accuracy"}

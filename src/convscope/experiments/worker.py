@@ -31,20 +31,6 @@ log = logging.getLogger(__name__)
 ANALYSIS_DONE = "analysis/convscope_run.json"  # which analyses `convscope run` finished
 
 
-def training_callbacks(cfg: Any) -> list[Any]:
-    """Callbacks the config asks for (activation statistics when activation_stats_every > 0)."""
-    callbacks: list[Any] = []
-    if cfg.train.activation_stats_every > 0:
-        from convscope.analysis.activations import ActivationStatsCallback
-
-        callbacks.append(
-            ActivationStatsCallback(
-                cfg.train.activation_stats_every, cfg.train.activation_stats_size
-            )
-        )
-    return callbacks
-
-
 @functools.lru_cache(maxsize=4)
 def _dataset(data_key: str) -> Any:
     """Load a data set once per worker process (keyed by its DataConfig as JSON)."""
@@ -103,7 +89,6 @@ def _train(task: dict[str, Any]) -> dict[str, Any]:
         task["run_dir"],
         resume=True,
         dataset=dataset,
-        callbacks=training_callbacks(cfg),
         stop_after=task.get("stop_after"),
     )
     return {"status": summary.get("status"), "summary": summary}
