@@ -128,6 +128,7 @@ def main() -> None:
     times: dict[str, list[float]] = {"without": [], "with": []}
     cpu: dict[str, list[float]] = {"without": [], "with": []}
     chunk = max(1, min(args.chunk, args.steps))
+    step_times: list[float] = []  # per-step time of each "without" chunk
     k = 0
     for _ in range(args.rounds):
         for name in times:
@@ -142,6 +143,8 @@ def main() -> None:
                 wall, proc = segment(name, c, stats=name == "with")
                 times[name][-1] += wall
                 cpu[name][-1] += proc
+                if name == "without":
+                    step_times.append(wall / c)
             done += c
     records.close()
     tb.close()
@@ -170,6 +173,12 @@ def main() -> None:
         f"(the overhead as the sum of its parts)"
     )
     print(f"total time with/without: {sum(times['with']) / sum(times['without']):.3f}")
+    best_step, best_cb = min(step_times), min(cb_times)
+    print(
+        f"from the fastest chunk and call (robust to other load): {1000 * best_step:.1f} ms/step, "
+        f"{1000 * best_cb:.1f} ms/call -> overhead {100 * best_cb / (cb.every * best_step):.1f}% "
+        f"at every {cb.every} steps"
+    )
     cpu_ratios = [w / o for w, o in zip(cpu["with"], cpu["without"])]
     print(
         f"CPU time of this process (less sensitive to other load on the machine): median ratio "
