@@ -526,6 +526,10 @@ def test_rows_to_arrays_stacks_by_step() -> None:
     rows = [meter.measure(tiny(), s) for s in (20, 0, 10)]
     arr = rows_to_arrays(rows)
     np.testing.assert_array_equal(arr["steps"], [0, 10, 20])
+    again = dict(rows[1], layers={k: dict(v, mean=-1.0) for k, v in rows[1]["layers"].items()})
+    dedup = rows_to_arrays([*rows, again])  # step 0 twice: the later record wins
+    np.testing.assert_array_equal(dedup["steps"], [0, 10, 20])
+    assert dedup["Logits.mean"][0] == -1.0
     assert arr["Layer_1_Activations.mean"].shape == (3,)
     assert arr["Layer_1_Activations.percentiles"].shape == (3, 7)
     assert arr["Layer_1_Activations.hist_edges"].shape == (3, 5)

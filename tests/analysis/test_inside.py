@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from convscope.analysis.activations import ActivationStatsCallback
 from convscope.analysis.inside import analyze_filters_activations, initial_model
 from convscope.config import from_flat
 from convscope.errors import ConvscopeError
@@ -45,9 +44,7 @@ def config(model: str = "lenet5", iterations: int = 30, **over: object):
 @pytest.fixture(scope="module")
 def lenet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("inside") / "lenet"
-    cfg = config()
-    cb = ActivationStatsCallback(cfg.train.activation_stats_every, cfg.train.activation_stats_size)
-    s = train(cfg, out, callbacks=[cb])
+    s = train(config(), out)  # the loop adds the activation callback the config asks for
     assert s["status"] == "completed"
     return out
 
@@ -96,6 +93,11 @@ def test_filters_and_activations_from_a_run(lenet_run: Path) -> None:
     dead = json.loads((a / "dead_units.json").read_text())
     assert dead["n_images"] == 80 and dead["layers"]["Layer_1_Activations"]["n_units"] == 32
     assert dead["layers"]["Layer_3_Activations"]["n_units"] == 1024
+    l3 = dead["on_fixed_batch_over_training"]["Layer_3_Activations"]
+    assert l3["steps"] == [0, 10, 20, 30]
+    um = acts["Layer_3_Activations.unit_max"]
+    assert l3["n_dead"] == (um <= 0).sum(axis=1).tolist()
+    assert f"{dead['layers']['Layer_3_Activations']['n_dead']} of 1024" in dead["observation"]
     for name in (
         "filters",
         "filters_shared",
@@ -146,8 +148,8 @@ def test_initial_model_rebuilt_from_seed_equals_step_0_snapshot(
 
 def test_recurrent_run(tmp_path: Path) -> None:
     out = tmp_path / "gru"
-    cfg = config("gru", iterations=10, keep_checkpoints=[])
-    train(cfg, out, callbacks=[ActivationStatsCallback(5, 16)])
+    cfg = config("gru", iterations=10, keep_checkpoints=[], activation_stats_every=5)
+    train(cfg, out)
     done = analyze_filters_activations(out, {"filters", "activations"})
     f = json.loads(Path(done["filters"]).read_text())
     assert f["applicable"] is False and "no nn.Conv2d" in f["observation"]

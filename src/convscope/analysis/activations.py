@@ -554,12 +554,19 @@ def activation_rows_over_checkpoints(
 
 
 def rows_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Stack records into arrays: ``steps (S,)`` and per layer ``"<layer>.<stat>"``:
+    """Stack records into arrays (sorted by step; a repeated step keeps its last record):
+    ``steps (S,)`` and per layer ``"<layer>.<stat>"``:
     scalars ``(S,)``, ``percentiles (S, 7)``, ``hist_edges (S, bins+1)``, ``hist_counts (S, bins)``,
     ``unit_max (S, U)``, recurrent ``step_mean/step_std/step_zero_fraction (S, T)``."""
     if not rows:
         raise ConvscopeError("activation statistics: no records")
-    rows = sorted(rows, key=lambda r: r["step"])
+    by_step = {int(r["step"]): r for r in rows}  # a repeated step: the last record wins
+    if len(by_step) < len(rows):
+        log.warning(
+            "activation statistics: %d repeated steps, kept the last record of each",
+            len(rows) - len(by_step),
+        )
+    rows = [by_step[s] for s in sorted(by_step)]
     out: dict[str, np.ndarray] = {"steps": np.array([r["step"] for r in rows], dtype=np.int64)}
     for name in rows[0]["layers"]:
         for key in rows[0]["layers"][name]:

@@ -257,6 +257,31 @@ def analyze_activations(rd: RunDir) -> dict[str, str]:
         f"{d['n_dead']} of {d['n_units']} in {name} (after {d['after']})"
         for name, d in dead.items()
     ]
+    # when they died: units dead on the fixed measurement batch at each record
+    over_time: dict[str, dict[str, list[int]]] = {}
+    when = []
+    for name in dead:
+        key = f"{name}.unit_max"
+        if key not in arrays:
+            continue
+        counts = (np.asarray(arrays[key]) <= 0).sum(axis=1).astype(int).tolist()
+        over_time[name] = {"steps": steps.tolist(), "n_dead": counts}
+        if counts[-1] > 0 and len(counts) > 1:
+            i = next(j for j, c in enumerate(counts) if c >= 0.5 * counts[-1])
+            when.append(
+                f"{name} {counts[i]} at iteration {int(steps[i])} ({counts[-1]} at {int(steps[-1])})"
+            )
+    observation = (
+        f"At step {step}, units that never activate on the {len(dataset.test)} test images: "
+        + "; ".join(parts)
+        + "."
+    )
+    if when:
+        observation += (
+            f" On the {rows[-1].get('n_images')} fixed images, dead units appear early: "
+            + "; ".join(when)
+            + "."
+        )
     rd.write_json(
         "analysis/dead_units.json",
         {
@@ -266,8 +291,8 @@ def analyze_activations(rd: RunDir) -> dict[str, str]:
             "definition": "a unit (feature map for conv layers) whose maximum over every test image "
             "and position is <= 0; for tanh/recurrent layers this means 'never positive'",
             "layers": dead,
-            "observation": f"At step {step}, units that never activate on the {len(dataset.test)} test "
-            "images: " + "; ".join(parts) + ".",
+            "on_fixed_batch_over_training": over_time,
+            "observation": observation,
         },
     )
     out["dead_units"] = str(rd.analysis_dir / "dead_units.json")
