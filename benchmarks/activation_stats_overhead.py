@@ -5,8 +5,8 @@ Both sides run the training loop's own step (``batch_indices`` -> ``normalize`` 
 same initial weights, in one process: ``--rounds`` rounds of ``--steps`` steps per side, the
 sides alternating every ``--chunk`` steps (fine interleaving keeps other load on a shared
 machine from landing on one side).
-The "with" side also calls :class:`ActivationStatsCallback` (default cadence: every
-``DEFAULT_EVERY`` = 100 steps on 256 fixed test images) whenever the loop would, writing real
+The "with" side also calls :class:`ActivationStatsCallback` (default cadence: the config
+defaults ``activation_stats_every`` / ``activation_stats_size``) whenever the loop would, writing real
 TensorBoard events and ``activations.jsonl`` rows to a temporary directory.
 
 The denominator is training steps only (no evaluation, no checkpoints), so the overhead printed
@@ -15,7 +15,7 @@ process's CPU time (less sensitive to other jobs on a shared machine). The wall-
 (median over rounds of time with / time without; target <= 1.05) is printed last.
 
     python benchmarks/activation_stats_overhead.py [--data ../shared/data/CIFAR10] [--rounds 5]
-        [--steps 200] [--chunk 10] [--every 100] [--size 256]
+        [--steps 200] [--chunk 10] [--every N] [--size N]  (default: the config defaults)
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from convscope.analysis.activations import DEFAULT_EVERY, ActivationStatsCallback
-from convscope.config import from_flat
+from convscope.analysis.activations import ActivationStatsCallback
+from convscope.config import TrainConfig, from_flat
 from convscope.data.base import Dataset, Normalize, Split
 from convscope.models import LeNet5
 from convscope.runs import RunDir
@@ -61,8 +61,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--data", help="data source (default: $CONVSCOPE_DATA_ROOT/CIFAR10 or random)")
-    p.add_argument("--every", type=int, default=DEFAULT_EVERY, help="steps between statistics")
-    p.add_argument("--size", type=int, default=256, help="fixed test images for statistics")
+    p.add_argument(
+        "--every",
+        type=int,
+        default=TrainConfig.activation_stats_every,
+        help="steps between statistics",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=TrainConfig.activation_stats_size,
+        help="fixed test images for statistics",
+    )
     p.add_argument("--steps", type=int, default=200, help="steps per side per round")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument(

@@ -83,8 +83,8 @@ class TrainConfig:
     channels_last: bool = True  # memory format for 4-D models (faster on CPU here)
     divergence_factor: float = 3.0  # diverged if the recorded loss exceeds factor * initial loss
     divergence_patience: int = 3  # ... for this many consecutive records
-    activation_stats_every: int = 0  # iterations between activation statistics; 0 = off
-    activation_stats_size: int = 256  # fixed test images used for activation statistics
+    activation_stats_every: int = 100  # iterations between activation statistics; 0 = off
+    activation_stats_size: int = 128  # fixed test images used for activation statistics
 
 
 @dataclass

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from convscope.config import TrainConfig
 from convscope.errors import ConvscopeError
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ STREAM = "activations"
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 N_BINS = 30
 BATCH_SEED = 0
-DEFAULT_EVERY = 100  # proposed default for train.activation_stats_every (iterations)
 SCALAR_STATS = ("mean", "std", "zero_fraction")
 
 STAT_CHOICES: dict[str, Any] = {
@@ -493,7 +493,12 @@ class ActivationStatsCallback:
         bins: histogram bins per layer.
     """
 
-    def __init__(self, every: int = DEFAULT_EVERY, size: int = 256, bins: int = N_BINS) -> None:
+    def __init__(
+        self,
+        every: int = TrainConfig.activation_stats_every,
+        size: int = TrainConfig.activation_stats_size,
+        bins: int = N_BINS,
+    ) -> None:
         if every <= 0:
             raise ConvscopeError(
                 f"config key 'activation_stats_every': expected a positive integer, got {every}"
