@@ -272,3 +272,19 @@ def test_ranking_and_divergence_sentences() -> None:
     assert s[1] == "Worst: `c` with 10.0%, -45.0 pp below the best."
     assert obs.divergence_sentence(cs) == "Diverged: `c` (1/1 seeds, at iteration 300)."
     assert obs.divergence_sentence(cs[:2]) == "No run diverged."
+
+
+def test_gabor_claim_takes_the_analysis_verdict() -> None:
+    """The test is made once, by the analysis (compare_gabor); the report reads its verdict."""
+    from convscope.analysis.gabor import compare_gabor, summarize_r2
+
+    init = summarize_r2(np.array([0.3, 0.4, 0.5, 0.45, 0.35, 0.42]))
+    up = summarize_r2(np.array([0.6, 0.7, 0.8, 0.65, 0.55, 0.62]))
+    comparison = compare_gabor(up, init, paired=True)
+    c = obs.claim_gabor({"trained": up, "init": init, "comparison": comparison}, "x")
+    assert c.verdict == (SUPPORTED if comparison["better"] else NOT_SUPPORTED)
+    assert f"p = {comparison['p']:.2g}" in c.evidence
+    # a verdict of "not better" from the analysis wins over the larger share above 0.5
+    flat = {**comparison, "better": False}
+    c = obs.claim_gabor({"trained": up, "init": init, "comparison": flat}, "x")
+    assert c.verdict == NOT_SUPPORTED

@@ -311,21 +311,75 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def gabor_sentence(
+def compare_gabor(
     trained: dict[str, Any], init: dict[str, Any], alpha: float = 0.05, paired: bool = False
-) -> str:
-    """The report's sentence about Gabor-like filters, built from two :func:`summarize_r2` dicts.
+) -> dict[str, Any]:
+    """Are the trained filters more Gabor-like than at initialisation? From two
+    :func:`summarize_r2` dicts.
 
-    The comparison uses the filters' R^2 values when the summaries carry them, one-sided
-    (trained > init) at level ``alpha``: with ``paired`` (filter ``i`` trained is filter ``i``
-    at initialisation after training) a Wilcoxon signed-rank test on the per-filter
-    differences, else a Mann-Whitney U test. Without R^2 lists: the shares above 0.5.
+    One-sided (trained > init) at level ``alpha`` on the filters' R^2 values when the summaries
+    carry them: with ``paired`` (filter ``i`` trained is filter ``i`` at initialisation) a
+    Wilcoxon signed-rank test on the per-filter differences, else a Mann-Whitney U test.
+    Without R^2 lists: a larger share above 0.5.
+
+    Returns:
+        ``{"test", "alpha", "p", "better", "median_trained", "median_init", "n_rose", "n"}``
+        (``p`` and the medians are None when no test could be made).
     """
     for name, s in (("trained", trained), ("init", init)):
         if "n" not in s or "n_above_0.5" not in s or "n_above_0.8" not in s:
             raise ConvscopeError(
-                f"Gabor sentence: {name} summary lacks n / n_above_0.5 / n_above_0.8"
+                f"Gabor comparison: {name} summary lacks n / n_above_0.5 / n_above_0.8"
             )
+    out: dict[str, Any] = {
+        "test": "share above 0.5",
+        "alpha": alpha,
+        "p": None,
+        "better": trained["n_above_0.5"] / trained["n"] > init["n_above_0.5"] / init["n"],
+        "median_trained": None,
+        "median_init": None,
+        "n_rose": None,
+        "n": None,
+    }
+    rt, ri = trained.get("r2"), init.get("r2")
+    if rt is None or ri is None:
+        return out
+    a = np.asarray([np.nan if v is None else v for v in rt], dtype=float)
+    b = np.asarray([np.nan if v is None else v for v in ri], dtype=float)
+    out["better"] = False
+    if paired:
+        if a.shape != b.shape:
+            raise ConvscopeError(
+                f"Gabor comparison: paired comparison needs as many trained as initial "
+                f"filters, got {a.size} and {b.size}"
+            )
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
+        d = a - b
+        out.update(test="one-sided Wilcoxon signed-rank (paired by filter)", n=int(d.size))
+        if d.size and np.any(d != 0):
+            out.update(
+                p=float(stats.wilcoxon(d, alternative="greater").pvalue), n_rose=int(np.sum(d > 0))
+            )
+    else:
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        out.update(test="one-sided Mann-Whitney U", n=int(a.size))
+        if a.size and b.size:
+            out["p"] = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
+    if out["p"] is not None:
+        out.update(
+            better=out["p"] < alpha,
+            median_trained=float(np.median(a)),
+            median_init=float(np.median(b)),
+        )
+    return out
+
+
+def gabor_sentence(
+    trained: dict[str, Any], init: dict[str, Any], alpha: float = 0.05, paired: bool = False
+) -> str:
+    """The report's sentence about Gabor-like filters, from :func:`compare_gabor`'s numbers."""
+    c = compare_gabor(trained, init, alpha, paired)
     nt, ni = trained["n"], init["n"]
     head = (
         f"After training, {trained['n_above_0.5']} of {nt} first-layer filters "
@@ -334,39 +388,17 @@ def gabor_sentence(
         f"({_pct(init['n_above_0.5'] / ni)}; {_pct(init['n_above_0.8'] / ni)} above 0.8) "
         "at initialisation"
     )
-    rt, ri = trained.get("r2"), init.get("r2")
-    better = False
-    if rt is not None and ri is not None:
-        a = np.asarray([np.nan if v is None else v for v in rt], dtype=float)
-        b = np.asarray([np.nan if v is None else v for v in ri], dtype=float)
-        if paired:
-            if a.shape != b.shape:
-                raise ConvscopeError(
-                    f"Gabor sentence: paired comparison needs as many trained as initial "
-                    f"filters, got {a.size} and {b.size}"
-                )
-            keep = np.isfinite(a) & np.isfinite(b)
-            a, b = a[keep], b[keep]
-            d = a - b
-            if d.size and np.any(d != 0):
-                p = float(stats.wilcoxon(d, alternative="greater").pvalue)
-                better = p < alpha
-                head += (
-                    f" (median R^2 {np.median(a):.2f} vs {np.median(b):.2f}; per filter, R^2 "
-                    f"rose for {int(np.sum(d > 0))} of {d.size}; one-sided Wilcoxon signed-rank "
-                    f"p = {p:.2g})"
-                )
-        else:
-            a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-            if a.size and b.size:
-                p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
-                better = p < alpha
-                head += (
-                    f" (median R^2 {np.median(a):.2f} vs {np.median(b):.2f}, one-sided "
-                    f"Mann-Whitney p = {p:.2g})"
-                )
-    else:
-        better = trained["n_above_0.5"] / nt > init["n_above_0.5"] / ni
+    if c["p"] is not None:
+        rose = (
+            f"; per filter, R^2 rose for {c['n_rose']} of {c['n']}"
+            if c["n_rose"] is not None
+            else ""
+        )
+        head += (
+            f" (median R^2 {c['median_trained']:.2f} vs {c['median_init']:.2f}{rose}; "
+            f"{c['test'].split(' (')[0]} p = {c['p']:.2g})"
+        )
+    better = c["better"]
     share8 = trained["n_above_0.8"] / nt
     share5 = trained["n_above_0.5"] / nt
     if not better:

@@ -37,6 +37,7 @@ from convscope.analysis.filters import first_conv, first_conv_weights
 from convscope.analysis.gabor import (
     FIT_CHOICES,
     PARAM_NAMES,
+    compare_gabor,
     fit_filters,
     gabor_sentence,
     summarize_r2,
@@ -133,6 +134,7 @@ def analyze_filters(rd: RunDir) -> dict[str, str]:
         "fit_choices": FIT_CHOICES,
         "trained": sum_t,
         "init": sum_i,
+        "comparison": compare_gabor(sum_t, sum_i, paired=True),
         "observation": f"{sentence} The weights moved {100 * change:.0f}% from their initial "
         f"values (||W_{step} - W_0|| / ||W_0||).",
     }

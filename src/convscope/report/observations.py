@@ -716,36 +716,22 @@ def claim_gabor(filters: dict[str, Any] | None, where: str) -> Claim:
         f"{trained['n_above_0.5']} of {trained['n']} trained filters ({pct(st, 0)}) have Gabor "
         f"R² > 0.5 against {init['n_above_0.5']} of {init['n']} ({pct(si, 0)}) at initialisation"
     )
-    better = st > si
-    rt, ri = trained.get("r2"), init.get("r2")
-    if isinstance(rt, list) and isinstance(ri, list):
-        from scipy import stats as sps
-
-        a = np.array([np.nan if x is None else x for x in rt], dtype=float)
-        b = np.array([np.nan if x is None else x for x in ri], dtype=float)
-        if a.shape == b.shape:
-            # filter i after training is filter i at initialisation: a paired test
-            keep = np.isfinite(a) & np.isfinite(b)
-            d = a[keep] - b[keep]
-            if d.size and np.any(d != 0):
-                p = float(sps.wilcoxon(d, alternative="greater").pvalue)
-                better = p < ALPHA
-                text += (
-                    f"; per filter, R² rose for {int(np.sum(d > 0))} of {d.size} (median "
-                    f"{np.median(a[keep]):.2f} vs {np.median(b[keep]):.2f}), one-sided Wilcoxon "
-                    f"signed-rank p = {p:.2g}"
-                )
-            else:
-                better = False
-        else:
-            a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-            if a.size and b.size:
-                p = float(sps.mannwhitneyu(a, b, alternative="greater").pvalue)
-                better = p < ALPHA
-                text += (
-                    f"; median R² {np.median(a):.2f} vs {np.median(b):.2f}, one-sided "
-                    f"Mann–Whitney p = {p:.2g}"
-                )
+    comparison = filters.get("comparison")
+    if isinstance(comparison, dict) and "better" in comparison:
+        # the analysis made the test (one place: convscope.analysis.gabor.compare_gabor)
+        better = bool(comparison["better"])
+        if comparison.get("p") is not None:
+            rose = (
+                f"R² rose for {comparison['n_rose']} of {comparison['n']} filters, "
+                if comparison.get("n_rose") is not None
+                else ""
+            )
+            text += (
+                f"; {rose}median R² {comparison['median_trained']:.2f} vs "
+                f"{comparison['median_init']:.2f}, {comparison['test']} p = {comparison['p']:.2g}"
+            )
+    else:
+        better = st > si
     text += (
         ": the trained filters are measurably more Gabor-like than random weights."
         if better
