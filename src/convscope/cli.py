@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from convscope import __version__
+from convscope.analysis import ANALYSES, INSIDE
 from convscope.errors import (
     EXIT_DIVERGED,
     EXIT_INTERNAL,
@@ -137,18 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-ANALYSES = (
-    "filters",
-    "activations",
-    "deconv",
-    "topk",
-    "evolution",
-    "occlusion",
-    "invariance",
-    "correspondence",
-)
-
-
 # --- commands ------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from convscope.config import config_hash, from_flat, load_config_file
@@ -244,7 +233,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     run = RunDir(args.run_dir)
     run.config()  # fails with one line if this is not a run directory
     done: dict[str, Any] = {}
-    inside = what & {"filters", "activations"}
+    inside = what & set(INSIDE)
     if inside:
         from convscope.analysis.inside import analyze_filters_activations
 

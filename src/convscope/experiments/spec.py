@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convscope.analysis import ANALYSES
 from convscope.config import FLAT_KEYS, SECTIONS, RunConfig, config_hash, flatten, from_flat
 from convscope.errors import ConfigError
 
@@ -84,16 +85,6 @@ TOP_KEYS = (
 GROUP_META = ("title", "section", "description", "label", "seeds", "grid", "runs")
 PROFILE_KEYS = ("description", "seeds", "defaults", "groups")
 ANALYSIS_KEYS = ("group", "label", "seeds", "what")
-ANALYSES = (
-    "filters",
-    "activations",
-    "deconv",
-    "topk",
-    "evolution",
-    "occlusion",
-    "invariance",
-    "correspondence",
-)
 
 
 @dataclass

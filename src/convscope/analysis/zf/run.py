@@ -25,6 +25,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from convscope.analysis import ZF
 from convscope.analysis.zf.correspondence import correspondence, correspondence_summary
 from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project
 from convscope.analysis.zf.evolution import feature_evolution
@@ -44,7 +45,7 @@ from convscope.runs import RunDir
 
 log = logging.getLogger(__name__)
 
-WHAT = ("deconv", "topk", "evolution", "occlusion", "invariance", "correspondence")
+WHAT = ZF
 
 
 def display_classes(name: str, classes: Sequence[str]) -> tuple[list[str], str]:
