@@ -66,7 +66,10 @@ def inline_run(path: Path, out: Path, **kw: object) -> object:
 
 
 @pytest.mark.slow
-def test_layout_identity_and_rerun(tmp_path: Path, one_thread: object) -> None:
+def test_layout_identity_and_rerun(
+    tmp_path: Path, one_thread: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONVSCOPE_DATA_ROOT", raising=False)  # CI sets it for the real-data tests
     f = write_experiment(tmp_path / "e.toml", TWO_GROUPS)
     out = tmp_path / "out"
     res = inline_run(f, out)
