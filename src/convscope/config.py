@@ -81,8 +81,8 @@ class TrainConfig:
     device: Device = "auto"
     threads: int | None = None  # torch intra-op threads; default: all cores
     channels_last: bool = True  # memory format for 4-D models (faster on CPU here)
-    divergence_factor: float = 3.0  # diverged if the recorded loss exceeds factor * initial loss
-    divergence_patience: int = 3  # ... for this many consecutive records
+    divergence_factor: float = 1.0  # diverged if the recorded loss exceeds factor * its start
+    divergence_patience: int = 5  # ... for this many consecutive records
     activation_stats_every: int = 100  # iterations between activation statistics; 0 = off
     activation_stats_size: int = 128  # fixed test images used for activation statistics
 

@@ -245,7 +245,8 @@ class LoopState:
     step: int = 0
     loss_sum: float = 0.0
     loss_count: int = 0
-    initial_loss: float | None = None
+    initial_loss: float | None = None  # the first step's loss
+    reference_loss: float | None = None  # starting value for the divergence rule
     bad_records: int = 0
     best_test_accuracy: float | None = None
     best_step: int | None = None
@@ -558,16 +559,26 @@ def _record(
 
 
 def _diverging(cfg: RunConfig, state: LoopState, train_loss: float) -> str | None:
-    """Diverged when the recorded loss stays above ``factor`` x the first step's loss."""
+    """Diverged when the recorded loss stays above ``factor`` x its starting value.
+
+    The starting value is the lower of the first step's loss and the first record's mean loss
+    (a run that blows up within the first record is still measured against its start). A run
+    whose loss never gets below where it started, for ``patience`` consecutive records after
+    the first, is not learning: RMSProp with momentum 1 sits at or above chance loss without
+    ever producing NaN.
+    """
     t = cfg.train
     if not math.isfinite(train_loss):
         return f"train_loss is {train_loss} at step {state.step}"
-    limit = t.divergence_factor * float(state.initial_loss or train_loss)
+    if state.reference_loss is None:
+        state.reference_loss = min(float(state.initial_loss or train_loss), train_loss)
+        return None
+    limit = t.divergence_factor * state.reference_loss
     state.bad_records = state.bad_records + 1 if train_loss > limit else 0
     if state.bad_records >= t.divergence_patience:
         return (
-            f"train_loss {train_loss:.4g} stayed above {t.divergence_factor:g} x the initial loss "
-            f"{state.initial_loss:.4g} for {state.bad_records} records (step {state.step})"
+            f"train_loss {train_loss:.4g} stayed above {t.divergence_factor:g} x its starting value "
+            f"{state.reference_loss:.4g} for {state.bad_records} records (step {state.step})"
         )
     return None
 
