@@ -386,21 +386,23 @@ def section_1_3(
         exp, analysed, out_label, "filters", ["filters*", "gabor*"], ["filters*", "gabor*"]
     )
     s.blocks.extend(blocks)
-    data = None
+    data = _first_json(found, obs.gabor_summaries)
+    claim = obs.claim_gabor(data, "no filters JSON with Gabor summaries in any analysed run")
+    s.blocks.append(Claims([claim]))
+    return s, [claim]
+
+
+def _first_json(found: list[Any], wanted: Callable[[Any], Any]) -> Any:
+    """The first readable JSON among the analyses' outputs for which ``wanted`` is truthy."""
     for _, jsons in found:
         for j in jsons:
             try:
                 d = io.read_json(j)
             except (ValueError, OSError):
                 continue
-            if obs.gabor_summaries(d):
-                data = d
-                break
-        if data is not None:
-            break
-    claim = obs.claim_gabor(data, "no filters JSON with Gabor summaries in any analysed run")
-    s.blocks.append(Claims([claim]))
-    return s, [claim]
+            if wanted(d):
+                return d
+    return None
 
 
 def section_1_4(
@@ -423,18 +425,7 @@ def section_1_4(
         ["activations*", "activation_*", "*convergence*", "dead*", "*ridgeline*"],
     )
     s.blocks.extend(blocks)
-    conv = None
-    for _, jsons in found:
-        for j in jsons:
-            try:
-                d = io.read_json(j)
-            except (ValueError, OSError):
-                continue
-            if obs.convergence_layers(d):
-                conv = d
-                break
-        if conv is not None:
-            break
+    conv = _first_json(found, obs.convergence_layers)
     claim = obs.claim_early_layers(conv, "no convergence table in any analysed run")
     s.blocks.append(Claims([claim]))
     return s, [claim]
