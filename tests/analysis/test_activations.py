@@ -31,6 +31,7 @@ from convscope.config import RunConfig
 from convscope.data.base import Dataset, Normalize, Split
 from convscope.errors import ConvscopeError
 from convscope.models import LeNet5, RowRNN
+from convscope.train.loop import StepContext
 
 
 # --- a tiny hand-set model --------------------------------------------------------------------
@@ -413,25 +414,12 @@ class FakeTB:
         self.calls.append(("scalar", tag, step))
 
 
-@dataclass
-class Ctx:
-    step: int
-    model: nn.Module
-    dataset: Dataset
-    normalize: Normalize
-    device: torch.device
-    config: RunConfig
-    run_dir: Path
-    tb: Any
-    records: FakeRecords
-
-
 def test_callback_writes_records_and_tensorboard_without_touching_training(tmp_path: Path) -> None:
     torch.manual_seed(0)
     ds = small_dataset()
     model = LeNet5(image_size=8, num_classes=3, dropout=0.5).train()
     params = {k: v.clone() for k, v in model.state_dict().items()}
-    ctx = Ctx(
+    ctx = StepContext(  # the loop's own context type
         0,
         model,
         ds,
@@ -483,7 +471,7 @@ def test_callback_writes_records_and_tensorboard_without_touching_training(tmp_p
 def test_callback_on_a_recurrent_model(tmp_path: Path) -> None:
     ds = small_dataset()
     model = RowRNN("lstm", hidden_size=4, image_size=8, num_classes=3)
-    ctx = Ctx(
+    ctx = StepContext(  # the loop's own context type
         0, model, ds, Normalize(), torch.device("cpu"), RunConfig(), tmp_path, None, FakeRecords()
     )
     ActivationStatsCallback(every=1, size=5)(ctx)
