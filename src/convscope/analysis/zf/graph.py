@@ -557,7 +557,8 @@ def trace_chain(model: nn.Module) -> Chain:
 
     An in-place op (``relu_``, ``nn.ReLU(inplace=True)``, ``+=``) overwrites its input, so a
     reader of that tensor that runs after it sees the result: the graph wires such readers to
-    the in-place op's output, exactly as eager PyTorch computes.
+    the in-place op's output, exactly as eager PyTorch computes. (torch.fx itself records
+    ``a += b`` as ``a = a + b``: another name bound to the same tensor does not see the sum.)
     """
     try:
         gm = fx.symbolic_trace(model)
@@ -579,6 +580,7 @@ def trace_chain(model: nn.Module) -> Chain:
     # fx node -> layer index; an in-place op re-points its input node to its own index
     where: dict[fx.Node, int] = {placeholders[0]: INPUT}
     aliases: dict[fx.Node, fx.Node] = {}  # a node dropped as identity -> the node it forwards
+    same_tensor: dict[fx.Node, list[fx.Node]] = {}  # nodes naming one tensor (in-place ops)
     output = None
     for node in nodes:
         if node.op == "placeholder" or _is_shape_node(node):
@@ -633,8 +635,12 @@ def trace_chain(model: nn.Module) -> Chain:
         layer.inputs = tuple(where[a] for a in ins)
         layers.append(layer)
         where[node] = len(layers) - 1
-        if _is_inplace(node, modules):
-            where[ins[0]] = len(layers) - 1  # later readers of the input see the result
+        if _is_inplace(node, modules):  # the input's tensor now holds the result: every
+            group = same_tensor.setdefault(ins[0], [ins[0]])  # name for it reads this layer
+            group.append(node)
+            for alias in group:
+                where[alias] = len(layers) - 1
+                same_tensor[alias] = group
     if not layers or output is None:
         raise ConvscopeError(f"model {type(model).__name__}: no layers found")
     names = [ly.name for ly in layers]
