@@ -39,6 +39,7 @@ from convscope.analysis.gabor import (
     PARAM_NAMES,
     compare_gabor,
     fit_filters,
+    gabor_applicable,
     gabor_sentence,
     summarize_r2,
 )
@@ -91,6 +92,9 @@ def analyze_filters(rd: RunDir) -> dict[str, str]:
     init_model, init_source = initial_model(rd)
     init = first_conv_weights(init_model)
     step = _trained_step(rd)
+    not_applicable = gabor_applicable(trained.shape[2:])
+    if not_applicable is not None:
+        return _filters_without_gabor(rd, layer, trained, init, step, not_applicable)
     fits_t, kept_t = fit_filters(trained, CHANNEL_REDUCE)
     fits_i, kept_i = fit_filters(init, CHANNEL_REDUCE)
     sum_t, sum_i = summarize_r2(fits_t.r2), summarize_r2(fits_i.r2)
@@ -177,6 +181,41 @@ def analyze_filters(rd: RunDir) -> dict[str, str]:
             figs / "filters_strip.png",
         )
     log.info("filters: %s", sentence)
+    return {"filters": str(rd.analysis_dir / "filters.json")}
+
+
+def _filters_without_gabor(
+    rd: RunDir, layer: str, trained: np.ndarray, init: np.ndarray, step: int, reason: str
+) -> dict[str, str]:
+    """filters.json/npz and the filter grids for kernels too small for a Gabor fit."""
+    from convscope.plots.filters import plot_filter_grid
+
+    rd.write_npz("analysis/filters.npz", weights_trained=trained, weights_init=init)
+    change = float(np.linalg.norm(trained - init) / max(float(np.linalg.norm(init)), 1e-12))
+    rd.write_json(
+        "analysis/filters.json",
+        {
+            "applicable": True,
+            "gabor": "not applicable",
+            "gabor_reason": reason,
+            "source": f"{CITATION}, Sec. 4.1, Fig. 6 (first-layer filters)",
+            "layer": layer,
+            "shape": list(trained.shape),
+            "trained_step": step,
+            "relative_change_from_init": change,
+            "observation": f"Gabor fit of the {layer} filters {reason}. The weights moved "
+            f"{100 * change:.0f}% from their initial values (||W_{step} - W_0|| / ||W_0||).",
+        },
+    )
+    figs = rd.figures_dir
+    _save(
+        plot_filter_grid(trained, "per_filter", title=f"{layer} filters, step {step}"),
+        figs / "filters.png",
+    )
+    _save(
+        plot_filter_grid(init, "per_filter", title=f"{layer} filters at initialisation"),
+        figs / "filters_init.png",
+    )
     return {"filters": str(rd.analysis_dir / "filters.json")}
 
 

@@ -701,6 +701,8 @@ def claim_gabor(filters: dict[str, Any] | None, where: str) -> Claim:
     quote = "the weights do look slightly like Gabor filters"
     if filters is None:
         return _not_testable("1.3", quote, f"the filters analysis has not been run ({where}).")
+    if filters.get("gabor") == "not applicable":
+        return _not_testable("1.3", quote, f"Gabor fit {filters.get('gabor_reason', '')}.")
     sums = gabor_summaries(filters)
     trained = next((v for k, v in sums.items() if "init" not in k.lower()), None)
     init = next((v for k, v in sums.items() if "init" in k.lower()), None)

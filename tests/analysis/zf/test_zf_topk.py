@@ -97,3 +97,23 @@ def test_topk_fully_connected_and_errors() -> None:
         topk_per_map(model, images, "fc1", k=13)
     with pytest.raises(ConvscopeError, match="maps"):
         topk_per_map(model, images, "conv1", maps=[32])
+
+
+def test_ties_carry_no_class_information_and_partly_dead_maps_leave_purity() -> None:
+    """A test split sorted by class (10 per class) and a map positive on 3 images only: its
+    tied zeros must not go to images 0..5 (all class 0), and it must not count in purity."""
+    from convscope.analysis.zf.topk import class_purity, rank_images
+
+    labels = torch.arange(10).repeat_interleave(10)  # sorted by class, like the test split
+    values = torch.zeros((100, 2))
+    values[[55, 71, 90], 0] = torch.tensor([3.0, 2.0, 1.0])  # map 0: partly dead
+    values[:, 1] = torch.rand(100, generator=torch.Generator().manual_seed(0)) + 0.1
+    top = rank_images(values, 9)
+    assert top[0, :3].tolist() == [55, 71, 90]
+    assert top[0, 3:].tolist() != list(range(6))  # ties: not the lowest image indices
+    assert len(set(labels[top[0, 3:]].tolist())) > 1
+    purity, eligible = class_purity(values[top, torch.arange(2)[:, None]], top, labels)
+    assert eligible.tolist() == [False, True]
+    assert torch.isnan(purity[0]) and 0 < float(purity[1]) <= 1
+    want = torch.bincount(labels[top[1]]).max() / 9
+    assert float(purity[1]) == pytest.approx(float(want))

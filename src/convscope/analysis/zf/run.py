@@ -26,9 +26,13 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from convscope.analysis import ZF
-from convscope.analysis.zf.correspondence import correspondence, correspondence_summary
+from convscope.analysis.zf.correspondence import (
+    choose_class,
+    correspondence,
+    correspondence_summary,
+)
 from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project
-from convscope.analysis.zf.evolution import feature_evolution
+from convscope.analysis.zf.evolution import feature_evolution, settle_steps
 from convscope.analysis.zf.graph import Chain, trace_chain
 from convscope.analysis.zf.invariance import invariance_curves, invariance_summary
 from convscope.analysis.zf.occlusion import (
@@ -39,7 +43,7 @@ from convscope.analysis.zf.occlusion import (
     occlusion_summary,
 )
 from convscope.analysis.zf.receptive import receptive_fields
-from convscope.analysis.zf.topk import topk_per_map
+from convscope.analysis.zf.topk import class_purity, topk_per_map
 from convscope.errors import ConvscopeError
 from convscope.runs import RunDir
 
@@ -241,11 +245,9 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
     for i in ctx.layer_names(layers):
         t = topk_per_map(ctx.chain, images, i, k=k, transform=ctx.normalize)
         arrays.update(t.arrays(prefix=f"{t.layer}_"))
-        top_labels = labels[t.image_index]  # (M, k)
-        alive = t.values[:, 0] > 0  # a dead map's ties put test images 0..k-1 first
-        purity = torch.tensor(
-            [float(torch.bincount(r).max()) / k for r in top_labels[alive]], dtype=torch.float64
-        )
+        alive = t.values[:, 0] > 0
+        purity_all, eligible = class_purity(t.values, t.image_index, labels)
+        purity = purity_all[eligible]
         dead = int((~alive).sum())
         per_layer.append(
             {
@@ -256,6 +258,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
                 else list(ctx.hw),
                 "mean_top1_activation": float(t.values[:, 0].mean()),
                 "maps_never_active": dead,
+                "maps_with_k_positive": int(eligible.sum()),
                 "mean_class_purity": float(purity.mean()) if len(purity) else None,
             }
         )
@@ -270,13 +273,13 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
     chance = _chance_purity(labels, k)
     known = [r for r in per_layer if r["mean_class_purity"] is not None]
     parts = ", ".join(
-        f"{r['layer']} {100 * r['mean_class_purity']:.0f}% ({r['maps'] - r['maps_never_active']}"
-        f" of {r['maps']} maps active)"
+        f"{r['layer']} {100 * r['mean_class_purity']:.0f}% ({r['maps_with_k_positive']}"
+        f" of {r['maps']} maps with {k} positive activations)"
         for r in known
     )
     rising = all(a["mean_class_purity"] <= b["mean_class_purity"] for a, b in zip(known, known[1:]))
     sentence = (
-        f"The {k} strongest test images of an active map share their most common class {parts} "
+        f"The {k} strongest test images of a map share their most common class {parts} "
         f"of the time (chance {100 * chance:.0f}%): maps become "
         f"{'more' if rising else 'not steadily more'} class-specific with depth."
         if known
@@ -295,12 +298,13 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
             "source": f"{CITATION}, section 4 (Feature Visualization), Fig. 2",
             "split": f"the whole test split ({len(labels)} images)",
             "per_image_activation": "max over positions; the k images per map are distinct",
-            "ties": "equal maxima: lower image index first",
+            "ties": "equal maxima: in a fixed random order of the test images",
             "figure": "projections cut to the receptive field (grey = 0) next to the patches",
             "class_purity": "share of the k images in their most common class; chance by "
             "drawing k test images at random (2000 draws, seed 0)",
-            "maps_never_active": "maps whose strongest test activation is <= 0; left out of "
-            "the class purity (their tied zeros would pick test images 0..k-1)",
+            "maps_never_active": "maps whose strongest test activation is <= 0",
+            "class_purity_maps": "only maps whose k strongest test activations are all "
+            "positive (a tie among zeros is not a preference for those images)",
             "deconv": DECONV_CHOICES,
         },
         **ctx.base_info(),
@@ -335,11 +339,8 @@ def _evolution(
         alive = ev.values[:, -1] > 0  # dead maps tie at 0: their "top image" means nothing
         img = ev.image_index[alive]  # (M', S)
         changed = img[:, 1:] != img[:, :-1]  # (M', S-1)
-        # settle: first checkpoint from which the top training image no longer changes
-        settle = []
-        for row in changed:
-            later = torch.nonzero(row).flatten()
-            settle.append(steps[int(later[-1]) + 1] if len(later) else steps[0])
+        settled_or_not = settle_steps(img, steps)  # None: still changing at the last step
+        settle = [s for s in settled_or_not if s is not None]
         stable_last = float((~changed[:, -1]).double().mean()) if changed.numel() else float("nan")
         per_layer.append(
             {
@@ -348,6 +349,8 @@ def _evolution(
                 "maps_active_at_the_end": int(alive.sum()),
                 "median_settle_step": float(np.median(settle)) if settle else None,
                 "mean_settle_step": float(np.mean(settle)) if settle else None,
+                "maps_settled": len(settle),
+                "maps_still_changing": len(settled_or_not) - len(settle),
                 "share_same_top_image_last_two_checkpoints": stable_last,
             }
         )
@@ -361,7 +364,17 @@ def _evolution(
         )
         figs.append(ctx.save(fig, f"zf_evolution_{ev.layer}"))
     known = [r for r in per_layer if r["median_settle_step"] is not None]
-    parts = ", ".join(f"{r['layer']} at step {r['median_settle_step']:.0f}" for r in known)
+    parts = ", ".join(
+        f"{r['layer']} at step {r['median_settle_step']:.0f} ({r['maps_settled']} maps; "
+        f"{r['maps_still_changing']} still changing at the last checkpoint)"
+        for r in known
+    )
+    changing = [r for r in per_layer if r["median_settle_step"] is None]
+    if changing:
+        parts += ("; " if parts else "") + ", ".join(
+            f"{r['layer']}: every active map still changing at the last checkpoint"
+            for r in changing
+        )
     if len(steps) < 3 or len(known) < 2:
         verdict = "too few checkpoints or active maps to compare layers"
     elif all(a["median_settle_step"] <= b["median_settle_step"] for a, b in zip(known, known[1:])):
@@ -385,7 +398,9 @@ def _evolution(
             "checkpoints": f"the run's step_*.pt snapshots (at most {max_checkpoints}, evenly "
             "spread, first and last kept)",
             "settle_step": "first checkpoint from which a map's strongest training image stays "
-            "the same to the end; maps inactive (max <= 0) at the last checkpoint are left out",
+            "the same to the end; a map whose image changes between the last two checkpoints "
+            "is 'still changing' (counted, no settle step); maps inactive (max <= 0) at the "
+            "last checkpoint are left out",
             "figure_maps": f"the {show_maps} maps with the strongest final activation, in map "
             "order",
             "deconv": DECONV_CHOICES,
@@ -518,16 +533,7 @@ def _correspondence(
     from convscope.plots.zf import correspondence_table_figure
 
     images, labels = ctx.test
-    raw_names = list(ctx.dataset.classes)
-    if class_name is None:  # the paper uses dogs
-        dog = [i for i, n in enumerate(ctx.classes) if n == "dog" or n.startswith("dog (")]
-        class_name = ctx.classes[dog[0]] if dog else ctx.classes[0]
-    elif class_name in raw_names:
-        class_name = ctx.classes[raw_names.index(class_name)]
-    if class_name not in ctx.classes:
-        raise ConvscopeError(
-            f"correspondence class {class_name!r}: expected one of {', '.join(raw_names)}"
-        )
+    class_name, class_choice = choose_class(ctx.classes, class_name, list(ctx.dataset.classes))
     arrays: dict[str, np.ndarray] = {}
     per_class: dict[str, Any] = {}
     main = None
@@ -633,9 +639,10 @@ def _correspondence(
             "table_mixed_classes": mixed.table(),
         }
     info = {
-        "observation": summary["observation"],
+        "observation": f"Class used: {class_choice}. {summary['observation']}",
         "observations": observations,
         "class": class_name,
+        "class_choice": class_choice,
         "fixed_regions_mean": summary["fixed_regions_mean"],
         "random_mean": summary["random_mean"],
         "layers_more_consistent_than_random": summary["layers_more_consistent_than_random"],
