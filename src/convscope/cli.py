@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="comma-separated: " + ",".join(ANALYSES) + " (default: all)",
     )
+    a.add_argument(
+        "--layers",
+        action="store_true",
+        help="list the model's layers (name, kind, inputs, output shape, receptive field) and exit",
+    )
     return p
 
 
@@ -232,6 +237,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         )
     run = RunDir(args.run_dir)
     run.config()  # fails with one line if this is not a run directory
+    if getattr(args, "layers", False):
+        return _list_layers(run)
     done: dict[str, Any] = {}
     inside = what & set(INSIDE)
     if inside:
@@ -245,6 +252,25 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         done.update(analyze_zf(run.path, zf))
     for name in sorted(done):
         print(f"{name}: written")
+    return EXIT_OK
+
+
+def _list_layers(run: Any) -> int:
+    from convscope.analysis.zf.graph import trace_chain
+    from convscope.analysis.zf.receptive import describe_layers
+
+    chain = trace_chain(run.load_model(None, device="cpu"))
+    rows = describe_layers(chain, run.load_data()[0].image_shape)
+    w = max(len(str(r["name"])) for r in rows)
+    print(f"{'layer':<{w}}  {'kind':<15} {'output':<14} {'field':<6} reads")
+    for r in rows:
+        shape = "x".join(str(d) for d in r["shape"])  # type: ignore[union-attr]
+        mark = "*" if r["default"] else (" " if r["analyzable"] else "-")
+        print(
+            f"{r['name']:<{w}}  {r['kind']:<15} {shape:<14} {r['receptive_field']:<6} "
+            f"{', '.join(r['inputs'])} {mark}"  # type: ignore[arg-type]
+        )
+    print("* analysed by default; - not analysable (the logits, or not (C, H, W) / (F,))")
     return EXIT_OK
 
 

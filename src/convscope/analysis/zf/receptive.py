@@ -212,3 +212,24 @@ def extract_patches(
     i = torch.arange(n, device=images.device)[:, None, None, None]
     ch = torch.arange(c, device=images.device)[None, :, None, None]
     return padded[i, ch, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def describe_layers(chain: Chain, input_shape: Sequence[int]) -> list[dict[str, object]]:
+    """One row per layer for listing: name, kind, what it reads, output shape (without the
+    batch) and receptive field; ``analyzable`` when the output is ``(C, H, W)`` or ``(F,)``."""
+    shapes = chain.output_shapes(input_shape)
+    rfs = receptive_fields(chain, input_shape)
+    rows: list[dict[str, object]] = []
+    for i, (layer, shape, rf) in enumerate(zip(chain.layers, shapes, rfs)):
+        rows.append(
+            {
+                "name": layer.name,
+                "kind": layer.kind,
+                "inputs": ["input" if j == INPUT else chain.layers[j].name for j in layer.inputs],
+                "shape": list(shape),
+                "receptive_field": "full" if rf.full else f"{rf.size[0]}x{rf.size[1]}",
+                "analyzable": len(shape) in (1, 3) and i != chain.output,
+                "default": i in chain.default_layers(),
+            }
+        )
+    return rows
