@@ -615,3 +615,27 @@ def test_functional_rectifiers_are_post_activation_points() -> None:
     with torch.no_grad():
         h1 = torch.relu(r.c1(xr))
         torch.testing.assert_close(got, torch.relu(h1 + r.c2(h1)))
+
+
+def test_residual_blocks_are_measured_after_their_rectified_sum() -> None:
+    """resnet8: a block's last conv is measured after the ReLU of the residual sum (its own
+    output is followed by an add, then the rectifier); the projection conv keeps its output."""
+    from convscope.config import ModelConfig
+    from convscope.models import build_model
+
+    torch.manual_seed(0)
+    m = build_model(ModelConfig(model="resnet8"), (3, 16, 16), 10).eval()
+    x = torch.randn(4, 3, 16, 16)
+    pts = {p.layer: p for p in find_hook_points(m, x[:2])}
+    assert (pts["layer1.conv2"].module, pts["layer1.conv2"].after) == ("layer1.relu2", "ReLU")
+    assert pts["layer2.conv2"].module == "layer2.relu2"
+    assert (pts["layer2.shortcut.0"].module, pts["layer2.shortcut.0"].after) == (
+        "layer2.shortcut.0",
+        "none",
+    )
+    got = capture(m, x, list(pts.values()))[pts["layer2.conv2"].name]
+    with torch.no_grad():
+        b = m.layer2
+        h = m.layer1(m.relu(m.bn1(m.conv1(x))))
+        want = torch.relu(b.bn2(b.conv2(b.relu1(b.bn1(b.conv1(h))))) + b.shortcut(h))
+    torch.testing.assert_close(got, want)

@@ -31,6 +31,7 @@ permutation of the test split drawn from a private generator seeded with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -278,11 +279,55 @@ def find_hook_points(model: nn.Module, example: torch.Tensor) -> list[HookPoint]
         points.append(
             HookPoint(f"Layer_{n}_Activations", name, target[0], target[1], kind, target[2])
         )
+    points = _graph_targets(model, points)
     if logits_at is None:
         points.append(HookPoint("Logits", "", "", 0, "logits", "none"))
     if not points:
         raise ConvscopeError(f"model {type(model).__name__}: found no layer to measure")
     return points
+
+
+def _graph_targets(model: nn.Module, points: list[HookPoint]) -> list[HookPoint]:
+    """On a network with skips or branches, each conv/linear layer's rectifier from the traced
+    graph (through batch norm, dropout and a residual add: a block's last conv is measured
+    after the rectified sum, not at its raw output). The first layer in execution order keeps
+    a shared rectifier (a projection skip's conv then keeps its own output). Models that
+    ``torch.fx`` cannot trace, and plain chains, keep the execution-order rule."""
+    from convscope.analysis.zf.graph import RECTIFIERS, trace_chain
+    from convscope.errors import ConvscopeError as _Err
+
+    try:
+        chain = trace_chain(model)
+    except _Err:
+        return points
+    if chain.is_chain:
+        return points
+    names = {id(m): n for n, m in model.named_modules()}
+    seen_calls: dict[str, int] = {}
+    target_of: dict[int, tuple[str, int, str]] = {}  # chain index -> (module, call, after)
+    for i, ly in enumerate(chain.layers):
+        if ly.module is not None:
+            key = names.get(id(ly.module), ly.name)
+            after = type(ly.module).__name__
+        else:
+            key = FN_PREFIX + ("relu" if ly.kind == "relu" else "leaky_relu")
+            after = f"{key[len(FN_PREFIX) :]} (function)"
+        call = seen_calls.get(key, 0)
+        seen_calls[key] = call + 1
+        target_of[i] = (key, call, after)
+    out, taken = [], set()
+    for p in points:
+        if p.kind not in ("conv", "linear") or p.layer not in chain.names:
+            out.append(p)
+            continue
+        j = chain.resolve(p.layer)
+        if chain.layers[j].kind in RECTIFIERS and j not in taken:
+            taken.add(j)
+            module, call, after = target_of[j]
+            out.append(dataclasses.replace(p, module=module, call=call, after=after))
+        else:
+            out.append(dataclasses.replace(p, module=p.layer, call=0, after="none"))
+    return out
 
 
 def _first_tensor(out: Any) -> torch.Tensor:
