@@ -386,7 +386,12 @@ def section_1_3(
         exp, analysed, out_label, "filters", ["filters*", "gabor*"], ["filters*", "gabor*"]
     )
     s.blocks.extend(blocks)
-    data = _first_json(found, obs.gabor_summaries)
+    data = _first_json(
+        found,
+        lambda d: (
+            obs.gabor_summaries(d) or (isinstance(d, dict) and d.get("gabor") == "not applicable")
+        ),
+    )
     claim = obs.claim_gabor(data, "no filters JSON with Gabor summaries in any analysed run")
     s.blocks.append(Claims([claim]))
     return s, [claim]
