@@ -26,7 +26,7 @@ FILES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_model_file_trains_and_passes_every_analysis(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)  # relative path from another folder, no PYTHONPATH
     monkeypatch.delenv("PYTHONPATH", raising=False)
@@ -37,6 +37,12 @@ def test_model_file_trains_and_passes_every_analysis(
     rd = RunDir(out)
     assert Path(rd.config().model.model.rpartition(":")[0]).is_absolute()
     monkeypatch.chdir(ROOT)  # the run rebuilds its model from any folder
+    capsys.readouterr()
+    assert main(["analyze", str(out), "--layers"]) == 0
+    listing = capsys.readouterr().out
+    merge = "add_1" if name == "residual_net" else "cat"
+    row = next(line for line in listing.splitlines() if line.startswith(merge + " "))
+    assert ("20x20" if name == "residual_net" else "9x9") in row  # union over the paths
     done = analyze_filters_activations(out, set(INSIDE))
     done.update(
         analyze_zf(
