@@ -173,11 +173,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             or Path("runs") / f"{Path(cfg.model.model).name.replace(':', '-')}-{config_hash(cfg)}"
         )
     progress = None if args.quiet else auto_progress()
+    from convscope.callbacks import config_callbacks
+
     summary = train(
         cfg,
         out,
         resume=args.resume,
         dataset=dataset,
+        callbacks=config_callbacks(cfg),
         progress=progress,
         max_steps=DRY_RUN_STEPS if args.dry_run else None,
     )

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from convscope.callbacks import config_callbacks
 from convscope.config import from_flat
 from convscope.errors import ConvscopeError
 from convscope.io import read_npz
@@ -45,7 +46,8 @@ def config(model: str = "lenet5", iterations: int = 30, **over: object):
 @pytest.fixture(scope="module")
 def lenet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("inside") / "lenet"
-    s = train(config(), out)  # the loop adds the activation callback the config asks for
+    cfg = config()
+    s = train(cfg, out, callbacks=config_callbacks(cfg))  # the caller passes what cfg asks for
     assert s["status"] == "completed"
     return out
 
@@ -156,7 +158,7 @@ def test_initial_model_rebuilt_from_seed_equals_step_0_snapshot(
 def test_recurrent_run(tmp_path: Path) -> None:
     out = tmp_path / "gru"
     cfg = config("gru", iterations=10, keep_checkpoints=[], activation_stats_every=5)
-    train(cfg, out)
+    train(cfg, out, callbacks=config_callbacks(cfg))
     done = analyze(out, ["filters", "activations"])
     f = json.loads(Path(done["filters"]).read_text())
     assert f["numbers"]["applicable"] is False and "no nn.Conv2d" in f["observations"][0]

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from convscope import io
 from convscope.config import DataConfig, RunConfig
+from convscope.experiments.executors import Executor
 from convscope.experiments.spec import Experiment, RunSpec
 from convscope.experiments.worker import ANALYSIS_DONE
 from convscope.runs import FINISHED, STATUS_COMPLETED, STATUS_FAILED, RunDir
@@ -309,7 +310,7 @@ def preflight(exp: Experiment) -> None:
 def run_experiment(
     exp: Experiment,
     out: str | Path,
-    executor: Any,
+    executor: Executor,
     monitor: SweepMonitor | None = None,
     experiment_text: str | None = None,
     stop_after: int | None = None,
@@ -471,7 +472,7 @@ def _run_locked(
                         monitor.event(f"{r.name}: worker process died; retrying (resumes)")
                         continue
                 _handle_result(r, task, result, pending, monitor)
-            if broken and hasattr(executor, "reset"):
+            if broken:
                 for f, task in list(inflight.items()):  # every in-flight task failed with it
                     inflight.pop(f)
                     if task["kind"] == "train":
@@ -482,8 +483,7 @@ def _run_locked(
     except KeyboardInterrupt:
         interrupted = True
         monitor.event("interrupted: stopping runs at their next step (they checkpoint)")
-        if hasattr(executor, "interrupt"):
-            executor.interrupt()
+        executor.interrupt()
         for f, task in inflight.items():
             r = by_key[task["key"]]
             with contextlib.suppress(Exception):
@@ -591,10 +591,7 @@ def _handle_result(
 
 
 def write_report_if_available(out: str | Path) -> Any:
-    """``convscope report OUT`` when the report module is installed; None (a warning) if not."""
-    try:
-        from convscope.report import write_report
-    except ImportError as e:
-        log.warning("report skipped: convscope.report is not available (%s)", e)
-        return None
+    """``convscope report OUT`` (the name is kept for callers)."""
+    from convscope.report import write_report
+
     return write_report(Path(out))

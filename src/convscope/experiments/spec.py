@@ -31,10 +31,25 @@ An experiment file is TOML::
     [profiles.quick.groups.cnn]       # applied on top of one group's runs
     keep_checkpoints = [50, 100, 200]
 
-    [[analysis]]                      # analyses after training
+    [[analysis]]                      # analyses after training, shown under their group
     group = "cnn"                     # every run of the group (first seed only) ...
     label = "adam_lr=1e-3"            # ... or only this label (optional)
-    what = ["filters", "activations"]
+    what = ["filters", "mypkg.mod:Mine"]  # registered names (convscope analyze --list) or paths
+    options = { filters = { alpha = 0.01 } }  # per analysis, checked against its Options
+    section = "1.3"                   # optional section number / title (one analysis)
+
+    [[claims]]                        # claims the report tests (table only if any)
+    quote = "..."                     # the claim's words
+    section = "1.3"                   # where the report shows it
+    group = "cnn"                     # whose numbers test it
+    rule = "filters.gabor_like"       # convscope.report.claims.RULES or <analysis>.<verdict>
+
+    [chapters]                        # titles of section-number prefixes (optional)
+    "1" = "Problem 1"
+
+Group keys for the report: ``title``, ``section``, ``description``, ``report = "analyses"``
+(no curves: the group only shows its analyses; without a ``title``, no heading of its own) and
+``milestones = { test_accuracy = 0.95, train_loss = 0.2 }`` (first-iteration columns).
 
 Precedence, lowest first: ``[defaults]``, the group's keys, the variation (a ``runs`` item and a
 ``grid`` point), the profile's ``defaults``, the profile's group table. Setting ``iterations`` in

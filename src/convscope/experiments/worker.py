@@ -84,11 +84,14 @@ def _train(task: dict[str, Any]) -> dict[str, Any]:
     if task.get("threads"):
         cfg.train.threads = int(task["threads"])
     dataset = _dataset(json.dumps(task["config"]["data"], sort_keys=True))
+    from convscope.callbacks import config_callbacks
+
     summary = train(
         cfg,
         task["run_dir"],
         resume=True,
         dataset=dataset,
+        callbacks=config_callbacks(cfg),
         stop_after=task.get("stop_after"),
     )
     return {"status": summary.get("status"), "summary": summary}
