@@ -236,11 +236,3 @@ def test_gabor_fit_is_not_applicable_below_5x5() -> None:
     assert "9 pixels" in gabor_applicable((3, 3))
     assert gabor_applicable((3, 5)) is not None
     assert gabor_applicable((5, 5)) is None
-
-
-def test_report_claim_says_not_applicable_for_small_kernels() -> None:
-    from convscope.report.observations import claim_gabor
-
-    reason = "not applicable: 3x3 kernels have 9 pixels for the Gabor function's 9 parameters"
-    c = claim_gabor({"gabor": "not applicable", "gabor_reason": reason}, "here")
-    assert "3x3 kernels" in c.evidence and "not been run" not in c.evidence

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from convscope.analysis import ANALYSES, INSIDE, ZF
-from convscope.analysis.inside import analyze_filters_activations
-from convscope.analysis.zf.run import analyze_zf
 from convscope.cli import main
 from convscope.runs import RunDir
+from convscope.studies.runner import analyze, run_scope_names
 
 ROOT = Path(__file__).resolve().parents[3]
 FILES = {
@@ -43,30 +41,22 @@ def test_model_file_trains_and_passes_every_analysis(
     merge = "add_1" if name == "residual_net" else "cat"
     row = next(line for line in listing.splitlines() if line.startswith(merge + " "))
     assert ("20x20" if name == "residual_net" else "9x9") in row  # union over the paths
-    done = analyze_filters_activations(out, set(INSIDE))
-    done.update(
-        analyze_zf(
-            out,
-            set(ZF),
-            k=3,
-            deconv_images=2,
-            evolution_maps=4,
-            occlusion_per_class=1,
-            occlusion_show=2,
-            occlusion_stride=6,
-            invariance_per_class=1,
-            invariance_show=2,
-            correspondence_images=5,
-        )
-    )
-    assert {a for a in ANALYSES if any(k.startswith(a) for k in done)} == set(ANALYSES)
-    for what in ZF:
-        info = json.loads((rd.analysis_dir / f"zf_{what}.json").read_text())
-        assert len(info["observation"]) > 40 and info["figures"]
-        assert all(Path(f).is_file() for f in info["figures"])
-    topk = json.loads((rd.analysis_dir / "zf_topk.json").read_text())
-    assert len(topk["per_layer"]) >= 4  # every rectified block, skips and branches included
-    acts = json.loads((rd.analysis_dir / "activations.json").read_text())
-    assert len(acts["layers"]) >= 4 and acts["observation"]
-    filters = json.loads((rd.analysis_dir / "filters.json").read_text())
-    assert filters["observation"]
+    names = run_scope_names()
+    opts = {
+        "topk": {"k": 3},
+        "deconv": {"images": 2},
+        "evolution": {"maps": 4},
+        "occlusion": {"per_class": 1, "show": 2, "stride": 6},
+        "invariance": {"per_class": 1, "show": 2},
+        "correspondence": {"images": 5},
+    }
+    done = analyze(out, names, {k: v for k, v in opts.items() if k in names})
+    assert set(done) == set(names) and len(names) >= 8
+    saved = {n: json.loads(Path(p).read_text()) for n, p in done.items()}
+    for n, info in saved.items():
+        assert info["observations"] and len(info["observations"][0]) > 40, n
+        assert all((rd.path / f["path"]).is_file() for f in info["figures"]), n
+    assert len(saved["topk"]["numbers"]["per_layer"]) >= 4  # every block, skips and branches
+    if name == "residual_net":  # a 3x3 stem: no Gabor fit
+        assert saved["filters"]["numbers"]["gabor"] == "not applicable"
+        assert saved["filters"]["verdicts"]["gabor_like"]["verdict"] == "not testable"
