@@ -28,6 +28,8 @@ from convscope.errors import (
     ConfigError,
     ConvscopeError,
 )
+from convscope.explore.cli import add_parser as add_explore_parser
+from convscope.explore.cli import cmd_explore
 
 log = logging.getLogger("convscope")
 
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="comma-separated: " + ",".join(ANALYSES) + " (default: all)",
     )
+    add_explore_parser(sub, common)
     return p
 
 
@@ -252,6 +255,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train,
     "data": cmd_data,
     "analyze": cmd_analyze,
+    "explore": cmd_explore,
 }
 
 
