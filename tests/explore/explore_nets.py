@@ -57,7 +57,5 @@ class TinyResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-def tiny_resnet(
-    in_channels: int, image_size: int | tuple[int, int], num_classes: int
-) -> nn.Module:
+def tiny_resnet(in_channels: int, image_size: int | tuple[int, int], num_classes: int) -> nn.Module:
     return TinyResNet(in_channels, image_size, num_classes)
