@@ -99,6 +99,8 @@ def unit_data(
     top = []
     if not dead:
         for j in range(t.values.shape[1]):
+            if float(t.values[u, j]) <= 0:  # ties at 0: the order means nothing
+                break
             n = int(t.image_index[u, j])
             top.append(
                 {
@@ -254,7 +256,7 @@ def _write_layer(
             )
         (dead_tiles if d["dead"] else alive_tiles).append(td)
         tick(1)
-    alive_p = ly.purity[~ly.dead]
+    alive_p = ly.purity[~np.isnan(ly.purity)]
     rf = "whole image" if ly.rf.full else f"{ly.rf.size[0]} x {ly.rf.size[1]} px"
     summary = {
         "name": ly.name,

@@ -44,8 +44,9 @@ CHOICES = {
     "top_k": f"the {K} test images with the largest activation, ties to the lower index "
     "(topk_per_map)",
     "dead": "a unit whose largest activation over the whole test split is <= 0; its top "
-    "images are ties at 0 and are not shown",
-    "class_purity": f"share of the {K} top images in their most common class (alive units)",
+    "images are ties at 0 and are not shown (nor are zero-valued top images of other units)",
+    "class_purity": f"share of the {K} top images in their most common class; only for units "
+    f"whose {K} top values are all positive (otherwise some are ties at 0)",
     "distribution": f"histogram ({HIST_BINS} equal bins over the unit's own min..max) of each "
     "test image's activation",
     "class_means": "mean over each class's test images of the image's activation",
@@ -124,12 +125,19 @@ def default_layers(chain: Chain) -> list[str]:
     return keep
 
 
-def purity(labels: torch.Tensor, image_index: torch.Tensor, dead: np.ndarray) -> np.ndarray:
-    """``(M,)`` share of each row's images in their most common class (NaN where dead)."""
+def purity(labels: torch.Tensor, image_index: torch.Tensor, values: torch.Tensor) -> np.ndarray:
+    """``(M,)`` share of each row's ``k`` images in their most common class; NaN for a unit
+    with a non-positive value among its top ``k`` (its order there is a tie at 0)."""
     top = labels[image_index]  # (M, k)
     out = np.array([float(torch.bincount(r).max()) / r.numel() for r in top])
-    out[dead] = np.nan
+    out[~(values > 0).all(dim=1).numpy()] = np.nan
     return out
+
+
+def source(chain: Chain, i: int) -> int:
+    """The chain index layer ``i`` reads (its first input; -1 for the model's input)."""
+    inputs = getattr(chain.layers[i], "inputs", ())  # graphs name their inputs
+    return int(inputs[0]) if inputs else i - 1
 
 
 def settle_steps(steps: Sequence[int], image: np.ndarray, alive_end: np.ndarray) -> np.ndarray:
@@ -172,10 +180,11 @@ def linear_inputs(
     layer = chain.layers[index]
     assert isinstance(layer.module, torch.nn.Linear)
     total = None
+    src = source(chain, index)
     with torch.no_grad():
         for s in range(0, images.shape[0], 500):
             x = transform(images[s : s + 500].to(chain.device)).to(chain.dtype)
-            feats = chain.run(x, taps=[index - 1], to_end=False)[0][index - 1] if index else x
+            feats = chain.run(x, taps=[src], to_end=False)[0][src] if src >= 0 else x
             part = feats.flatten(1).double().sum(0)
             total = part if total is None else total + part
     assert total is not None
@@ -183,9 +192,9 @@ def linear_inputs(
     w = layer.module.weight.detach().double()
     contrib = (w * mean_x[None, :]).cpu().numpy()  # (J, D)
     shapes = chain.output_shapes(input_shape)
-    before = index - 1
+    before = src
     while before >= 0 and chain.layers[before].kind == FLATTEN:
-        before -= 1
+        before = source(chain, before)
     src = shapes[before] if before >= 0 else tuple(input_shape)
     channels = src[0] if len(src) == 3 and int(np.prod(src)) == contrib.shape[1] else None
     if channels is None:
@@ -196,13 +205,13 @@ def linear_inputs(
 def input_layer(chain: Chain, index: int, explored: dict[int, str]) -> str | None:
     """The explored layer (by read index) whose units feed chain layer ``index`` channel by
     channel, or None."""
-    j = index - 1
+    j = source(chain, index)
     while j >= 0:
         if j in explored:
             return explored[j]
         if chain.layers[j].kind not in _CHANNEL_PRESERVING:
             return None
-        j -= 1
+        j = source(chain, j)
     return None
 
 
@@ -256,7 +265,7 @@ def layer_units(
         topk=t,
         per_image=per_image,
         dead=dead,
-        purity=purity(labels, t.image_index, dead),
+        purity=purity(labels, t.image_index, t.values),
         hist_counts=counts,
         hist_edges=edges,
         class_means=class_means(pim, labels.numpy(), n_classes),
