@@ -10,7 +10,8 @@ Layout of the site (default ``RUN/explore``)::
     .convscope-explore            marks the folder as ours (so a rebuild may replace it)
 
 The site is written to a temporary sibling folder and moved into place at the end; a folder
-at ``out`` that convscope did not write is never replaced.
+at ``out`` that convscope did not write is refused, and a rebuild removes only files the
+previous build wrote.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ class _Writer:
         self.root = root
         self.bytes = 0
         self.files = 0
+        self.written: list[str] = []
 
     def write(self, rel: str, data: bytes | str) -> None:
         p = self.root / rel
@@ -170,6 +172,7 @@ class _Writer:
         p.write_bytes(b)
         self.bytes += len(b)
         self.files += 1
+        self.written.append(rel)
 
 
 def _scale(h: int, w: int) -> int:
@@ -320,13 +323,21 @@ def _prepare_out(out: Path) -> Path:
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """A new site: one rename. A rebuild: each new file moved over the old one, then the files
+    the previous build listed and this one did not are removed; others are left alone."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = set(io.read_json(out / MARKER).get("files", []))
+    new = io.read_json(tmp / MARKER)["files"]
+    for rel in [*new, MARKER]:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / rel, out / rel)
+    for rel in sorted(old - set(new)):
+        p = out / rel
+        if ".." not in Path(rel).parts and p.is_file():
+            p.unlink()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_site(
@@ -420,7 +431,9 @@ def build_site(
             "choices": {**CHOICES, "class_names": ctx.class_names_from},
         }
         w.write("index.html", pages.index_page(info, summaries))
-        io.write_json(tmp / MARKER, {"run": str(rd.path), "version": __version__})
+        io.write_json(
+            tmp / MARKER, {"run": str(rd.path), "version": __version__, "files": w.written}
+        )
         _move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
