@@ -164,6 +164,15 @@ class _Writer:
         self.bytes = 0
         self.files = 0
         self.written: list[str] = []
+        self._once: set[str] = set()
+
+    def once(self, rel: str, rgb: np.ndarray | None) -> str:
+        """Write a PNG the first time ``rel`` is asked for; return ``rel``."""
+        if rel not in self._once:
+            assert rgb is not None
+            self.write(rel, images.png(rgb))
+            self._once.add(rel)
+        return rel
 
     def write(self, rel: str, data: bytes | str) -> None:
         p = self.root / rel
@@ -197,6 +206,8 @@ def _write_layer(
     sc = _scale(ph, pw)
     k, s = t.values.shape[1], ly.steps.shape[0]
     sheet_hw = (4 * ph, max(k, s) * pw)
+    style = pages.sheet_style((ph, pw), sheet_hw, sc)
+    whole = ly.rf.full
     alive_tiles, dead_tiles = [], []
     m = ly.n_units
     for u in range(m):
@@ -207,25 +218,37 @@ def _write_layer(
             [images.to_rgb8(p, False) for p in ly.evo_patch[u]],
             [images.to_rgb8(p, True) for p in ly.evo_proj[u]],
         ]
+        tile_pair = [rows[0][0], rows[1][0]]
+        top_src: list[str | None] = [None] * k
+        evo_src: list[str | None] = [None] * s
+        if whole:  # the patch is the whole test image: one shared file per image
+            for j, e in enumerate(d["top"]):
+                top_src[j] = w.once(f"img/test/{e['test_index']}.png", rows[0][j])
+            for j, n in enumerate(d["evolution"]["test_index"]):
+                evo_src[j] = w.once(f"img/test/{n}.png", rows[2][j])
+            rows[0], rows[2] = [], []
         if d["dead"]:
             rows[0] = rows[1] = []
         w.write(f"units/{lf}/{u}.png", images.png(images.sheet(rows, (ph, pw))))
         src = f"{u}.png"
 
-        def c(r: int, col: int, alt: str, src: str = src) -> str:
-            return pages.cell(src, r, col, (ph, pw), sheet_hw, sc, alt)
+        def c(r: int, col: int, alt: str, whole_src: str | None = None, src: str = src) -> str:
+            if whole_src is not None:
+                return pages.whole_cell(f"../../{whole_src}", alt)
+            return pages.sprite_cell(src, r, col, (ph * sc, pw * sc), alt)
 
         view: dict[str, Any] = {
             "prev": f"{u - 1}.html" if u > 0 else None,
             "next": f"{u + 1}.html" if u < m - 1 else None,
             "layer_file": lf,
             "n_test": n_test,
+            "style": style,
             "top_cells": [
-                (c(0, j, f"patch, test #{e['test_index']}"), c(1, j, "projection"))
+                (c(0, j, f"test #{e['test_index']}", top_src[j]), c(1, j, "projection"))
                 for j, e in enumerate(d["top"])
             ],
             "evo_cells": [
-                (c(2, j, f"patch at step {st}"), c(3, j, f"projection at step {st}"))
+                (c(2, j, f"step {st}", evo_src[j]), c(3, j, f"projection, step {st}"))
                 for j, st in enumerate(d["evolution"]["steps"])
             ],
         }
@@ -251,7 +274,7 @@ def _write_layer(
         if not d["dead"]:
             w.write(
                 f"tiles/{lf}/{u}.png",
-                images.png(images.sheet([[rows[0][0], rows[1][0]]], (ph, pw))),
+                images.png(images.sheet([tile_pair], (ph, pw))),
             )
             td["img"] = "".join(
                 pages.cell(f"../tiles/{lf}/{u}.png", 0, j, (ph, pw), (ph, 2 * pw), sc, a, True)

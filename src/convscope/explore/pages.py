@@ -27,13 +27,15 @@ def pct(v: float | None) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.0f}%"
 
 
-def page(title: str, body: str, depth: int) -> str:
+def page(title: str, body: str, depth: int, style: str = "") -> str:
     up = "../" * depth
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<link rel="stylesheet" href="{up}explore.css"></head>\n<body>\n{body}\n'
+        f'<link rel="stylesheet" href="{up}explore.css">'
+        + (f"<style>{style}</style>" if style else "")
+        + f"</head>\n<body>\n{body}\n"
         f'<script src="{up}explore.js"></script>\n</body></html>\n'
     )
 
@@ -58,6 +60,32 @@ def cell(
         f'<img src="{escape(src)}" alt="{escape(alt)}"{lz} width="{sw * scale}" '
         f'height="{sh * scale}" style="left:-{col * w * scale}px;top:-{row * h * scale}px">'
         "</span>"
+    )
+
+
+def sheet_style(cell_hw: tuple[int, int], sheet_hw: tuple[int, int], scale: int) -> str:
+    """The page's CSS for :func:`sprite_cell` and :func:`whole_cell` boxes (class ``p``)."""
+    (h, w), (sh, sw) = cell_hw, sheet_hw
+    return (
+        f".p{{width:{w * scale}px;height:{h * scale}px}}"
+        f".p img{{width:{sw * scale}px;height:{sh * scale}px}}"
+        f".p img.whole{{width:{w * scale}px;height:{h * scale}px;left:0;top:0}}"
+    )
+
+
+def sprite_cell(src: str, row: int, col: int, cell_px: tuple[int, int], alt: str) -> str:
+    """Cell ``(row, col)`` of a sprite sheet, in a box sized by :func:`sheet_style`."""
+    h, w = cell_px
+    return (
+        f'<span class="cell p"><img src="{escape(src)}" alt="{escape(alt)}" '
+        f'style="left:-{col * w}px;top:-{row * h}px"></span>'
+    )
+
+
+def whole_cell(src: str, alt: str) -> str:
+    """A whole image in a box sized by :func:`sheet_style`."""
+    return (
+        f'<span class="cell p"><img class="whole" src="{escape(src)}" alt="{escape(alt)}"></span>'
     )
 
 
@@ -312,4 +340,4 @@ def unit_page(d: dict[str, Any], v: dict[str, Any]) -> str:
         )
     data = json.dumps(d, allow_nan=False).replace("</", "<\\/")
     parts.append(f'<script type="application/json" id="unit-data">{data}</script>')
-    return page(f"{name} unit {u}", "".join(parts), 2)
+    return page(f"{name} unit {u}", "".join(parts), 2, v.get("style", ""))
