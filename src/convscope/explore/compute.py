@@ -41,8 +41,8 @@ CHOICES = {
     "split": "every number and image is over the test split",
     "activation": "a unit is a feature map (conv: its maximum over positions for each image) "
     "or a neuron (fully connected), read after its ReLU where one follows",
-    "top_k": f"the {K} test images with the largest activation, ties to the lower index "
-    "(topk_per_map)",
+    "top_k": f"the {K} test images with the largest activation (topk_per_map, which also "
+    "decides ties)",
     "dead": "a unit whose largest activation over the whole test split is <= 0; its top "
     "images are ties at 0 and are not shown (nor are zero-valued top images of other units)",
     "class_purity": f"share of the {K} top images in their most common class; only for units "
