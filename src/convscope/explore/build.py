@@ -33,12 +33,13 @@ import torch
 from convscope import __version__, io
 from convscope.analysis.filters import first_conv, first_conv_weights
 from convscope.analysis.gabor import PARAM_NAMES, fit_filters
-from convscope.analysis.zf.run import _Context as RunContext
 from convscope.errors import ConvscopeError
 from convscope.explore import images, pages
 from convscope.explore.assets import CSS, JS
 from convscope.explore.compute import CHOICES, LayerUnits, default_layers, layer_units
 from convscope.runs import RunDir
+from convscope.studies._zf import zf_context
+from convscope.studies.base import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +390,7 @@ def build_site(
     rd.config()
     out = Path(out) if out is not None else rd.path / "explore"
     steps = _snapshots(rd)
-    ctx = RunContext(rd, device)
+    ctx = zf_context(RunContext(rd.path, device=device))
     chain = ctx.chain
     names = list(layers) if layers else default_layers(chain)
     for n in names:

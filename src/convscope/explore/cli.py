@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[..., None]) -> 
     e.add_argument("--layers", help="comma-separated layer names (default: all but the logits)")
     e.add_argument("--out", type=Path, help="site folder (default: RUN/explore)")
     e.add_argument("--device", help="cpu, cuda, ... (default: the run's device setting)")
+    e.set_defaults(func=cmd_explore)
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
