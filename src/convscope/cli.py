@@ -27,6 +27,7 @@ from convscope.errors import (
     ConfigError,
     ConvscopeError,
 )
+from convscope.explore.cli import add_parser as add_explore_parser
 
 log = logging.getLogger("convscope")
 
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_analyze)
     t.set_defaults(func=cmd_train)
     d.set_defaults(func=cmd_data)
+    add_explore_parser(sub, common)
 
     from convscope.experiments.cli import add_commands
 
