@@ -1,20 +1,23 @@
 """The ``convscope`` command: parse, call the library, map errors to exit codes.
 
 Exit codes: 0 success, 2 bad input (one line names the file or key), 3 a run diverged,
-4 the run/output directory is locked by another process, 130 interrupted (resume with
-``--resume``), 1 an internal error (a bug; traceback with ``--debug``).
+4 the run/output directory is locked by another process, 5 an environment error (disk full,
+read-only, permission denied, missing parent; one line names the path), 130 interrupted
+(SIGINT or SIGTERM; resume with ``--resume``), 1 an internal error (a bug; traceback with
+``--debug``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,8 @@ from convscope.errors import (
     EXIT_OK,
     ConfigError,
     ConvscopeError,
+    environment_error,
+    is_environment_error,
 )
 
 log = logging.getLogger("convscope")
@@ -277,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return COMMANDS[args.command](args)
+        with _sigterm_as_interrupt():
+            return COMMANDS[args.command](args)
     except ConvscopeError as e:
         if debug:
             raise
@@ -289,14 +295,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as e:
+        if debug or not is_environment_error(e):
+            return _internal(e, debug)
+        err = environment_error(e)
+        print(f"convscope: error: {err}", file=sys.stderr)
+        return err.exit_code
     except Exception as e:  # a bug: say so in one line unless --debug
-        if debug:
-            raise
-        print(
-            f"convscope: internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return _internal(e, debug)
+
+
+def _sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
+    """SIGTERM stops any command as Ctrl-C does (exit 130, runs checkpoint and stop)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def installed() -> Iterator[None]:
+        def handler(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGTERM, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+    return installed()
+
+
+def _internal(e: Exception, debug: bool) -> int:
+    if debug:
+        raise e
+    print(
+        f"convscope: internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":
