@@ -235,8 +235,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--what: unknown analysis {', '.join(sorted(unknown))}; expected any of {', '.join(ANALYSES)}"
         )
+    from convscope import io
+
     run = RunDir(args.run_dir)
     run.config()  # fails with one line if this is not a run directory
+    with io.dir_lock(run.path):  # exit 4 while `train` writes it
+        if not run.is_finished():
+            raise ConvscopeError(
+                f"{run.path}: the run has not finished (status {run.status()}); analyses "
+                "describe the trained model: resume it with `convscope train --resume` first"
+            )
+        return _analyze_locked(run, what)
+
+
+def _analyze_locked(run: Any, what: set[str]) -> int:
     done: dict[str, Any] = {}
     inside = what & set(INSIDE)
     if inside:

@@ -50,6 +50,23 @@ STATUS_FAILED = "failed"
 FINISHED = frozenset({STATUS_COMPLETED, STATUS_DIVERGED})
 
 
+def _load_error(e: Exception) -> str:
+    """One line for a refused or broken checkpoint (without PyTorch's weights_only advice)."""
+    text = str(e)
+    m = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", text) or re.search(
+        r"global '?([\w.]+)'? was not an allowed global", text
+    )
+    if m:
+        return f"refused: it needs {m.group(1)}, which a weights-only checkpoint never holds"
+    if "Weights only load failed" in text:
+        line = next(
+            (ln.strip() for ln in text.splitlines() if "Unpickler error" in ln or "GLOBAL" in ln),
+            "not a weights-only checkpoint",
+        )
+        return f"refused: {line}"
+    return f"{type(e).__name__}: {(text.splitlines() or [''])[0]}"
+
+
 def snapshot_name(step: int) -> str:
     return f"step_{step:07d}.pt"
 
@@ -171,9 +188,7 @@ class RunDir:
         try:
             return torch.load(path, map_location=device, weights_only=True)
         except Exception as e:  # a torn or foreign file
-            raise ConvscopeError(
-                f"{path}: cannot load checkpoint ({type(e).__name__}: {e})"
-            ) from None
+            raise ConvscopeError(f"{path}: cannot load checkpoint ({_load_error(e)})") from None
 
     def build_model(self) -> nn.Module:
         """The run's architecture with fresh weights (shape from data.json, no data loaded)."""

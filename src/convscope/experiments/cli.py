@@ -264,6 +264,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"convscope: report module not available: {e}", file=sys.stderr)
         return EXIT_INTERNAL
-    paths = write_report(args.out)
+    from convscope import io
+
+    with io.dir_lock(args.out, what="output directory"):  # exit 4 while `convscope run` writes
+        paths = write_report(args.out)
     print(f"report: {_report_paths(paths, args.out)}")
     return EXIT_OK
