@@ -29,7 +29,7 @@ _VERDICT_MARK = {"supported": "✅", "not supported": "❌", "not testable": "�
 # backslash, backtick, *, [, ], |; "_" unless inside a word (GFM ignores intraword "_"); "!"
 # before "["; "#" at the start (a heading)
 _SPECIAL = re.compile(r"([\\`*\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|!(?=\[)|^#)")
-_HTMLISH = re.compile(r"[<>&]")
+_HTMLISH = re.compile(r"[<>&|]")
 _MARKS = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\((#[A-Za-z0-9_-]+)\)")
 
 
@@ -112,7 +112,7 @@ def render_block(b: Block) -> str:
 
 
 def _section(s: Section, level: int) -> list[str]:
-    out = [f'{"#" * min(level, 6)} {escape_md(s.heading)} <a id="{html.escape(s.id)}"></a>']
+    out = [f'{"#" * min(level, 6)} {md_inline(s.heading)} <a id="{html.escape(s.id)}"></a>']
     out.extend(render_block(b) for b in s.blocks)
     for c in s.children:
         out.extend(_section(c, level + 1))
@@ -121,13 +121,13 @@ def _section(s: Section, level: int) -> list[str]:
 
 def render_markdown(doc: Document) -> str:
     """The whole report as Markdown."""
-    parts = [f"# {escape_md(doc.title)}"]
+    parts = [f"# {md_inline(doc.title)}"]
     parts.extend(f"> ⚠️ **{md_inline(p.text)}**" for p in doc.banner)
     parts.append("\n".join(f"- **{md_inline(k)}:** {md_inline(v)}" for k, v in doc.meta))
     toc = []
     for s in doc.sections:
-        toc.append(f"- [{escape_md(s.heading)}](#{s.id})")
-        toc.extend(f"  - [{escape_md(c.heading)}](#{c.id})" for c in s.children)
+        toc.append(f"- [{md_inline(s.heading)}](#{s.id})")
+        toc.extend(f"  - [{md_inline(c.heading)}](#{c.id})" for c in s.children)
     parts.append("**Contents**\n\n" + "\n".join(toc))
     for s in doc.sections:
         parts.extend(_section(s, 2))
