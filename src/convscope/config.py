@@ -105,7 +105,7 @@ class RunConfig:
             raise ConfigError("config: give either 'epochs' or 'iterations', not both")
         if t.epochs is None and t.iterations is None:
             t.epochs = 1.0
-        if t.epochs is not None and t.epochs <= 0:
+        if t.epochs is not None and not 0 < t.epochs < math.inf:
             raise ConfigError(f"config key 'epochs': expected a positive number, got {t.epochs}")
         if t.iterations is not None and t.iterations <= 0:
             raise ConfigError(

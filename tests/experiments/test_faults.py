@@ -8,6 +8,7 @@ apart from times"), bug 2 for `convscope run`, and the weak spot "empty [groups.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
 import subprocess
@@ -39,7 +40,7 @@ lr = [0.001, 0.003]
 """
 SMALL = {
     "model": "expmodels:tiny",
-    "iterations": 30,
+    "iterations": 60,
     "eval_every": 5,
     "checkpoint_every": 5,
     "activation_stats_every": 0,
@@ -100,7 +101,7 @@ def test_kill_9_at_five_random_moments_then_rerun_equals_uninterrupted(
     run_experiment(load_experiment(f, None, None), ref, InlineExecutor(threads=1))
     expected = _state(ref)
     total_rows = sum(len(v["metrics"]) for k, v in expected.items() if k != "experiment")
-    assert total_rows == 12
+    assert total_rows == 24
 
     out = tmp_path / "out"
     args = [sys.executable, "-m", "convscope", "run", str(f), "--out", str(out)]
@@ -108,17 +109,24 @@ def test_kill_9_at_five_random_moments_then_rerun_equals_uninterrupted(
     rng = random.Random(10)
     kills = []
     for _ in range(5):
-        # a random moment: once a random number of records is on disk, after a random delay
-        target, delay = rng.randrange(0, total_rows), rng.uniform(0.0, 0.4)
+        # a random moment: once a random number of further records is on disk (0: during
+        # start-up), after a random delay (mid-step, mid-checkpoint, ...)
+        left = total_rows - _rows(out)
+        target = _rows(out) + rng.randrange(0, max(1, left * 2 // 3))
+        delay = rng.uniform(0.0, 0.1)
         proc = subprocess.Popen(
-            args, env=env_with_expmodels(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            args,
+            env=env_with_expmodels(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # kill -9 the whole group: the worker dies mid-step too
         )
         deadline = time.monotonic() + 120
         while proc.poll() is None and _rows(out) < target and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(delay)
         if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
             kills.append((target, round(delay, 2), _rows(out)))
         proc.wait()
         _wait_unlocked(out)
@@ -128,6 +136,7 @@ def test_kill_9_at_five_random_moments_then_rerun_equals_uninterrupted(
     got = _state(out)
     for key in ("file",):
         got["experiment"].pop(key), expected["experiment"].pop(key)
+    print("kills (target rows, delay s, rows on disk):", kills)
     assert got == expected, kills
 
 

@@ -160,6 +160,7 @@ def test_throughput_counts_images_actually_used(tmp_path: Path) -> None:
         (["--lr", "inf"], "config key 'lr'"),
         (["--lr", "nan"], "config key 'lr'"),
         (["--momentum", "inf"], "config key 'momentum'"),
+        (["--iterations", "none", "--epochs", "inf"], "config key 'epochs'"),
         (["--keep-checkpoints", "3,99"], "keep_checkpoints"),
     ],
 )
