@@ -32,6 +32,8 @@ from convscope.errors import (
     ConvscopeError,
     environment_error,
     is_environment_error,
+    note_signal,
+    was_signalled,
 )
 
 log = logging.getLogger("convscope")
@@ -309,11 +311,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except OSError as e:
         if debug or not is_environment_error(e):
+            if was_signalled() and not debug:
+                print("convscope: interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
             return _internal(e, debug)
         err = environment_error(e)
         print(f"convscope: error: {err}", file=sys.stderr)
         return err.exit_code
     except Exception as e:  # a bug: say so in one line unless --debug
+        if was_signalled():  # the interrupt surfaced as another error (e.g. mid-import)
+            print("convscope: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         return _internal(e, debug)
 
 
@@ -328,6 +336,7 @@ def _sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
     @contextlib.contextmanager
     def installed() -> Iterator[None]:
         def handler(signum: int, frame: Any) -> None:
+            note_signal(signum)
             raise KeyboardInterrupt
 
         old = signal.signal(signal.SIGTERM, handler)

@@ -22,6 +22,18 @@ EXIT_ENVIRONMENT = 5  # disk full, read-only, permission denied, missing parent:
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM; the run can be resumed with --resume
 
 
+_signalled: list[int] = []  # signals that asked this process to stop (SIGTERM, via the CLI)
+
+
+def note_signal(signum: int) -> None:
+    """Record that a stop signal arrived (an exception it causes then counts as an interrupt)."""
+    _signalled.append(signum)
+
+
+def was_signalled() -> bool:
+    return bool(_signalled)
+
+
 class ConvscopeError(Exception):
     """A problem with the user's input. ``str(err)`` is one line naming the file or key."""
 

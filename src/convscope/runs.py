@@ -285,6 +285,12 @@ class RunDir:
             s["error"] = reason
         io.write_json_best_effort(self.summary_path, s)
 
+    def status_or_none(self) -> str | None:
+        """The status, or None when summary.json is missing or unreadable."""
+        with contextlib.suppress(OSError, ValueError):
+            return self.status()
+        return None
+
     def mark_interrupted_if_running(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             if self.status() == STATUS_RUNNING:

@@ -186,22 +186,27 @@ def test_resume_with_other_options_names_the_keys(
 
 
 # --- bug 10: SIGTERM during start-up ----------------------------------------------------------
-@pytest.mark.parametrize("when", ["data", "after-summary"])
+@pytest.mark.parametrize("when", ["data", "after-summary", "imports"])
 def test_sigterm_during_startup_is_130_and_consistent(tmp_path: Path, when: str) -> None:
     """SIGTERM while the data loads (or right after the summary says running) exits 130."""
     out = tmp_path / "r"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
-    hook = {"data": "load", "after-summary": "summary"}[when]
+    hook = {"data": "load", "after-summary": "summary", "imports": None}[when]
     code = (
         f"import sys, expmodels_train as m; m.install_startup_pause({hook!r});"
         "from convscope.cli import main; sys.exit(main(sys.argv[1:]))"
     )
+    if hook is None:  # while the command imports torch, numpy, ... (a signal mid-import)
+        code = "import sys; from convscope.cli import main; sys.exit(main(sys.argv[1:]))"
     args = ["train", *TINY, "--iterations", "5", "--out", str(out)]
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE, text=True
     )
     marker = Path(str(out) + ".paused")
     deadline = time.monotonic() + 60
+    if hook is None:
+        time.sleep(0.8)
+        marker.write_text("")
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert marker.exists(), proc.stderr.read() if proc.stderr else ""

@@ -36,6 +36,7 @@ from convscope.errors import (
     EnvironmentProblem,
     environment_error,
     is_environment_error,
+    was_signalled,
 )
 from convscope.models import build_model
 from convscope.runs import (
@@ -387,11 +388,15 @@ def train(
             raise
         except OSError as e:  # disk full, read-only, ...: say so, keep the last checkpoint
             if not isinstance(e, EnvironmentProblem) and not is_environment_error(e):
+                _unexpected(run, e)
                 raise
             err = e if isinstance(e, EnvironmentProblem) else environment_error(e, run.path)
             if run.summary_path.is_file():
                 run.record_failure(str(err))
             raise err from None
+        except Exception as e:
+            _unexpected(run, e)
+            raise
 
 
 def _train_locked(
@@ -542,6 +547,14 @@ def _train_locked(
         # optimizer state (2/3 of last.pt) need not stay on disk.
         run.last_checkpoint_path.unlink(missing_ok=True)
     return summary
+
+
+def _unexpected(run: RunDir, e: BaseException) -> None:
+    """Leave a consistent status when training stops on an exception: never ``running``."""
+    if was_signalled():  # a SIGTERM surfaced as another error: an interruption
+        run.mark_interrupted_if_running()
+    elif run.status_or_none() == STATUS_RUNNING:
+        run.record_failure(f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
 
 
 def config_callbacks(cfg: RunConfig) -> list[Callback]:
