@@ -11,12 +11,12 @@ import os
 import pickle
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_image_folders
 from convscope.cli import main
 from convscope.data import cifar, limits
 from convscope.data.idx import IMAGES_MAGIC, read_idx
@@ -33,9 +33,9 @@ def err_line(capsys: pytest.CaptureFixture[str]) -> str:
 # --- bug 6: symlink loops -------------------------------------------------------------------
 @pytest.mark.parametrize("where", ["class", "file", "root"])
 def test_symlink_loop_is_exit_2_naming_the_path(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+    tmp_path: Path, image_folders: Any, capsys: pytest.CaptureFixture[str], where: str
 ) -> None:
-    write_image_folders(tmp_path / "d")
+    image_folders("d")
     if where == "class":
         bad = tmp_path / "d" / "Train" / "9"
         os.symlink(bad, bad)
@@ -90,10 +90,13 @@ def test_gzip_idx_with_more_data_than_declared_is_refused_with_a_cap(tmp_path: P
 
 
 def test_huge_png_is_refused_from_its_header(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    image_folders: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(limits, "MAX_IMAGE_PIXELS", 64 * 64)
-    write_image_folders(tmp_path / "d")
+    image_folders("d")
     big = tmp_path / "d" / "Train" / "0" / "big.png"
     Image.new("L", (100, 100), 0).save(big)
     assert main(["data", str(tmp_path / "d")]) == 2
@@ -102,10 +105,13 @@ def test_huge_png_is_refused_from_its_header(
 
 
 def test_many_images_over_the_total_limit_are_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    image_folders: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CONVSCOPE_MAX_DATA_BYTES", "1000")
-    write_image_folders(tmp_path / "d", n_train=10, size=(8, 8))  # 3 x 12 x 64 bytes > 1000
+    image_folders("d", n_train=10, size=(8, 8))  # 3 x 12 x 64 bytes > 1000
     assert main(["data", str(tmp_path / "d")]) == 2
     line = err_line(capsys)
     assert str(tmp_path / "d") in line and "CONVSCOPE_MAX_DATA_BYTES" in line

@@ -140,11 +140,11 @@ def test_kill_9_at_five_random_moments_then_rerun_equals_uninterrupted(
     assert got == expected, kills
 
 
-def test_finished_run_on_changed_data_is_not_done(tmp_path: Path, one_thread: object) -> None:
-    from conftest import write_image_folders
-
+def test_finished_run_on_changed_data_is_not_done(
+    tmp_path: Path, one_thread: object, image_folders: Any
+) -> None:
     data = tmp_path / "data"
-    write_image_folders(data, n_train=4, n_test=2, size=(12, 12))
+    image_folders("data", n_train=4, n_test=2, size=(12, 12))
     body = f'[groups.g]\n[[groups.g.runs]]\nlabel = "a"\ndata = "{data}"\n'
     over = {"iterations": 4, "batch_size": 4, "train_eval_size": 8, "train_per_class": 4}
     over["test_per_class"] = 2

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,17 +76,11 @@ def test_fresh_start_in_a_run_keeps_foreign_files(tmp_path: Path) -> None:
 
 
 # --- bug 2: the data set is part of what a run is ---------------------------------------------
-def _folders(root: Path, n: int, seed: int = 0) -> None:
-    from conftest import write_image_folders
-
-    write_image_folders(root, n_train=n, n_test=2, size=(12, 12), seed=seed)
-
-
 def test_resume_on_changed_data_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], image_folders: Any
 ) -> None:
     data, out = tmp_path / "data", tmp_path / "run"
-    _folders(data, 4)
+    image_folders("data", n_train=4, n_test=2, size=(12, 12))
     common = ["--data", str(data), "--iterations", "6", "--checkpoint-every", "2", "--out"]
     assert main(["train", *common, str(out), "--batch-size", "4", "-q", "--threads", "1"]) == 0
     # an unfinished run (interrupted at step 2) on the same data
