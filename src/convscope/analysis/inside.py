@@ -85,7 +85,7 @@ def analyze_filters(rd: RunDir) -> dict[str, str]:
             "analysis/filters.json",
             {"applicable": False, "observation": f"No first-layer filters to show: {e}."},
         )
-        log.warning("%s", e)
+        log.debug("%s", e)  # the CLI says "filters: not applicable: ..."
         return {"filters": str(rd.analysis_dir / "filters.json")}
     trained = first_conv_weights(model)
     init_model, init_source = initial_model(rd)

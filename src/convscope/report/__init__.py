@@ -16,7 +16,7 @@ from convscope import io
 
 log = logging.getLogger(__name__)
 
-__all__ = ["write_report"]
+__all__ = ["figure_count", "write_report"]
 
 
 def write_report(out_dir: str | Path) -> tuple[Path, Path]:
@@ -40,5 +40,10 @@ def write_report(out_dir: str | Path) -> tuple[Path, Path]:
     html_path, md_path = out / "report.html", out / "report.md"
     io.atomic_write_bytes(html_path, render_html(doc).encode("utf-8"))
     io.atomic_write_bytes(md_path, render_markdown(doc).encode("utf-8"))
-    log.info("report: %s, %s (%d figures)", html_path, md_path, len(figs.written))
+    log.debug("report: %s, %s (%d own figures written)", html_path, md_path, len(figs.written))
     return html_path, md_path
+
+
+def figure_count(html_path: str | Path) -> int:
+    """How many figures a written report.html shows (its ``<figure>`` elements)."""
+    return Path(html_path).read_text(encoding="utf-8").count("<figure>")
