@@ -53,7 +53,9 @@ CITATION = "Zeiler & Fergus 2014, arXiv 1311.2901"
 
 
 def _save(fig: Figure, path: Path) -> str:
-    fig.savefig(path, dpi=120)
+    from convscope.plots.save import save_png
+
+    save_png(fig, path, dpi=120)
     return str(path)
 
 

@@ -119,8 +119,10 @@ class _Context:
         return [self.chain.resolve(ly) for ly in layers]
 
     def save(self, fig: Figure, name: str) -> str:
+        from convscope.plots.save import save_png
+
         path = self.rd.figures_dir / f"{name}.png"
-        fig.savefig(path, dpi=DPI)
+        save_png(fig, path, dpi=DPI)
         return str(path)
 
     def base_info(self) -> dict[str, Any]:
@@ -263,6 +265,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
             t.projection_patches,
             t.patches,
             maps=t.maps.tolist(),
+            values=t.values[:, 0],
             title=f"{t.layer}: top {k} test activations per map (receptive field "
             f"{per_layer[-1]['receptive_field_px'][0]} px)",
         )
@@ -296,7 +299,8 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> dict[str, Any]
             "split": f"the whole test split ({len(labels)} images)",
             "per_image_activation": "max over positions; the k images per map are distinct",
             "ties": "equal maxima: lower image index first",
-            "figure": "projections cut to the receptive field (grey = 0) next to the patches",
+            "figure": "projections cut to the receptive field (grey = 0) next to the patches; "
+            "live maps strongest first, never-active maps listed by index under the figure",
             "class_purity": "share of the k images in their most common class; chance by "
             "drawing k test images at random (2000 draws, seed 0)",
             "maps_never_active": "maps whose strongest test activation is <= 0; left out of "
