@@ -392,7 +392,8 @@ CAPTIONS = {
     "filters_shared": "First-layer filters on one shared scale (colour bar)",
     "filters_init": "The same filters at initialisation (the control), with their Gabor R²",
     "filters_gabor": "Best Gabor fits (upper row: filter, lower row: fitted Gabor function)",
-    "filters_strip": "The same filters at several checkpoints of training",
+    "filters_strip": "A subset of the same filters (the first 8) at several checkpoints of "
+    "training",
     "activations": "Per layer: mean ± std and fraction of zeros over iterations",
     "activations_ridgeline": "Per layer: activation histograms over iterations (ridgeline)",
 }

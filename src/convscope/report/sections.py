@@ -479,6 +479,9 @@ ZF_PARTS = [
 ]
 
 
+TABLE_ONLY = frozenset({"correspondence"})  # analyses whose figure only repeats their table
+
+
 def section_2(exp: Experiment, analysed: list[Analysed], out_label: str) -> Section:
     s = Section("sec-2", "2", "Zeiler & Fergus: visualizing and understanding convnets")
     s.blocks.append(
@@ -494,7 +497,9 @@ def section_2(exp: Experiment, analysed: list[Analysed], out_label: str) -> Sect
     for i, (what, title, ref, desc) in enumerate(ZF_PARTS, start=1):
         sub = Section(f"sec-2-{i}", f"2.{i}", f"{title} ({ref})")
         sub.blocks.append(Para(desc, "note"))
-        blocks, _ = _analysis_part(exp, analysed, out_label, what, [f"zf_{what}*"], [f"zf_{what}*"])
+        # correspondence: its figure is a picture of the table the report prints; keep the table
+        figs = [] if what in TABLE_ONLY else [f"zf_{what}*"]
+        blocks, _ = _analysis_part(exp, analysed, out_label, what, [f"zf_{what}*"], figs)
         sub.blocks.extend(blocks)
         s.children.append(sub)
     return s
@@ -505,11 +510,10 @@ CELL_ORDER = {"rnn": 0, "lstm": 1, "gru": 2}
 
 
 def _size_colors(sizes: Sequence[int]) -> dict[int, Any]:
-    from matplotlib import colormaps
+    """Hidden sizes, smallest to largest: distinct colour-blind-safe colours (Okabe & Ito)."""
+    from convscope.plots.curves import PALETTE
 
-    cmap = colormaps["viridis"]
-    n = max(len(sizes) - 1, 1)
-    return {h: cmap(0.1 + 0.75 * i / n) for i, h in enumerate(sorted(sizes))}
+    return {h: PALETTE[i % len(PALETTE)] for i, h in enumerate(sorted(sizes))}
 
 
 def section_3_1(exp: Experiment, figs: FigureSink, out_label: str) -> tuple[Section, list[Claim]]:
