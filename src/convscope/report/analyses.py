@@ -20,6 +20,7 @@ from convscope import io
 from convscope.report.document import Block, Bullets, Details, Figure, Para, Table
 from convscope.report.results import Experiment
 from convscope.report.stats import pct
+from convscope.report.tables import all_numbers, human, readable_tables
 
 RECURRENT = ("rnn", "lstm", "gru")
 
@@ -114,6 +115,7 @@ SKIP_KEYS = {
     "applicable",
     "gabor_params",
     "observation_uses",
+    "class_names",  # where the names came from, not a result (and wrong once they are set)
 }
 MAX_ROWS = 40
 
@@ -215,7 +217,11 @@ def matrix_tables(obj: Any, path: str = "") -> list[Table]:
                     text = "–"
                 cells.append(text)
             rows.append(cells)
-        cap = f"`{path}`: mean" + (" ± std" if isinstance(std, list) else "")
+        cap = (
+            ("" if path in ("", "table") else f"{human(path)}: ")
+            + "mean"
+            + (" ± std" if isinstance(std, list) else "")
+        )
         out.append(Table(["", *map(str, obj["columns"])], rows, caption=cap))
         return out
     for k, v in obj.items():
@@ -369,17 +375,11 @@ def json_blocks(path: Path, out: Path) -> list[Block]:
     curated, used = CURATED.get(path.stem, lambda d: ([], set()))(data)
     blocks.extend(curated)
     blocks.extend(matrix_tables(data))
-    rows = flatten_numbers(data, skip=frozenset(used))
-    if rows:
-        more = len(rows) - MAX_ROWS
-        blocks.append(
-            Table(
-                ["quantity", "value"],
-                [[f"`{k}`", v] for k, v in rows[:MAX_ROWS]],
-                caption=f"{'other ' if curated else ''}numbers from `{rel}`"
-                + (f" (first {MAX_ROWS}; {more} more in the file)" if more > 0 else ""),
-            )
-        )
+    if not curated:  # per-layer / per-case records as tables with named columns and units
+        blocks.extend(readable_tables(data, SKIP_KEYS | set(used)))
+    rows = flatten_numbers(data)
+    if rows:  # every number under its JSON key, folded
+        blocks.append(Details(f"All {len(rows)} numbers in `{rel}`", all_numbers(rows)))
     ch = choices_in(data)
     if ch:
         blocks.append(Details(f"Choices recorded in `{rel}`", ch))
