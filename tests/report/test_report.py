@@ -209,7 +209,8 @@ def test_analysis_outputs_are_shown_with_their_sentences(analysed: Written) -> N
         assert "TEST-SENTENCE" in s14 and f"runs/cnn-s0/analysis/{name}.json" in s14
     s24 = section_text(md, "2.4")
     assert "TEST-SENTENCE occluding the object hurts more." in s24
-    assert "| `drop_object` | 0.41 |" in s24
+    assert "| drop object | 0.41 |" in s24  # named in words; the key is in <details>
+    assert "- `drop_object`: 0.41" in s24
     assert "figures`" not in s24  # bookkeeping keys are not shown as numbers
     assert "](runs/cnn-s0/figures/zf_occlusion.png)" in s24
     s26 = section_text(md, "2.6")

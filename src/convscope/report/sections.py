@@ -19,7 +19,7 @@ from typing import Any
 from convscope import __version__, io
 from convscope.plots.curves import Panel, Series, curves_figure
 from convscope.report import observations as obs
-from convscope.report import stats
+from convscope.report import stats, wording
 from convscope.report.analyses import (
     Analysed,
     analysed_runs,
@@ -251,7 +251,7 @@ def section_1_1(exp: Experiment, figs: FigureSink, out_label: str) -> tuple[Sect
     c0 = cs[0].config
     s.blocks.append(
         Para(
-            f"{g.title}: {c0.get('model', {}).get('model')} trained with "
+            f"{wording.data_title(g.title, gn.dataset)}: {c0.get('model', {}).get('model')} trained with "
             f"{c0.get('optim', {}).get('optimizer')} (lr {c0.get('optim', {}).get('lr'):g}). "
             + _data_line(gn)
         )
@@ -286,7 +286,7 @@ def section_1_2(exp: Experiment, figs: FigureSink, out_label: str) -> tuple[Sect
         return s, claims
     gn = group_numbers(g)
     cs = gn.present
-    s.blocks.append(Para(f"{g.title}. " + _data_line(gn)))
+    s.blocks.append(Para(f"{wording.data_title(g.title, gn.dataset)}. " + _data_line(gn)))
     src = figs.save(
         "report_1-2_optimizers",
         curves_figure(metric_panels(cs, gn.threshold), panel_size=(4.8, 3.6)),
@@ -426,6 +426,9 @@ def section_1_4(
         ["activations*", "*convergence*", "dead*"],
         ["activations*", "activation_*", "*convergence*", "dead*", "*ridgeline*"],
     )
+    headline = _dead_headline(analysed)
+    if headline:
+        s.blocks.append(Bullets([headline], "obs", "Dead units"))
     s.blocks.extend(blocks)
     conv = _first_json(found, obs.convergence_layers)
     claim = obs.claim_early_layers(conv, "no convergence table in any analysed run")
@@ -479,6 +482,19 @@ ZF_PARTS = [
 ]
 
 
+def _dead_headline(analysed: list[Analysed]) -> str | None:
+    """The dead-unit finding of the first analysed run that has ``dead_units.json``."""
+    for a in analysed:
+        for p in a.json(["dead_units"]):
+            try:
+                text = wording.dead_units_headline(io.read_json(p))
+            except (OSError, ValueError):
+                continue
+            if text:
+                return f"Run `{a.label}`: {text}"
+    return None
+
+
 TABLE_ONLY = frozenset({"correspondence"})  # analyses whose figure only repeats their table
 
 
@@ -494,6 +510,15 @@ def section_2(exp: Experiment, analysed: list[Analysed], out_label: str) -> Sect
             "note",
         )
     )
+    headline = _dead_headline(analysed)
+    if headline:
+        s.blocks.append(
+            Bullets(
+                [f"{headline} The top-9 figures (2.2) draw only the live maps."],
+                "obs",
+                "Dead units (from 1.4)",
+            )
+        )
     for i, (what, title, ref, desc) in enumerate(ZF_PARTS, start=1):
         sub = Section(f"sec-2-{i}", f"2.{i}", f"{title} ({ref})")
         sub.blocks.append(Para(desc, "note"))
@@ -531,7 +556,10 @@ def section_3_1(exp: Experiment, figs: FigureSink, out_label: str) -> tuple[Sect
     gn = group_numbers(g)
     cs = [c for c in gn.present if c.is_recurrent] or gn.present
     s.blocks.append(
-        Para(f"{g.title}. Each image is read row by row (28 steps of 28 pixels). " + _data_line(gn))
+        Para(
+            f"{wording.data_title(g.title, gn.dataset)}. Each image is read row by row (28 steps "
+            "of 28 pixels). " + _data_line(gn)
+        )
     )
     cells = sorted({c.model for c in cs}, key=lambda m: (CELL_ORDER.get(m, 9), m))
     colors = _size_colors(sorted({c.hidden_size for c in cs}))
@@ -610,7 +638,11 @@ def section_3_2(exp: Experiment, figs: FigureSink, out_label: str) -> tuple[Sect
     cs = gn.present
     s.blocks.append(
         Para(
-            f"{g.title}. All models on the same iteration axis. "
+            wording.join_sentences(
+                f"{wording.data_title(g.title, gn.dataset)}.",
+                "All models on the same iteration axis.",
+            )
+            + " "
             + _data_line(gn, with_threshold=False)
             + f" Milestones: test accuracy {pct(obs.NEAR_PERFECT, 0)} (the reference's "
             f'"almost perfect") and train loss {obs.LOSS_LEVEL:g}.'
