@@ -187,18 +187,24 @@ def topk_grid(
     return fig
 
 
-def _support_box(proj: np.ndarray) -> tuple[int, int, int, int]:
-    """``(S, C, H, W)`` -> the square ``(y0, y1, x0, x1)`` holding every non-zero pixel."""
-    nz = np.abs(proj).sum(axis=(0, 1)) > 0
-    h, w = nz.shape
+def _bbox(p: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(C, H, W)`` -> ``(y0, y1, x0, x1)`` of its non-zero pixels, or None if all zero."""
+    nz = np.abs(p).sum(axis=0) > 0
     if not nz.any():
-        return 0, h, 0, w
+        return None
     ys, xs = np.nonzero(nz)
-    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-    side = max(y1 - y0, x1 - x0)
-    cy, cx = (y0 + y1 - side) // 2, (x0 + x1 - side) // 2
-    cy, cx = min(max(0, cy), max(0, h - side)), min(max(0, cx), max(0, w - side))
-    return cy, min(h, cy + side), cx, min(w, cx + side)
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+
+
+def _square_at(box: tuple[int, int, int, int] | None, side: int, h: int, w: int) -> tuple:
+    """A ``side`` x ``side`` window centred on ``box`` and kept inside the ``h`` x ``w`` image."""
+    if box is None:
+        y, x = (h - side) // 2, (w - side) // 2
+    else:
+        y0, y1, x0, x1 = box
+        y, x = (y0 + y1 - side) // 2, (x0 + x1 - side) // 2
+    y, x = min(max(0, y), max(0, h - side)), min(max(0, x), max(0, w - side))
+    return y, y + side, x, x + side
 
 
 def _resize_nearest(img: np.ndarray, size: int) -> np.ndarray:
@@ -225,13 +231,22 @@ def evolution_grid(
     """
     proj = _np(projections)
     m, s, _, h, w = proj.shape
-    boxes = [_support_box(proj[i]) if crop else (0, h, 0, w) for i in range(m)]
-    side = max(max(y1 - y0, x1 - x0) for y0, y1, x0, x1 in boxes)
+    # each projection is zero outside the receptive field of its unit, which sits wherever
+    # that checkpoint's strongest image put it: crop every tile around its own support, to
+    # one side per map (the largest support of the row, at most the image)
+    boxes = [[_bbox(proj[i, j]) for j in range(s)] for i in range(m)]
+    sides = [
+        max([max(b[1] - b[0], b[3] - b[2]) for b in row if b is not None] or [min(h, w)])
+        if crop
+        else min(h, w)
+        for row in boxes
+    ]
+    side = max(sides)
     tile = side * math.ceil(24 / side)  # a whole number of screen pixels per projection pixel
     tiles = np.ones((m, s, tile, tile, 3))
     for i in range(m):
-        y0, y1, x0, x1 = boxes[i]
         for j in range(s):
+            y0, y1, x0, x1 = _square_at(boxes[i][j], sides[i], h, w) if crop else (0, h, 0, w)
             rgb = _to_rgb(signed_to_unit(proj[i, j, :, y0:y1, x0:x1]))
             tiles[i, j] = _resize_nearest(rgb, tile)
     canvas = _mosaic(tiles, pad=max(1, tile // 12))
@@ -246,9 +261,7 @@ def evolution_grid(
     ax.set_xticks([j * (tile + pad) + tile / 2 for j in range(s)])
     ax.set_xticklabels([str(int(v)) for v in steps], fontsize=FONT_PT - 1, rotation=90)
     ax.set_yticks([i * (tile + pad) + tile / 2 for i in range(m)])
-    ylab = [
-        f"{v} ({boxes[i][1] - boxes[i][0]} px)" if crop else str(v) for i, v in enumerate(labels)
-    ]
+    ylab = [f"{v} ({sides[i]} px)" if crop else str(v) for i, v in enumerate(labels)]
     ax.set_yticklabels(ylab, fontsize=FONT_PT - 1)
     ax.set_xlabel("checkpoint (training step)", fontsize=FONT_PT)
     ax.set_ylabel("feature map (crop side)" if crop else "feature map", fontsize=FONT_PT)
@@ -257,7 +270,7 @@ def evolution_grid(
         sp.set_visible(False)
     head = title or "strongest training activation per map, projected"
     if crop:
-        head += "\ncropped to each map's projected receptive field and enlarged"
+        head += "\neach projection cropped to its non-zero support (within the receptive field), enlarged"
     fig.suptitle(head, fontsize=FONT_PT, wrap=True)
     return fig
 
