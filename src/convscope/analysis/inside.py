@@ -178,7 +178,7 @@ def analyze_filters(rd: RunDir) -> dict[str, str]:
             plot_filter_strip(by_step, snap_steps, filters=list(range(min(8, trained.shape[0])))),
             figs / "filters_strip.png",
         )
-    log.info("filters: %s", sentence)
+    log.debug("filters: %s", sentence)  # the CLI prints the observation
     return {"filters": str(rd.analysis_dir / "filters.json")}
 
 
@@ -308,7 +308,7 @@ def analyze_activations(rd: RunDir) -> dict[str, str]:
     for name in layers:
         if kinds.get(name) == "recurrent":
             _save(plot_recurrent_steps(arrays, name), figs / f"activations_{name}_per_step.png")
-    log.info("activations: %s", sentence)
+    log.debug("activations: %s", sentence)  # the CLI prints the observation
     return out
 
 
