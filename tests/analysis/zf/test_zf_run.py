@@ -92,7 +92,11 @@ def test_cli_analyze_and_errors(tiny_run: Path, capsys: pytest.CaptureFixture[st
     from convscope.cli import main
 
     assert main(["analyze", str(tiny_run), "--what", "deconv"]) == 0
-    assert "deconv: written" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    info = json.loads((tiny_run / "analysis" / "zf_deconv.json").read_text())
+    # the observation sentence and the figure path, not "deconv: written"
+    assert out.splitlines()[0] == f"deconv: {info['observation']}"
+    assert f"  figure: {info['figures'][0]}" in out and "written" not in out
     with pytest.raises(ConvscopeError, match="unknown part"):
         analyze_zf(tiny_run, {"gabor"})
     with pytest.raises(ConvscopeError, match="correspondence class 'cat'"):
