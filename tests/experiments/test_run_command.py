@@ -55,11 +55,7 @@ def test_run_parser_takes_device() -> None:
 
     from convscope.cli import build_parser
 
-    p = build_parser()
-    from convscope.experiments.cli import add_commands
-
-    commands: dict = {}
-    add_commands(p, commands)
+    p = build_parser()  # holds `run` (experiments.cli.add_commands)
     args = p.parse_args(["run", "x.toml", "--device", "cuda"])
     assert args.run_device == "cuda"
     with pytest.raises(SystemExit):
