@@ -308,13 +308,21 @@ def _analysis_line(name: str, json_path: Path) -> str:
     if not isinstance(info, dict):
         return f"{name}: {json_path}"
     observation = str(info.get("observation") or "").strip()
+    if not observation and isinstance(info.get("observations"), list):  # a study's JSON
+        observation = " ".join(str(o) for o in info["observations"] if o).strip()
     if info.get("applicable") is False:
         return f"{name}: not applicable: {observation or 'see ' + str(json_path)}"
     figures = info.get("figures") or []
     if isinstance(figures, dict):
         figures = list(figures.values())
+    base = json_path.parent.parent  # study figure paths are relative to the run directory
+    paths = [
+        f if isinstance(f, str) else str(base / f["path"])
+        for f in figures
+        if isinstance(f, str) or (isinstance(f, dict) and isinstance(f.get("path"), str))
+    ]
     lines = [f"{name}: {observation}" if observation else f"{name}: {json_path}"]
-    lines.extend(f"  figure: {f}" for f in figures if isinstance(f, str))
+    lines.extend(f"  figure: {f}" for f in paths)
     return "\n".join(lines)
 
 
