@@ -239,3 +239,12 @@ def test_loosely_gabor_verdict_counts_instead_of_fewer_than_half() -> None:
     assert "none is fit with R^2 > 0.8" in text and "fewer than half" not in text
     some = gabor_sentence({**trained, "n_above_0.8": 3}, init)
     assert "only 3 of 10 with R^2 > 0.8" in some
+
+
+def test_gabor_fit_is_not_applicable_below_5x5() -> None:
+    from convscope.analysis.gabor import gabor_applicable
+
+    assert "not applicable" in gabor_applicable((3, 3))
+    assert "9 pixels" in gabor_applicable((3, 3))
+    assert gabor_applicable((3, 5)) is not None
+    assert gabor_applicable((5, 5)) is None
