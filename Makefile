@@ -7,10 +7,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= quick
-OUT ?= out/assignment2-$(PROFILE)
 DATA_ROOT ?= $(CONVSCOPE_DATA_ROOT)
-# tests read the reference data from ../shared/data when it is there
-TEST_DATA_ROOT ?= $(if $(CONVSCOPE_DATA_ROOT),$(CONVSCOPE_DATA_ROOT),$(wildcard $(abspath ../shared/data)))
+# offline (digits) and real-data outputs never share a folder (same names as `convscope run`)
+OUT ?= out/assignment2-$(PROFILE)-$(if $(DATA_ROOT),realdata,digits)
+# tests read the real data from DATA_ROOT (or CONVSCOPE_DATA_ROOT), else ../shared/data when it is there
+TEST_DATA_ROOT ?= $(if $(DATA_ROOT),$(abspath $(DATA_ROOT)),$(wildcard $(abspath ../shared/data)))
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -87,3 +87,27 @@ def real_data_root() -> Path:
     if not env or not Path(env).is_dir():
         pytest.skip("CONVSCOPE_DATA_ROOT is not set to an existing folder")
     return Path(env)
+
+
+# --- why tests were skipped, said once at the end of the run -----------------------------------
+SKIP_HELP = {
+    "CONVSCOPE_DATA_ROOT": "real-data tests: set CONVSCOPE_DATA_ROOT (or `make test DATA_ROOT=...`) "
+    "to an absolute path of a folder holding CIFAR10/ and MNIST/ in the reference layout",
+    "chromium": "browser tests: install Debian's chromium (`apt-get install chromium`), "
+    "giving /usr/bin/chromium",
+    "ray": "Ray tests: install the extra (`pip install 'convscope[ray]'`)",
+}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per kind of skip (real data, browser, Ray) saying what to set to run them."""
+    counts: dict[str, int] = {}
+    for rep in terminalreporter.stats.get("skipped", []):
+        reason = str(rep.longrepr[2]) if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        for key in SKIP_HELP:
+            if key.lower() in reason.lower():
+                counts[key] = counts.get(key, 0) + 1
+    if counts:
+        terminalreporter.section("skipped tests: how to run them")
+        for key, n in counts.items():
+            terminalreporter.write_line(f"{n} skipped -- {SKIP_HELP[key]}")

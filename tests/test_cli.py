@@ -68,6 +68,40 @@ def test_data_command_describes_source(capsys: pytest.CaptureFixture) -> None:
     assert "train:" in out and "pixel mean" in out
 
 
+def test_dry_run_removes_its_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import tempfile
+
+    (tmp_path / "theirs").mkdir()  # something convscope did not write stays
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["train", "--dry-run", "-q"]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "theirs" in names
+    assert not [n for n in names if n.startswith("convscope-dry-run-")], names
+    assert "temporary, removed" in capsys.readouterr().out
+
+
+def test_analyze_says_the_observation_and_figures_or_why_not(tmp_path: Path) -> None:
+    import json
+
+    from convscope.cli import _analysis_line
+
+    ok = tmp_path / "zf_topk.json"
+    ok.write_text(
+        json.dumps(
+            {"observation": "23 of 64 maps fire.", "figures": ["RUN/figures/zf_topk_relu2.png"]}
+        )
+    )
+    assert _analysis_line("topk", ok) == (
+        "topk: 23 of 64 maps fire.\n  figure: RUN/figures/zf_topk_relu2.png"
+    )
+    na = tmp_path / "filters.json"
+    na.write_text(json.dumps({"applicable": False, "observation": "No filters: no nn.Conv2d."}))
+    line = _analysis_line("filters", na)
+    assert line.startswith("filters: not applicable: ") and "written" not in line
+
+
 def test_layers_import_only_downstream() -> None:
     """The loop imports nothing from analysis/; executors and the Ray executor do not import
     each other (core counting is a leaf module); no argparse internals or guards on our own

@@ -55,26 +55,45 @@ download:cifar10 / download:mnist.
 DRY_RUN_STEPS = 5
 
 
-def _field_help(section: type, name: str) -> str:
-    return f"config key '{name}' (section [{section.__name__.removesuffix('Config').lower()}])"
+def _option_help(name: str, default: Any, choices: Sequence[Any] = ()) -> tuple[str, str]:
+    """``(metavar, help)`` for config key ``name``: its one-line description, choices and default."""
+    from convscope.cli_help import FIELD_HELP
+
+    metavar, text = FIELD_HELP.get(name, (name.upper(), f"config key '{name}'"))
+    if choices:
+        text += f"; one of {', '.join(map(str, choices))}"
+    if "default:" not in text:
+        if isinstance(default, bool):
+            shown = str(default).lower()
+        elif isinstance(default, list):
+            shown = ", ".join(map(str, default)) or "none"
+        else:
+            shown = str(default)
+        text += f" (default: {shown})"
+    return metavar, text
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     """One option per config field: ``--lr``, ``--batch-size``, ... (values checked later)."""
     from convscope.config import SECTIONS
+    from convscope.models import REGISTRY
 
-    for section in SECTIONS.values():
-        group = p.add_argument_group(f"{section.__name__} options")
+    for key, section in SECTIONS.items():
+        group = p.add_argument_group(f"{key} options (config file section [{key}])")
         hints = typing.get_type_hints(section)
         for f in dataclasses.fields(section):
             flag = "--" + f.name.replace("_", "-")
             kwargs: dict[str, Any] = {"dest": f"cfg_{f.name}", "default": None}
+            choices: Sequence[Any] = ()
             if hints[f.name] is bool:
-                kwargs.update(nargs="?", const="true", metavar="BOOL")
+                kwargs.update(nargs="?", const="true")
             elif typing.get_origin(hints[f.name]) is typing.Literal:
-                kwargs["metavar"] = "{" + ",".join(map(str, typing.get_args(hints[f.name]))) + "}"
+                choices = typing.get_args(hints[f.name])
+            elif f.name == "model":
+                choices = list(REGISTRY)
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            group.add_argument(flag, help=f"default: {default}", **kwargs)
+            metavar, text = _option_help(f.name, default, choices)
+            group.add_argument(flag, metavar=metavar, help=text, **kwargs)
 
 
 def _flat_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,14 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(t)
     t.add_argument(
-        "--config", type=Path, help="TOML or JSON file with the same keys as the options"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML or JSON file with the same keys as the options (the command line wins)",
     )
-    t.add_argument("--out", type=Path, help="run directory (default: runs/<model>-<config hash>)")
+    t.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="run directory (default: runs/<model>-<config hash>)",
+    )
     t.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
     t.add_argument(
         "--dry-run",
         action="store_true",
-        help=f"run {DRY_RUN_STEPS} steps into a temporary directory",
+        help=f"run {DRY_RUN_STEPS} steps into a temporary directory, removed afterwards",
     )
     _add_config_options(t)
 
@@ -122,10 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("source", nargs="?", default="digits", help="path, 'digits' or download:NAME")
     d.add_argument("--json", action="store_true", help="print JSON")
     for name in ("grayscale", "resize", "train_per_class", "test_per_class", "cache_dir"):
+        metavar, text = _option_help(name, False if name == "grayscale" else None)
         d.add_argument(
             "--" + name.replace("_", "-"),
             dest=f"cfg_{name}",
             default=None,
+            metavar=metavar,
+            help=text,
             **({"nargs": "?", "const": "true"} if name == "grayscale" else {}),
         )
 
@@ -136,10 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         "writes RUN/analysis/<name>.json (+ .npz) and figures to RUN/figures.",
     )
     common(a)
-    a.add_argument("run_dir", type=Path, nargs="?", help="a run directory")
+    a.add_argument(
+        "run_dir", type=Path, nargs="?", help="a run directory written by `convscope train`"
+    )
     a.add_argument(
         "--what",
         default="all",
+        metavar="NAMES",
         help="comma-separated analysis names (see --list) or import paths pkg.module:Class "
         "(default: every registered run analysis)",
     )
@@ -163,8 +196,6 @@ def build_parser() -> argparse.ArgumentParser:
 # --- commands ------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from convscope.config import config_hash, from_flat, load_config_file
-    from convscope.progress import auto_progress
-    from convscope.train.loop import train
 
     flat: dict[str, Any] = {}
     if args.config is not None:
@@ -178,27 +209,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         load_factory(cfg.model.model)  # a bad import path fails before the data is read
     dataset = load_dataset(cfg.data)  # bad data fails here, before any training
     if args.dry_run:
+        import shutil
         import tempfile
 
         out = Path(tempfile.mkdtemp(prefix="convscope-dry-run-"))
+        try:  # the folder is ours (mkdtemp made it): remove it whatever happens
+            summary = _train(args, cfg, out, dataset, DRY_RUN_STEPS)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        _print_summary(out, summary, dataset.source, temporary=True)
     else:
         out = (
             args.out
             or Path("runs") / f"{Path(cfg.model.model).name.replace(':', '-')}-{config_hash(cfg)}"
         )
-    progress = None if args.quiet else auto_progress()
-    from convscope.callbacks import config_callbacks
-
-    summary = train(
-        cfg,
-        out,
-        resume=args.resume,
-        dataset=dataset,
-        callbacks=config_callbacks(cfg),
-        progress=progress,
-        max_steps=DRY_RUN_STEPS if args.dry_run else None,
-    )
-    _print_summary(out, summary, dataset.source)
+        summary = _train(args, cfg, out, dataset, None)
+        _print_summary(out, summary, dataset.source)
     return {
         "completed": EXIT_OK,
         "diverged": EXIT_DIVERGED,
@@ -206,11 +232,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     }.get(summary.get("status", ""), EXIT_INTERNAL)
 
 
-def _print_summary(out: Path, s: dict[str, Any], source: str) -> None:
+def _train(
+    args: argparse.Namespace, cfg: Any, out: Path, dataset: Any, max_steps: int | None
+) -> dict[str, Any]:
+    from convscope.callbacks import config_callbacks
+    from convscope.progress import auto_progress
+    from convscope.train.loop import train
+
+    progress = None if args.quiet else auto_progress()
+    return train(
+        cfg,
+        out,
+        resume=args.resume,
+        dataset=dataset,
+        callbacks=config_callbacks(cfg),
+        progress=progress,
+        max_steps=max_steps,
+    )
+
+
+def _print_summary(out: Path, s: dict[str, Any], source: str, temporary: bool = False) -> None:
     def pct(v: Any) -> str:
         return "n/a" if v is None else f"{v:.4f}"
 
-    print(f"run: {out}")
+    print(f"run: {out}" + (" (dry run: temporary, removed)" if temporary else ""))
     print(f"data: {source}")
     print(
         f"status: {s.get('status')} at step {s.get('step')}/{s.get('total_steps')}"
@@ -221,7 +266,7 @@ def _print_summary(out: Path, s: dict[str, Any], source: str) -> None:
         f"final: {pct(s.get('final_test_accuracy'))}"
     )
     print(f"wall time: {s.get('wall_time_s')} s, {s.get('images_per_second')} img/s")
-    if s.get("status") == "interrupted":
+    if s.get("status") == "interrupted" and not temporary:
         print(f"resume with: convscope train --out {out} --resume (and the same options)")
 
 
@@ -284,8 +329,35 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     with _finished_run(args.run_dir):  # exit 4 while it is written, 2 if unfinished
         done = analyze(args.run_dir, names)
     for name, path in done.items():
-        print(f"{name}: {path}")
+        print(_analysis_line(name, Path(path)))
     return EXIT_OK
+
+
+def _analysis_line(name: str, json_path: Path) -> str:
+    """What ``analyze`` says about one result: its observation and figures, or why not."""
+    try:
+        info = json.loads(json_path.read_text())
+    except (OSError, ValueError):
+        return f"{name}: {json_path}"
+    if not isinstance(info, dict):
+        return f"{name}: {json_path}"
+    observation = str(info.get("observation") or "").strip()
+    if not observation and isinstance(info.get("observations"), list):  # a study's JSON
+        observation = " ".join(str(o) for o in info["observations"] if o).strip()
+    if info.get("applicable") is False:
+        return f"{name}: not applicable: {observation or 'see ' + str(json_path)}"
+    figures = info.get("figures") or []
+    if isinstance(figures, dict):
+        figures = list(figures.values())
+    base = json_path.parent.parent  # study figure paths are relative to the run directory
+    paths = [
+        f if isinstance(f, str) else str(base / f["path"])
+        for f in figures
+        if isinstance(f, str) or (isinstance(f, dict) and isinstance(f.get("path"), str))
+    ]
+    lines = [f"{name}: {observation}" if observation else f"{name}: {json_path}"]
+    lines.extend(f"  figure: {f}" for f in paths)
+    return "\n".join(lines)
 
 
 def _list_layers(run_dir: Path) -> int:

@@ -229,6 +229,18 @@ def test_sentence_needs_counts() -> None:
         gabor_sentence({"n": 3}, _summary([0.1]))
 
 
+def test_loosely_gabor_verdict_counts_instead_of_fewer_than_half() -> None:
+    """More than half above 0.5 but none above 0.8: the sentence says none, not 'fewer than half'."""
+    from convscope.analysis.gabor import gabor_sentence
+
+    trained = {"n": 10, "n_above_0.5": 8, "n_above_0.8": 0}
+    init = {"n": 10, "n_above_0.5": 1, "n_above_0.8": 0}
+    text = gabor_sentence(trained, init)
+    assert "none is fit with R^2 > 0.8" in text and "fewer than half" not in text
+    some = gabor_sentence({**trained, "n_above_0.8": 3}, init)
+    assert "only 3 of 10 with R^2 > 0.8" in some
+
+
 def test_gabor_fit_is_not_applicable_below_5x5() -> None:
     from convscope.analysis.gabor import gabor_applicable
 

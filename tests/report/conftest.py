@@ -282,12 +282,18 @@ def build_handmade(out: Path, analysis: bool = False) -> Path:
 
 
 def png(path: Path, seed: int = 0, size: tuple[int, int] = (60, 90)) -> None:
-    """A small real PNG (random pixels) written with Pillow."""
+    """A small real PNG (random pixels) written with Pillow, saying its smallest text is 12 px
+    (as :func:`convscope.plots.save.save_png` records it)."""
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from convscope.plots.save import FONT_KEY
 
     path.parent.mkdir(parents=True, exist_ok=True)
     a = np.random.default_rng(seed).integers(0, 256, size=size, dtype=np.uint8)
-    Image.fromarray(a).save(path)
+    info = PngInfo()
+    info.add_text(FONT_KEY, "12.00")
+    Image.fromarray(a).save(path, pnginfo=info)
 
 
 def study_json(run: Path, name: str, **parts: Any) -> None:

@@ -46,7 +46,7 @@ FLAGS = [
 ]
 TIMEOUT_S = 25
 
-PROBE = """<script>
+PROBE = r"""<script>
 window.__errs = [];
 window.addEventListener('error', function (e) {
   var t = e.target;
@@ -69,6 +69,20 @@ window.addEventListener('load', function () {
   r.setAttribute('data-broken-images', JSON.stringify(bad));
   r.setAttribute('data-errors', JSON.stringify(window.__errs));
   r.setAttribute('data-image-count', String(imgs.length));
+  // layout: the page never scrolls sideways; each figure is shown wide enough for its text
+  r.setAttribute('data-overflow-px',
+                 String(document.documentElement.scrollWidth - window.innerWidth));
+  var small = [];
+  for (var j = 0; j < imgs.length; j++) {
+    var im = imgs[j], f = parseFloat(im.getAttribute('data-min-font-px'));
+    if (!im.naturalWidth) { continue; }
+    if (isNaN(f)) { small.push(im.getAttribute('src') + ': no data-min-font-px'); continue; }
+    var shown = f * im.getBoundingClientRect().width / im.naturalWidth;
+    if (shown < 9) { small.push(im.getAttribute('src') + ': text ' + shown.toFixed(1) + ' px'); }
+  }
+  r.setAttribute('data-small-text', JSON.stringify(small));
+  var raw = (document.body.innerText.match(/[A-Za-z_]+\[[^\]\s]*\]\.?[A-Za-z0-9_]*/g) || []);
+  r.setAttribute('data-raw-keys', JSON.stringify(raw));
 });
 </script>"""
 
@@ -128,8 +142,8 @@ class _Dom(HTMLParser):
             self.headings[self._in_heading] += data
 
 
-def probe(report: Path, work: Path) -> dict[str, object]:
-    """Open a probed copy of ``report`` in Chromium; return what the page saw."""
+def probe(report: Path, work: Path, width: int = 1280) -> dict[str, object]:
+    """Open a probed copy of ``report`` in Chromium, ``width`` px wide; return what it saw."""
     copy = report.with_name(f".browser-test-{uuid.uuid4().hex[:8]}.html")
     copy.write_text(report.read_text().replace("<head>", "<head>" + PROBE, 1))
     try:
@@ -138,6 +152,7 @@ def probe(report: Path, work: Path) -> dict[str, object]:
                 "--enable-logging=stderr",
                 "--v=0",
                 "--virtual-time-budget=5000",
+                f"--window-size={width},900",
                 "--dump-dom",
                 copy.as_uri(),
             ],
@@ -158,6 +173,9 @@ def probe(report: Path, work: Path) -> dict[str, object]:
         "images": int(dom.root["data-image-count"]),
         "console": console,
         "headings": dom.headings,
+        "overflow_px": int(dom.root["data-overflow-px"]),
+        "small_text": json.loads(dom.root["data-small-text"]),
+        "raw_keys": json.loads(dom.root["data-raw-keys"]),
     }
 
 
@@ -187,6 +205,36 @@ def test_report_loads_in_chromium_with_every_image_and_section(tmp_path: Path) -
         assert sid in headings, f"section {sid} missing"
         assert text in headings[sid], (sid, headings[sid])
     screenshot(html_path, tmp_path, "report-screenshot.png")
+
+
+@pytest.mark.parametrize("width", [1280, 1000])
+def test_report_fits_the_window_with_readable_figures_and_no_key_paths(
+    tmp_path: Path, width: int
+) -> None:
+    out = build_handmade(tmp_path / "OUT", analysis=True)
+    html_path, _ = write_report(out)
+    seen = probe(html_path, tmp_path, width)
+    assert seen["overflow_px"] <= 0, f"the page scrolls sideways by {seen['overflow_px']} px"
+    assert seen["small_text"] == [], "figures shown too small for their text (< 9 px)"
+    assert seen["raw_keys"] == [], "raw JSON key paths in the visible text"
+
+
+def test_the_layout_probe_catches_overflow_small_figures_and_key_paths(tmp_path: Path) -> None:
+    """A page wider than the window, a wide figure squeezed into 300 px, a key path."""
+    from PIL import Image
+
+    Image.new("RGB", (1200, 300), "white").save(tmp_path / "wide.png")
+    page = tmp_path / "bad.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>t</title></head><body>"
+        '<div style="width:2000px">wide</div>'
+        '<img src="wide.png" alt="w" style="width:300px" data-min-font-px="12">'
+        "<p>per_layer[relu1].mean_top1_activation</p></body></html>"
+    )
+    seen = probe(page, tmp_path, 1280)
+    assert seen["overflow_px"] > 0
+    assert seen["small_text"] == ["wide.png: text 3.0 px"]
+    assert seen["raw_keys"] == ["per_layer[relu1].mean_top1_activation"]
 
 
 def test_the_probe_catches_broken_images_and_console_errors(tmp_path: Path) -> None:

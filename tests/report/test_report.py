@@ -176,7 +176,9 @@ def test_diverged_run_is_shown_as_such(plain: Written) -> None:
     assert "Diverged: `rms_lr=1e-4_momentum=1` (1/1 seeds, at iteration 300)." in sec
     assert "| diverged at 300 |" in sec
     runs = md[md.index("## All runs") :]
-    assert "diverged at 300 (train_loss is inf at step 300)" in runs
+    # the status cell stays short; the reason is listed under the table, numbered
+    assert "| diverged at 300 [1] |" in runs
+    assert "[1] `rms_lr=1e-4_momentum=1` (diverged): train_loss is inf at step 300" in runs
 
 
 def test_missing_analyses_say_how_to_fill_them(plain: Written) -> None:
@@ -209,7 +211,8 @@ def test_analysis_outputs_are_shown_with_their_sentences(analysed: Written) -> N
         assert f"TEST-SENTENCE {sentence}" in s14
     s24 = section_text(md, "2.4")
     assert "TEST-SENTENCE occluding the object hurts more." in s24
-    assert "| `drop_object` | 0.41 |" in s24
+    assert "| drop object | 0.41 |" in s24  # named in words; the key is in <details>
+    assert "- `drop_object`: 0.41" in s24
     assert "figures`" not in s24  # bookkeeping keys are not shown as numbers
     assert "](runs/cnn-s0/figures/zf_occlusion.png)" in s24
     s26 = section_text(md, "2.6")
@@ -308,5 +311,6 @@ def test_runner_status_fills_in_for_runs_without_summary(out_factory) -> None:
     io.write_json(out / "experiment.json", doc)
     _, md_path = write_report(out)
     md = md_path.read_text()
-    assert "| `y` | cnn | 0 | failed (DataError: no such folder) |" in md
+    assert "| `y` | cnn | 0 | failed [1] |" in md
+    assert "[1] `y` (failed): DataError: no such folder" in md
     assert "The analyses of run `x` failed during `convscope run`" in section_text(md, "1.3")

@@ -52,7 +52,7 @@ def test_matrix_tables_in_paper_form() -> None:
     (t,) = matrix_tables(d)
     assert t.header == ["", "l1"]
     assert t.rows == [["a", "0.100 ± 0.010"], ["b", "0.200 ± 0.020"]]
-    assert "`t`" in t.caption
+    assert t.caption == "t: mean ± std"  # named in words, not as a JSON key
 
 
 def test_default_view_order_paths_and_unreadable_file(tmp_path: Path) -> None:
@@ -75,10 +75,13 @@ def test_default_view_order_paths_and_unreadable_file(tmp_path: Path) -> None:
     saved = load_saved(p)
     assert saved is not None
     blocks = RenderView(out, run, "lbl").default(saved)
-    assert [type(b) for b in blocks] == [Bullets, Bullets, Figure, Table, Details]
+    # observations, verdicts, figure, readable table, every number folded, options folded
+    assert [type(b) for b in blocks] == [Bullets, Bullets, Figure, Table, Details, Details]
     assert "**supported**" in blocks[1].items[0]  # type: ignore[union-attr]
     assert blocks[2].src == "runs/r/figures/x.png"  # type: ignore[union-attr]
-    assert "option k = 3" in blocks[4].items  # type: ignore[union-attr]
+    assert blocks[3].rows == [["v", "2"]]  # type: ignore[union-attr]
+    assert blocks[4].items == ["`v`: 2"]  # type: ignore[union-attr]
+    assert "option k = 3" in blocks[5].items  # type: ignore[union-attr]
     bad = out / "bad.json"
     io.write_json(bad, {"observation": "an old file without a schema"})
     try:
@@ -88,3 +91,44 @@ def test_default_view_order_paths_and_unreadable_file(tmp_path: Path) -> None:
     else:
         raise AssertionError("a JSON without our schema was accepted")
     assert load_saved(out / "absent.json") is None
+
+
+def test_readable_tables_name_columns_with_units_and_round(tmp_path: Path) -> None:
+    """Per-layer records become one row per layer; no JSON key path is shown, and the
+    ``class_names`` bookkeeping row is gone (its full numbers are folded, under their keys)."""
+    run = tmp_path / "runs" / "r"
+    p = run / "analysis" / "topk.json"
+    io.write_json(
+        p,
+        {
+            "schema": "convscope.study/1",
+            "study": "topk",
+            "numbers": {
+                "per_layer": [
+                    {"layer": "relu1", "maps": 32, "receptive_field_px": [5, 5],
+                     "mean_top1_activation": 2.2908694, "mean_class_purity": 0.3229},
+                    {"layer": "relu2", "maps": 64, "receptive_field_px": [14, 14],
+                     "mean_top1_activation": 0.7714715, "mean_class_purity": 0.4167},
+                ],
+                "chance_class_purity": 0.2825,
+                "k": 9,
+                "class_names": "the data set's class names (set them with the config key class_names)",
+            },
+        },
+    )  # fmt: skip
+    saved = load_saved(p)
+    assert saved is not None
+    blocks = RenderView(tmp_path, run, "lbl").default(saved)
+    per_layer, other = [b for b in blocks if isinstance(b, Table)]
+    assert per_layer.header == [
+        "layer", "maps", "receptive field (px)", "mean top-1 activation", "mean class purity",
+    ]  # fmt: skip
+    assert per_layer.rows[0] == ["relu1", "32", "5×5", "2.29", "32%"]
+    assert other.rows == [["chance class purity", "28%"], ["k", "9"]]
+    shown = " ".join(
+        " ".join(t.header) + " ".join(" ".join(r) for r in t.rows) for t in (per_layer, other)
+    )
+    assert "per_layer[" not in shown and "class_names" not in shown
+    folded = [b for b in blocks if isinstance(b, Details)][0]
+    assert "`per_layer[relu1].mean_top1_activation`: 2.291" in folded.items
+    assert not any("class_names" in i for i in folded.items)

@@ -105,7 +105,12 @@ def test_cli_analyze_and_errors(tiny_run: Path, capsys: pytest.CaptureFixture[st
     from convscope.cli import main
 
     assert main(["analyze", str(tiny_run), "--what", "deconv"]) == 0
-    assert "deconv: " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    info = json.loads((tiny_run / "analysis" / "deconv.json").read_text())
+    # the observation sentence and the figure path, not "deconv: written"
+    assert out.splitlines()[0] == f"deconv: {' '.join(info['observations'])}"
+    assert f"  figure: {tiny_run / info['figures'][0]['path']}" in out
+    assert "written" not in out
     assert main(["analyze", "--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [ln.split()[0] for ln in listed][:2] == ["filters", "activations"] and len(listed) >= 8

@@ -420,9 +420,11 @@ def gabor_sentence(
     elif share8 >= 0.5:
         verdict = "the filters are measurably Gabor-like, most of them closely (R^2 > 0.8)"
     elif share5 >= 0.5:
+        n8 = trained["n_above_0.8"]
+        closely = "none is fit with R^2 > 0.8" if n8 == 0 else f"only {n8} of {nt} with R^2 > 0.8"
         verdict = (
             "the filters are measurably more Gabor-like than at initialisation, but only "
-            "loosely: fewer than half are fit with R^2 > 0.8"
+            f"loosely: {closely}"
         )
     else:
         verdict = (

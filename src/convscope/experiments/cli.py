@@ -54,7 +54,13 @@ def add_commands(sub: Any) -> None:
         "--data-root",
         help="folder that {data_root} in the file stands for (default: $CONVSCOPE_DATA_ROOT)",
     )
-    r.add_argument("--out", type=Path, help="output directory (default: out/<name>-<profile>)")
+    r.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output directory (default: out/<name>-<profile>-digits without a data root, "
+        "out/<name>-<profile>-realdata with one)",
+    )
     r.add_argument("--executor", choices=("local", "ray"), default="local", help="default: local")
     r.add_argument(
         "--workers",
@@ -70,6 +76,7 @@ def add_commands(sub: Any) -> None:
         "--ray-address", help="join this Ray cluster (default: $RAY_ADDRESS, else local)"
     )
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    _add_run_options(r)
     r.set_defaults(func=cmd_run)
 
     rep = sub.add_parser(
@@ -82,6 +89,56 @@ def add_commands(sub: Any) -> None:
     rep.set_defaults(func=cmd_report)
 
 
+# --- run options: config keys set for every run of the experiment ------------------------------
+# Keys here must not be part of a run's identity (RunConfig.identity_dict): setting one changes
+# where or how a run is computed, never which run it is, so finished runs stay finished.
+RUN_OPTIONS: tuple[str, ...] = ("device",)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """``--device`` (and any other key of :data:`RUN_OPTIONS`), as ``convscope train`` has it."""
+    import dataclasses
+    import typing
+
+    from convscope.cli_help import FIELD_HELP
+    from convscope.config import FLAT_KEYS, SECTIONS
+
+    for key in RUN_OPTIONS:
+        section = SECTIONS[FLAT_KEYS[key]]
+        hint = typing.get_type_hints(section)[key]
+        choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
+        metavar, text = FIELD_HELP.get(key, (key.upper(), f"config key '{key}'"))
+        default = next(f.default for f in dataclasses.fields(section) if f.name == key)
+        text += f" (applies to every run; default: the experiment file's value, else {default})"
+        p.add_argument(
+            "--" + key.replace("_", "-"),
+            dest=f"run_{key}",
+            choices=choices,
+            metavar=metavar if choices is None else None,
+            help=text,
+        )
+
+
+def apply_run_options(exp: Any, values: dict[str, Any]) -> None:
+    """Set config keys ``values`` (``None`` = leave as the file says) on every run of ``exp``."""
+    from convscope.config import from_flat
+
+    given = {k: v for k, v in values.items() if v is not None}
+    if not given:
+        return
+    for group in exp.groups:
+        for r in group.runs:
+            r.config = from_flat(given, base=r.config)
+
+
+def default_out(exp: Any) -> Path:
+    """``out/<name>-<profile>-digits`` when every run uses the built-in digits, else
+    ``out/<name>-<profile>-realdata``: an offline run never overwrites a real-data one."""
+    used = {r.config.data.data for g in exp.groups for r in g.runs}
+    data = "digits" if used <= {"digits"} else "realdata"
+    return Path("out") / f"{exp.name}-{exp.profile or 'default'}-{data}"
+
+
 # --- display ---------------------------------------------------------------------------------
 def _counts(s: SweepStatus) -> str:
     return (
@@ -89,6 +146,13 @@ def _counts(s: SweepStatus) -> str:
         + (f", {s.failed} failed" if s.failed else "")
         + (f", {s.analyses_left} analysis task(s)" if s.analyses_left else "")
     )
+
+
+def _eta(s: SweepStatus) -> str:
+    """``ETA 3m10s``; ``nothing left to do`` when all is done (no ``ETA ?`` on a no-op rerun)."""
+    if s.left == 0 and s.running == 0 and not s.analyses_left:
+        return "nothing left to do"
+    return f"ETA {format_seconds(s.eta_s)}"
 
 
 class LineSweep:
@@ -102,7 +166,7 @@ class LineSweep:
     def _line(self, s: SweepStatus) -> None:
         print(
             f"[{100 * s.fraction:3.0f}%] {_counts(s)}; elapsed {format_seconds(s.elapsed_s)}, "
-            f"ETA {format_seconds(s.eta_s)}",
+            f"{_eta(s)}",
             file=self.stream,
             flush=True,
         )
@@ -154,8 +218,7 @@ class TqdmSweep:
         if n > self._bar.n:
             self._bar.update(n - self._bar.n)
         self._bar.set_postfix_str(
-            f"{_counts(status)} | {format_seconds(status.elapsed_s)} elapsed, "
-            f"ETA {format_seconds(status.eta_s)}",
+            f"{_counts(status)} | {format_seconds(status.elapsed_s)} elapsed, {_eta(status)}",
             refresh=True,
         )
 
@@ -200,7 +263,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from convscope.experiments.spec import load_experiment
 
     exp = load_experiment(args.experiment, args.profile, args.data_root)
-    out = args.out or Path("out") / f"{exp.name}-{exp.profile or 'default'}"
+    apply_run_options(exp, {k: getattr(args, f"run_{k}") for k in RUN_OPTIONS})
+    out = args.out or default_out(exp)
     print(f"experiment: {exp.file} (profile {exp.profile or '-'}) -> {out}", file=sys.stderr)
     monitor: Any
     if args.quiet:
@@ -226,7 +290,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("convscope: interrupted; run the same command again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.no_report:
-        write_report_if_available(result.out)  # logs where it wrote
+        report = write_report_if_available(result.out)
+        if report is not None:
+            print(f"report: {_report_paths(report, result.out)}")
     print(f"data: {exp.data_note}")
     if result.failed:
         names = ", ".join(f"{r.name} ({r.rel}/summary.json)" for r in result.failed)
@@ -236,13 +302,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _report_paths(report: Any, out: Path) -> str:
+    """``report: OUT/report.html, OUT/report.md (19 figures)`` from what write_report returned."""
     if isinstance(report, dict):
-        return ", ".join(str(v) for v in report.values())
-    if isinstance(report, list | tuple):
-        return ", ".join(map(str, report))
-    if report is None or report is True:
-        return str(out / "report.html")
-    return str(report)
+        paths = [Path(v) for v in report.values()]
+    elif isinstance(report, list | tuple):
+        paths = [Path(v) for v in report]
+    else:
+        paths = [out / "report.html"]
+    text = ", ".join(map(str, paths))
+    html_path = next((p for p in paths if p.suffix == ".html"), None)
+    if html_path is not None and html_path.is_file():
+        from convscope.report import figure_count
+
+        n = figure_count(html_path)
+        text += f" ({n} figure{'s' if n != 1 else ''})"
+    return text
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
+from typing import Any
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -54,11 +56,29 @@ def plot_activation_stats(
         bottom.set_xlabel("iteration")
         if settled and layer in settled:
             for ax in (top, bottom):
-                ax.axvline(settled[layer], color="k", ls="--", lw=0.8)
+                ax.axvline(
+                    settled[layer],
+                    color="k",
+                    ls="--",
+                    lw=0.9,
+                    label="settles: stats stay near final",
+                )
         if j == 0:
             top.set_ylabel("activation")
             bottom.set_ylabel("fraction of zeros")
-            top.legend(fontsize=7, loc="best")
+    handles: dict[str, Any] = {}
+    for ax in axes.flat:  # one legend for the figure, the dashed "settles" line included
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    if handles:
+        fig.legend(
+            list(handles.values()),
+            list(handles.keys()),
+            loc="outside lower center",
+            ncol=len(handles),
+            fontsize=9,
+            frameon=False,
+        )
     fig.suptitle(title or "Activation statistics on fixed test images over training", fontsize=10)
     return fig
 

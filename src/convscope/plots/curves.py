@@ -112,6 +112,12 @@ def _healthy_limits(panel: Panel, log: bool) -> tuple[float, float] | None:
     return lo - 0.04 * (top - lo), top
 
 
+# Okabe & Ito's colour-blind-safe palette (https://jfly.uni-koeln.de/color/), yellow last
+# (weak on white); past 4 lines the dash changes too, so no two lines differ by colour alone.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+DASHES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (5, 2, 1, 2)))
+
+
 def draw_panel(ax: Any, panel: Panel) -> list[tuple[Any, str]]:
     """Draw ``panel`` on matplotlib axes ``ax``; return (handle, label) pairs for a legend.
 
@@ -123,11 +129,12 @@ def draw_panel(ax: Any, panel: Panel) -> list[tuple[Any, str]]:
     markers: list[tuple[float, float, Any]] = []
     for i, s in enumerate(panel.series):
         steps, mean, low, high = _check(s)
-        color = s.color if s.color is not None else f"C{i % 10}"
+        color = s.color if s.color is not None else PALETTE[i % len(PALETTE)]
+        style = s.linestyle
+        if s.color is None and style == "-":  # colour and dash both differ past 4 lines
+            style = DASHES[(i // 4) % len(DASHES)]
         marker = "o" if steps.size <= 30 else None
-        (line,) = ax.plot(
-            steps, mean, color=color, linestyle=s.linestyle, lw=1.6, marker=marker, ms=2.5
-        )
+        (line,) = ax.plot(steps, mean, color=color, linestyle=style, lw=1.8, marker=marker, ms=2.5)
         if low is not None and high is not None:
             ok = np.isfinite(low) & np.isfinite(high)
             if ok.any():

@@ -116,6 +116,18 @@ def plot_filter_grid(
     return fig
 
 
+def _ranges(values: Sequence[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"#0-#2, #5"``."""
+    out, vs, i = [], sorted(values), 0
+    while i < len(vs):
+        j = i
+        while j + 1 < len(vs) and vs[j + 1] == vs[j] + 1:
+            j += 1
+        out.append(f"#{vs[i]}" if i == j else f"#{vs[i]}-#{vs[j]}")
+        i = j + 1
+    return ", ".join(out)
+
+
 def plot_filter_strip(
     weights_by_step: Sequence[np.ndarray],
     steps: Sequence[int],
@@ -177,7 +189,10 @@ def plot_filter_strip(
             if c == 0:
                 ax.set_ylabel(f"#{fi}", fontsize=7)
     note = "one scale per filter across steps" if normalize == "per_row" else "each image own range"
-    fig.suptitle(f"{title or 'First-layer filters over training'} ({note})", fontsize=9)
+    shown = f"filters {_ranges(rows)} of {f}" if len(rows) < f else f"all {f} filters"
+    fig.suptitle(
+        f"{title or 'First-layer filters over training'}: {shown} ({note})", fontsize=9, wrap=True
+    )
     return fig
 
 

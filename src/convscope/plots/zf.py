@@ -2,8 +2,8 @@
 
 * :func:`topk_grid` — Fig. 2: per map, the top-k projections next to their image patches;
 * :func:`evolution_grid` — Fig. 4: rows maps, columns checkpoints;
-* :func:`occlusion_figure` — Fig. 7: image, (b) map activation, (d) true-class probability,
-  (e) most probable class with a class legend;
+* :func:`occlusion_figure` — Fig. 7: (a) image, (b) map activation, (c) true-class
+  probability, (d) most probable class with a class legend;
 * :func:`invariance_figure` — Fig. 5: distance at the low and high layer and the true-class
   probability against each transformation;
 * :func:`correspondence_table_figure` — Table 1 as a figure.
@@ -74,11 +74,30 @@ def _block(images: np.ndarray, side: int, to_unit) -> np.ndarray:  # noqa: ANN00
     return _mosaic(tiles.reshape(side, side, h, w, 3), pad=1, value=1.0)
 
 
+def _list_ranges(values: Sequence[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+    out: list[str] = []
+    vs = sorted(values)
+    i = 0
+    while i < len(vs):
+        j = i
+        while j + 1 < len(vs) and vs[j + 1] == vs[j] + 1:
+            j += 1
+        out.append(str(vs[i]) if i == j else f"{vs[i]}-{vs[j]}")
+        i = j + 1
+    return ", ".join(out)
+
+
+FIG_WIDTH_IN = 9.0  # fits the report's column (944 px at a 1000 px window) at its DPI
+FONT_PT = 10.0  # text in figures; >= 9 px where the report shows them (checked in a browser test)
+
+
 def topk_grid(
     projections: ArrayLike,
     patches: ArrayLike | None = None,
     *,
     maps: Sequence[int] | None = None,
+    values: ArrayLike | None = None,
     title: str = "",
     ncols: int | None = None,
 ) -> Figure:
@@ -89,57 +108,111 @@ def topk_grid(
             shown with 0 as grey.
         patches: ``(M, k, C, h', w')`` image patches (uint8 or float), or ``None``.
         maps: map indices for the labels (default ``0..M-1``).
+        values: ``(M,)`` each map's strongest activation. When given, maps with a value
+            ``<= 0`` (never active: their "top" images are ties at zero) are not drawn but
+            listed under the figure, and the live maps are drawn strongest first.
         ncols: map blocks per row (default about sqrt(M), wider than tall).
     """
     proj = _np(projections)
     pat = None if patches is None else _np(patches)
     m, k = proj.shape[:2]
     labels = list(range(m)) if maps is None else [int(v) for v in maps]
+    order = list(range(m))
+    dead: list[int] = []
+    if values is not None:
+        v = _np(values).astype(np.float64).reshape(-1)
+        if v.shape != (m,):
+            raise ValueError(f"topk_grid: values must be ({m},), got {v.shape}")
+        dead = [labels[i] for i in range(m) if not v[i] > 0]
+        order = [int(i) for i in np.argsort(-v, kind="stable") if v[i] > 0]
+    if not order:
+        fig = Figure(figsize=(FIG_WIDTH_IN, 1.6))
+        fig.text(0.5, 0.5, f"{title}\nno map is ever active ({len(dead)} of {m} dead)",
+                 ha="center", va="center", fontsize=FONT_PT, wrap=True)  # fmt: skip
+        return fig
     side = math.ceil(math.sqrt(k))
-    left = [_block(proj[i], side, signed_to_unit) for i in range(m)]
-    right = [_block(pat[i], side, image_to_unit) for i in range(m)] if pat is not None else None
+    left = [_block(proj[i], side, signed_to_unit) for i in order]
+    right = [_block(pat[i], side, image_to_unit) for i in order] if pat is not None else None
     bh = max(b.shape[0] for b in left)
     if right is not None:
         bh = max(bh, max(b.shape[0] for b in right))
     blocks = []
-    for i in range(m):
-        parts = [left[i]] + ([right[i]] if right is not None else [])
+    for n in range(len(order)):
+        parts = [left[n]] + ([right[n]] if right is not None else [])
         parts = [
             np.pad(p, ((0, bh - p.shape[0]), (0, 0), (0, 0)), constant_values=1.0) for p in parts
         ]
         sep = np.ones((bh, max(2, bh // 12), 3))
         cells = [parts[0]] + ([sep, parts[1]] if len(parts) > 1 else [])
         blocks.append(np.concatenate(cells, axis=1))
+    shown = len(order)
     bw = blocks[0].shape[1]
-    cols = ncols or max(1, math.ceil(math.sqrt(m * bh / bw * 1.6)))
-    rows = math.ceil(m / cols)
-    gap = max(3, bh // 6)
-    canvas = np.ones((rows * (bh + gap), cols * (bw + gap), 3))
-    for i, b in enumerate(blocks):
-        r, c = divmod(i, cols)
+    cols = ncols or max(1, min(shown, math.ceil(math.sqrt(shown * bh / bw * 1.6))))
+    rows = math.ceil(shown / cols)
+    gap = max(4, bh // 4)  # room for the label above each block
+    canvas = np.ones((rows * (bh + gap), cols * (bw + gap) - gap, 3))
+    for n, b in enumerate(blocks):
+        r, c = divmod(n, cols)
         canvas[
             r * (bh + gap) + gap : r * (bh + gap) + gap + bh, c * (bw + gap) : c * (bw + gap) + bw
         ] = b
-    scale = 6.0 / max(canvas.shape[0], canvas.shape[1]) * max(1.0, math.sqrt(m) / 2.5)
-    fig = Figure(
-        figsize=(max(4.0, canvas.shape[1] * scale), max(3.0, canvas.shape[0] * scale + 0.5))
-    )
+    width = FIG_WIDTH_IN
+    img_h = width * canvas.shape[0] / canvas.shape[1]
+    foot = 0.0 if not dead else 0.5 + 0.18 * math.ceil(len(_list_ranges(dead)) / 110)
+    fig = Figure(figsize=(width, 0.97 * img_h + 0.6 + foot), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     ax.imshow(canvas, interpolation="nearest")
-    for i in range(m):
-        r, c = divmod(i, cols)
+    for n, i in enumerate(order):
+        r, c = divmod(n, cols)
         ax.text(
             c * (bw + gap),
-            r * (bh + gap) + gap - 1,
+            r * (bh + gap) + gap - 0.5,
             f"map {labels[i]}",
-            fontsize=6,
+            fontsize=FONT_PT - 1,
             va="bottom",
         )
     ax.set_axis_off()
     sub = "projections (grey = 0) | image patches" if pat is not None else "projections"
-    fig.suptitle(f"{title}\n{sub}" if title else sub, fontsize=9)
-    fig.tight_layout()
+    if values is not None:
+        sub += f"; {shown} live map{'s' if shown != 1 else ''}, strongest first"
+    fig.suptitle(f"{title}\n{sub}" if title else sub, fontsize=FONT_PT)
+    if dead:
+        fig.supxlabel(
+            f"{len(dead)} of {m} maps never active on the test split (not drawn): "
+            f"{_list_ranges(dead)}",
+            fontsize=FONT_PT - 1,
+            color="#555555",
+            wrap=True,
+        )
     return fig
+
+
+def _bbox(p: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(C, H, W)`` -> ``(y0, y1, x0, x1)`` of its non-zero pixels, or None if all zero."""
+    nz = np.abs(p).sum(axis=0) > 0
+    if not nz.any():
+        return None
+    ys, xs = np.nonzero(nz)
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+
+
+def _square_at(box: tuple[int, int, int, int] | None, side: int, h: int, w: int) -> tuple:
+    """A ``side`` x ``side`` window centred on ``box`` and kept inside the ``h`` x ``w`` image."""
+    if box is None:
+        y, x = (h - side) // 2, (w - side) // 2
+    else:
+        y0, y1, x0, x1 = box
+        y, x = (y0 + y1 - side) // 2, (x0 + x1 - side) // 2
+    y, x = min(max(0, y), max(0, h - side)), min(max(0, x), max(0, w - side))
+    return y, y + side, x, x + side
+
+
+def _resize_nearest(img: np.ndarray, size: int) -> np.ndarray:
+    """``(h, w, 3)`` -> ``(size, size, 3)`` by nearest neighbour (pixels stay visible)."""
+    h, w = img.shape[:2]
+    yi = np.minimum((np.arange(size) * h / size).astype(int), h - 1)
+    xi = np.minimum((np.arange(size) * w / size).astype(int), w - 1)
+    return img[yi][:, xi]
 
 
 def evolution_grid(
@@ -148,30 +221,57 @@ def evolution_grid(
     *,
     maps: Sequence[int] | None = None,
     title: str = "",
+    crop: bool = True,
 ) -> Figure:
-    """Fig. 4: ``(M, S, C, H, W)`` projections, rows maps, columns checkpoint steps."""
+    """Fig. 4: ``(M, S, C, H, W)`` projections, rows maps, columns checkpoint steps.
+
+    With ``crop`` each map's row is cut to the square holding all its non-zero pixels (a
+    unit's projection is zero outside its receptive field) and scaled up, so a 5x5
+    projection is not a speck in a 28x28 frame; the crop's size is in the row label.
+    """
     proj = _np(projections)
     m, s, _, h, w = proj.shape
-    tiles = np.ones((m, s, h, w, 3))
+    # each projection is zero outside the receptive field of its unit, which sits wherever
+    # that checkpoint's strongest image put it: crop every tile around its own support, to
+    # one side per map (the largest support of the row, at most the image)
+    boxes = [[_bbox(proj[i, j]) for j in range(s)] for i in range(m)]
+    sides = [
+        max([max(b[1] - b[0], b[3] - b[2]) for b in row if b is not None] or [min(h, w)])
+        if crop
+        else min(h, w)
+        for row in boxes
+    ]
+    side = max(sides)
+    tile = side * math.ceil(24 / side)  # a whole number of screen pixels per projection pixel
+    tiles = np.ones((m, s, tile, tile, 3))
     for i in range(m):
         for j in range(s):
-            tiles[i, j] = _to_rgb(signed_to_unit(proj[i, j]))
-    canvas = _mosaic(tiles, pad=1)
+            y0, y1, x0, x1 = _square_at(boxes[i][j], sides[i], h, w) if crop else (0, h, 0, w)
+            rgb = _to_rgb(signed_to_unit(proj[i, j, :, y0:y1, x0:x1]))
+            tiles[i, j] = _resize_nearest(rgb, tile)
+    canvas = _mosaic(tiles, pad=max(1, tile // 12))
+    pad = max(1, tile // 12)
     labels = list(range(m)) if maps is None else [int(v) for v in maps]
-    fig = Figure(figsize=(max(3.0, 0.55 * s + 1.2), max(3.0, 0.55 * m + 1.0)))
+    cell_in = min(0.75, 7.0 / s)
+    fig = Figure(
+        figsize=(max(5.0, cell_in * s + 1.8), max(3.0, cell_in * m + 1.6)), layout="constrained"
+    )
     ax = fig.add_subplot(1, 1, 1)
     ax.imshow(canvas, interpolation="nearest")
-    ax.set_xticks([j * (w + 1) + w / 2 for j in range(s)])
-    ax.set_xticklabels([str(int(v)) for v in steps], fontsize=6, rotation=90)
-    ax.set_yticks([i * (h + 1) + h / 2 for i in range(m)])
-    ax.set_yticklabels([str(v) for v in labels], fontsize=6)
-    ax.set_xlabel("checkpoint (training step)")
-    ax.set_ylabel("feature map")
+    ax.set_xticks([j * (tile + pad) + tile / 2 for j in range(s)])
+    ax.set_xticklabels([str(int(v)) for v in steps], fontsize=FONT_PT - 1, rotation=90)
+    ax.set_yticks([i * (tile + pad) + tile / 2 for i in range(m)])
+    ylab = [f"{v} ({sides[i]} px)" if crop else str(v) for i, v in enumerate(labels)]
+    ax.set_yticklabels(ylab, fontsize=FONT_PT - 1)
+    ax.set_xlabel("checkpoint (training step)", fontsize=FONT_PT)
+    ax.set_ylabel("feature map (crop side)" if crop else "feature map", fontsize=FONT_PT)
     ax.tick_params(length=0)
     for sp in ax.spines.values():
         sp.set_visible(False)
-    fig.suptitle(title or "strongest training activation per map, projected", fontsize=9)
-    fig.tight_layout()
+    head = title or "strongest training activation per map, projected"
+    if crop:
+        head += "\neach projection cropped to its non-zero support (within the receptive field), enlarged"
+    fig.suptitle(head, fontsize=FONT_PT, wrap=True)
     return fig
 
 
@@ -197,7 +297,8 @@ def occlusion_figure(
     layer: str = "",
 ) -> Figure:
     """Fig. 7, one row per image: (a) the image with the occluder size drawn, (b) total
-    activation of the strongest map, (d) probability of the true class, (e) most probable class.
+    activation of the strongest map, (c) probability of the true class, (d) most probable class
+    (the paper's (a), (b), (d), (e); its (c), the map's top projections, is the top-9 figure).
 
     Args:
         images: ``(N, C, H, W)`` uint8 or float images for display.
@@ -220,29 +321,35 @@ def occlusion_figure(
     colours = [base[i % len(base)] for i in range(n_cls)]
     cmap = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(-0.5, n_cls + 0.5), n_cls)
-    fig = Figure(figsize=(11.5, 2.6 * n + 0.4))
+    fig = Figure(figsize=(11.5, 2.7 * n + 0.4))
     axes = fig.subplots(n, 4, squeeze=False)
     h, w = imgs.shape[2:]
     for i in range(n):
         a = axes[i]
         a[0].imshow(_to_rgb(image_to_unit(imgs[i])), interpolation="nearest")
-        a[0].add_patch(Rectangle((-0.5, -0.5), size, size, fill=False, ec="yellow", lw=1))
-        a[0].set_title(f"(a) {classes[int(labels[i])]}", fontsize=8)
+        # drawn just inside the image and unclipped, so no edge is cut by the axes frame
+        a[0].add_patch(
+            Rectangle(
+                (-0.5 + 0.4, -0.5 + 0.4), size - 0.8, size - 0.8,
+                fill=False, ec="yellow", lw=2, clip_on=False,
+            )
+        )  # fmt: skip
+        a[0].set_title(f"(a) {classes[int(labels[i])]}, occluder {size} px", fontsize=FONT_PT)
         im = a[1].imshow(act[i], extent=extent, cmap="viridis", interpolation="nearest")
         fig.colorbar(im, ax=a[1], fraction=0.046, pad=0.04)
         mi = "" if map_index is None else f" {int(map_index[i])}"
-        a[1].set_title(f"(b) total activation, map{mi} {layer}".strip(), fontsize=8)
+        a[1].set_title(f"(b) activation, map{mi} {layer}".strip(), fontsize=FONT_PT)
         im = a[2].imshow(
             pt[i], extent=extent, cmap="magma", vmin=0, vmax=1, interpolation="nearest"
         )
         fig.colorbar(im, ax=a[2], fraction=0.046, pad=0.04)
-        a[2].set_title(f"(d) p({classes[int(labels[i])]})", fontsize=8)
+        a[2].set_title(f"(c) p({classes[int(labels[i])]})", fontsize=FONT_PT)
         a[3].imshow(tc[i], extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
-        a[3].set_title("(e) most probable class", fontsize=8)
+        a[3].set_title("(d) most probable class", fontsize=FONT_PT)
         present = sorted({int(v) for v in np.unique(tc[i])})
         a[3].legend(
             handles=[Patch(color=colours[c], label=classes[c]) for c in present],
-            fontsize=6,
+            fontsize=FONT_PT - 1,
             loc="center left",
             bbox_to_anchor=(1.02, 0.5),
             frameon=False,
@@ -250,8 +357,8 @@ def occlusion_figure(
         for ax in a:
             ax.set_xlim(-0.5, w - 0.5)
             ax.set_ylim(h - 0.5, -0.5)
-            ax.tick_params(labelsize=6)
-    fig.suptitle("occlusion sensitivity (map cell = occluder centre)", fontsize=9)
+            ax.tick_params(labelsize=FONT_PT - 1)
+    fig.suptitle("occlusion sensitivity (map cell = occluder centre)", fontsize=FONT_PT)
     fig.tight_layout()
     return fig
 
@@ -298,17 +405,17 @@ def invariance_figure(
             axes[r, 0].plot(p, cur[lo][i], marker=".", lw=1, label=name)
             axes[r, 1].plot(p, cur[hi][i], marker=".", lw=1)
             axes[r, 2].plot(p, cur["prob_true"][i], marker=".", lw=1)
-        axes[r, 0].set_ylabel(f"{which}, {low_layer}", fontsize=7)
-        axes[r, 1].set_ylabel(f"{which}, {high_layer}", fontsize=7)
-        axes[r, 2].set_ylabel("p(true class)", fontsize=7)
+        axes[r, 0].set_ylabel(f"{which}, {low_layer}", fontsize=FONT_PT)
+        axes[r, 1].set_ylabel(f"{which}, {high_layer}", fontsize=FONT_PT)
+        axes[r, 2].set_ylabel("p(true class)", fontsize=FONT_PT)
         axes[r, 2].set_ylim(-0.02, 1.02)
         for ax in axes[r]:
-            ax.set_xlabel(INVARIANCE_XLABELS.get(kind, kind), fontsize=7)
-            ax.tick_params(labelsize=6)
+            ax.set_xlabel(INVARIANCE_XLABELS.get(kind, kind), fontsize=FONT_PT)
+            ax.tick_params(labelsize=FONT_PT - 1)
             ax.grid(alpha=0.3)
         if r == 0:
-            axes[r, 0].legend(fontsize=6)
-    fig.suptitle(f"invariance: low layer {low_layer} vs high layer {high_layer}", fontsize=9)
+            axes[r, 0].legend(fontsize=FONT_PT - 1)
+    fig.suptitle(f"invariance: low layer {low_layer} vs high layer {high_layer}", fontsize=FONT_PT)
     fig.tight_layout()
     return fig
 
@@ -328,9 +435,11 @@ def correspondence_table_figure(
         cellLoc="center",
     )
     table.auto_set_font_size(False)
-    table.set_fontsize(8)
+    table.set_fontsize(FONT_PT)
     table.scale(1.0, 1.3)
-    ax.set_title(title or "Delta: mean sign-change distance (lower = more consistent)", fontsize=9)
+    ax.set_title(
+        title or "Delta: mean sign-change distance (lower = more consistent)", fontsize=FONT_PT
+    )
     fig.tight_layout()
     return fig
 
@@ -357,14 +466,14 @@ def deconv_figure(
     axes = fig.subplots(n, len(layers) + 1, squeeze=False)
     for i in range(n):
         axes[i, 0].imshow(_to_rgb(image_to_unit(imgs[i])), interpolation="nearest")
-        axes[i, 0].set_title(titles[i] if titles else f"image {i}", fontsize=7)
+        axes[i, 0].set_title(titles[i] if titles else f"image {i}", fontsize=FONT_PT - 1)
         for j, layer in enumerate(layers):
             p = _np(projections[layer])[i]
             axes[i, j + 1].imshow(_to_rgb(signed_to_unit(p)), interpolation="nearest")
             cap = f"\n{captions[layer][i]}" if captions and layer in captions else ""
-            axes[i, j + 1].set_title(f"{layer}{cap}", fontsize=7)
+            axes[i, j + 1].set_title(f"{layer}{cap}", fontsize=FONT_PT - 1)
         for ax in axes[i]:
             ax.set_axis_off()
-    fig.suptitle("deconvnet projection of each layer's strongest activation", fontsize=9)
+    fig.suptitle("deconvnet projection of each layer's strongest activation", fontsize=FONT_PT)
     fig.tight_layout()
     return fig

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from convscope import io
 
+if TYPE_CHECKING:
+    from convscope.report.document import Document, Section
+
 log = logging.getLogger(__name__)
 
-__all__ = ["write_report"]
+__all__ = ["figure_count", "write_report"]
 
 
 def write_report(out_dir: str | Path) -> tuple[Path, Path]:
@@ -37,8 +41,36 @@ def write_report(out_dir: str | Path) -> tuple[Path, Path]:
     exp = load_experiment(out)
     figs = FigureSink(out)
     doc = build_document(exp, figs, out_label=str(out_dir))
+    measure_figures(doc, out)
     html_path, md_path = out / "report.html", out / "report.md"
     io.atomic_write_bytes(html_path, render_html(doc).encode("utf-8"))
     io.atomic_write_bytes(md_path, render_markdown(doc).encode("utf-8"))
-    log.info("report: %s, %s (%d figures)", html_path, md_path, len(figs.written))
+    log.debug("report: %s, %s (%d own figures written)", html_path, md_path, len(figs.written))
     return html_path, md_path
+
+
+def measure_figures(doc: Document, out: Path) -> None:
+    """Set each figure's ``width_px`` and ``min_font_px`` from its PNG under ``out``."""
+    from PIL import Image
+
+    from convscope.plots.save import read_min_font_px
+    from convscope.report.document import Figure
+
+    def walk(sections: list[Section]) -> None:
+        for s in sections:
+            for b in s.blocks:
+                if isinstance(b, Figure) and (out / b.src).is_file():
+                    try:
+                        with Image.open(out / b.src) as im:
+                            b.width_px = im.size[0]
+                    except OSError:
+                        continue
+                    b.min_font_px = read_min_font_px(out / b.src)
+            walk(s.children)
+
+    walk(doc.sections)
+
+
+def figure_count(html_path: str | Path) -> int:
+    """How many figures a written report.html shows (its ``<figure>`` elements)."""
+    return Path(html_path).read_text(encoding="utf-8").count("<figure>")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from convscope.errors import ConfigError
-from convscope.report import stats
+from convscope.report import stats, wording
 from convscope.report.document import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim
 from convscope.report.observations import ConfigStats
 from convscope.report.stats import fmt_ms, fmt_steps, pct, pp
@@ -73,8 +73,8 @@ def claim_adam_lr(cs: Sequence[ConfigStats], horizon_steps: int, threshold: floa
     rho = stats.spearman([c.lr for c in adam], speeds)
     rising = all(b > a for a, b in zip(speeds, speeds[1:]))
     parts = ", ".join(
-        f"lr {_lr(c.lr)}: {fmt_ms(c.speed_ms)} (reaches {pct(threshold, 0)} at "
-        f"{fmt_steps(c.to_threshold)})"
+        f"lr {_lr(c.lr)}: {fmt_ms(c.speed_ms)} "
+        f"({wording.reach_phrase(pct(threshold, 0), fmt_steps(c.to_threshold))})"
         for c in adam
     )
     evidence = (

@@ -38,6 +38,8 @@ class Figure:
     src: str  # relative to OUT, POSIX separators
     caption: str
     alt: str = ""
+    width_px: int | None = None  # the PNG's own width (set by write_report from the file)
+    min_font_px: float | None = None  # its smallest text in file px (convscope.plots.save)
 
 
 @dataclass

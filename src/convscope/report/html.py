@@ -56,7 +56,7 @@ ul.obs { border-left: 4px solid #2e90fa; padding: 6px 10px 6px 30px; background:
 ul.obs li { margin: 3px 0; }
 p.listtitle { margin: 12px 0 2px; font-weight: 600; }
 figure { margin: 14px 0 18px; }
-figure img { max-width: 100%; max-height: 85vh; width: auto; height: auto; display: block;
+figure img { max-width: 100%; height: auto; display: block;
              border: 1px solid var(--line); border-radius: 4px; background: #fff; }
 figcaption { color: var(--muted); font-size: 13.5px; margin-top: 4px; }
 .tablewrap { overflow-x: auto; margin: 10px 0 16px; }
@@ -64,6 +64,8 @@ table { border-collapse: collapse; font-size: 14px; }
 th, td { border: 1px solid var(--line); padding: 4px 9px; text-align: left; vertical-align: top; }
 th { background: var(--soft); }
 td code { white-space: nowrap; }
+td:last-child code { white-space: normal; overflow-wrap: anywhere; }
+main { overflow-wrap: break-word; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
 caption { caption-side: top; text-align: left; color: var(--muted); padding-bottom: 4px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff;
@@ -129,8 +131,11 @@ def render_block(b: Block) -> str:
         return f"{title}<ul{cls}>{items}</ul>"
     if isinstance(b, Figure):
         alt = html.escape(b.alt or b.caption, quote=True)
+        size = f' width="{int(b.width_px)}"' if b.width_px else ""
+        if b.min_font_px is not None:
+            size += f' data-min-font-px="{b.min_font_px:.2f}"'
         return (
-            f'<figure><img src="{html.escape(url(b.src), quote=True)}" alt="{alt}">'
+            f'<figure><img src="{html.escape(url(b.src), quote=True)}" alt="{alt}"{size}>'
             f"<figcaption>{inline(b.caption)}</figcaption></figure>"
         )
     if isinstance(b, Table):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from convscope.report import stats
+from convscope.report import stats, wording
 from convscope.report.results import Configuration
 from convscope.report.stats import MeanStd, fmt_ms, fmt_steps, pct, pp
 
@@ -197,20 +197,9 @@ def divergence_sentence(cs: Sequence[ConfigStats]) -> str:
 
 def threshold_sentence(cs: Sequence[ConfigStats], threshold: float) -> str:
     reached = [(c, [s for s in c.to_threshold if s is not None]) for c in cs]
-    hit = [(c, np.mean(s)) for c, s in reached if s]
+    hit = [(c.label, float(np.mean(s)), fmt_steps(c.to_threshold)) for c, s in reached if s]
     never = [c.label for c, s in reached if not s]
-    if not hit:
-        return f"No configuration reached {pct(threshold, 0)} test accuracy."
-    hit.sort(key=lambda t: t[1])
-    text = (
-        f"Fastest to {pct(threshold, 0)} test accuracy: `{hit[0][0].label}` at iteration "
-        f"{fmt_steps(hit[0][0].to_threshold)}"
-    )
-    if len(hit) > 1:
-        text += f"; slowest that got there: `{hit[-1][0].label}` at {fmt_steps(hit[-1][0].to_threshold)}"
-    if never:
-        text += f"; never reached it: {', '.join(f'`{n}`' for n in never)}"
-    return text + "."
+    return wording.fastest_slowest(pct(threshold, 0), hit, never)
 
 
 def single_run_sentences(c: ConfigStats, threshold: float, threshold_note: str) -> list[str]:

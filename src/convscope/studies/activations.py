@@ -203,7 +203,7 @@ class Activations(Study):
                         f"{name}: statistics per time step",
                     )
                 )
-        log.info("activations: %s", conv_sentence)
+        log.debug("activations: %s", conv_sentence)  # the CLI prints the observation
         return StudyResult(
             numbers={
                 "n_images": rows[-1].get("n_images"),
@@ -236,11 +236,18 @@ class Activations(Study):
         )
 
     def render(self, saved: dict[str, Any], view: Any) -> list[Any] | None:
+        from convscope.report.document import Bullets
+        from convscope.report.wording import dead_units_headline
         from convscope.studies._tables import activations_tables
 
         n = saved.get("numbers", {})
-        return view.default(
+        blocks = view.default(
             saved,
             extra=activations_tables(n),
             skip={"final", "layers", "convergence", "dead_units", "steps"},
         )
+        dead = n.get("dead_units")
+        headline = dead_units_headline(dead) if isinstance(dead, dict) else None
+        if headline:  # one of the run's most striking numbers, first, in words
+            blocks.insert(0, Bullets([f"Run `{view.label}`: {headline}"], "obs", "Dead units"))
+        return blocks

@@ -143,8 +143,10 @@ class GroupContext:
 
 def save_figure(fig: Any, path: Path, root: Path) -> str:
     """Render ``fig`` to PNG in memory, write it atomically, close it; path relative to root."""
+    from convscope.plots.save import save_png
+
     buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=FIGURE_DPI)
+    save_png(fig, buf, dpi=FIGURE_DPI)  # text readable where the report shows it
     io.atomic_write_bytes(path, buf.getvalue())
     try:  # matplotlib's pyplot keeps figures alive; ours are plain Figures, but be safe
         import matplotlib.pyplot as plt

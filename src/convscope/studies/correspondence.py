@@ -182,3 +182,8 @@ class Correspondence(Study):
         return _correspondence(
             zf_context(ctx), opts.class_name, opts.images, opts.group_size, opts.seed
         )
+
+    def render(self, saved: dict[str, Any], view: Any) -> list[Any] | None:
+        """The report shows the Δ table, not its figure (a picture of the same table); the
+        figure stays in RUN/figures for `convscope analyze` users."""
+        return view.default({**saved, "figures": []})

@@ -120,7 +120,7 @@ class Filters(Study):
         try:
             layer, _ = first_conv(model)
         except ConvscopeError as e:
-            log.warning("%s", e)
+            log.debug("%s", e)  # the CLI says "filters: not applicable: ..."
             return StudyResult(
                 numbers={"applicable": False},
                 observations=[f"No first-layer filters to show: {e}."],
@@ -217,10 +217,11 @@ class Filters(Study):
                     ctx.save_figure(
                         plot_filter_strip(by_step, snap_steps, filters=shown), "filters_strip"
                     ),
-                    "The same filters at several checkpoints of training",
+                    f"A subset of the same filters ({len(shown)} of {trained.shape[0]}) at "
+                    "several checkpoints of training",
                 )
             )
-        log.info("filters: %s", sentence)
+        log.debug("filters: %s", sentence)  # the CLI prints the observation
         reduce = opts.channel_reduce if trained.shape[1] > 1 else "none (one input channel)"
         return StudyResult(
             numbers={

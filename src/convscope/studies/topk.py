@@ -59,6 +59,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
             t.projection_patches,
             t.patches,
             maps=t.maps.tolist(),
+            values=t.values[:, 0],  # dead maps listed, live ones drawn strongest first
             title=f"{t.layer}: top {k} test activations per map (receptive field "
             f"{per_layer[-1]['receptive_field_px'][0]} px)",
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 
 from convscope import __version__
+from convscope.report import wording
 from convscope.report.claims import GroupInput, evaluate
 from convscope.report.document import Claim, Claims, Document, Para, Section
 from convscope.report.results import Experiment, Group
@@ -57,7 +58,11 @@ def _group_units(
     if g.report == "analyses" and not g.titled:
         units = subs
     else:
-        s = Section(_sid(g.section, g.name), g.section, g.title)
+        used = {r.dataset_name for r in g.runs if r.data_info is not None}
+        title = g.title
+        if used and all("digits" in u.lower() for u in used):
+            title = wording.data_title(g.title, "digits")  # the digits replaced the data
+        s = Section(_sid(g.section, g.name), g.section, title)
         if g.report == "analyses":
             if g.description:
                 s.blocks.append(Para(g.description, "note"))

@@ -20,6 +20,7 @@ from convscope import io
 from convscope.errors import ConfigError
 from convscope.report.document import Block, Bullets, Details, Figure, Para, Section, Table
 from convscope.report.results import Entry, Experiment, Run
+from convscope.report.tables import all_numbers, human, readable_tables
 
 SCHEMA_PREFIX = "convscope.study/"
 
@@ -55,6 +56,7 @@ SKIP_KEYS = {
     "applicable",
     "gabor_params",
     "observation_uses",
+    "class_names",  # where the names came from, not a result (and wrong once they are set)
 }
 MAX_ROWS = 40
 
@@ -122,7 +124,9 @@ def matrix_tables(obj: Any, path: str = "") -> list[Table]:
                     text = "–"
                 cells.append(text)
             rows.append(cells)
-        cap = f"`{path}`: mean" + (" ± std" if isinstance(std, list) else "")
+        cap = ("" if path in ("", "table") else f"{human(path).removeprefix('table ')}: ") + (
+            "mean" + (" ± std" if isinstance(std, list) else "")
+        )
         out.append(Table(["", *map(str, obj["columns"])], rows, caption=cap))
         return out
     for k, v in obj.items():
@@ -172,15 +176,13 @@ class RenderView:
         blocks.extend(extra)
         numbers = saved.get("numbers") or {}
         blocks.extend(matrix_tables(numbers))
-        rows = flatten_numbers(numbers, skip=frozenset(skip))
-        if rows:
-            more = len(rows) - MAX_ROWS
+        if not extra:  # per-layer / per-case records as tables with named columns and units
+            blocks.extend(readable_tables(numbers, SKIP_KEYS | set(skip)))
+        rows = flatten_numbers(numbers)
+        if rows:  # every number under its JSON key, folded
             blocks.append(
-                Table(
-                    ["quantity", "value"],
-                    [[f"`{k}`", v] for k, v in rows[:MAX_ROWS]],
-                    caption=f"{'other ' if extra else ''}numbers of `{saved.get('study', '?')}`"
-                    + (f" (first {MAX_ROWS}; {more} more in its JSON)" if more > 0 else ""),
+                Details(
+                    f"All {len(rows)} numbers of `{saved.get('study', '?')}`", all_numbers(rows)
                 )
             )
         items = [f"option {k} = {v!r}" for k, v in (saved.get("options") or {}).items()]

@@ -39,7 +39,9 @@ class FigureSink:
     def save(self, name: str, fig: Any) -> str:
         """Save ``fig`` as ``figures/<name>.png``; return its path relative to OUT."""
         buf = _io.BytesIO()
-        fig.savefig(buf, format="png", dpi=FIGURE_DPI)
+        from convscope.plots.save import save_png
+
+        save_png(fig, buf, dpi=FIGURE_DPI)
         path = self.out / "figures" / f"{name}.png"
         io.atomic_write_bytes(path, buf.getvalue())
         self.written.append(path)

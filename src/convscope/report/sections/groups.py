@@ -39,11 +39,10 @@ from convscope.report.stats import fmt_ms, pct
 
 
 def _size_colors(sizes: Sequence[Any]) -> dict[Any, Any]:
-    from matplotlib import colormaps
+    """Distinct colour-blind-safe colours in order (Okabe & Ito), not a close-shaded ramp."""
+    from convscope.plots.curves import PALETTE
 
-    cmap = colormaps["viridis"]
-    n = max(len(sizes) - 1, 1)
-    return {h: cmap(0.1 + 0.75 * i / n) for i, h in enumerate(sizes)}
+    return {h: PALETTE[i % len(PALETTE)] for i, h in enumerate(sizes)}
 
 
 def grid_keys(gn: GroupNumbers) -> tuple[tuple[str, str], tuple[str, str]] | None:

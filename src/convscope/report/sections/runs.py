@@ -29,13 +29,15 @@ def _f(v: Any, fmt: str) -> str:
 def section_runs(exp: Experiment, out_label: str) -> Section:
     s = Section("sec-runs", "", "All runs")
     rows = []
+    reasons: list[str] = []  # long reasons go under the table, not into a narrow cell
     for r, groups in exp.all_runs():
         sm = r.summary or {}
         status = r.status
         if r.diverged and r.diverged_step is not None:
             status += f" at {r.diverged_step}"
         if r.error and r.status in ("diverged", "failed"):
-            status += f" ({r.error})"
+            reasons.append(f"`{r.label}` ({r.status}): {r.error}")
+            status += f" [{len(reasons)}]"
         best = r.best_test_accuracy
         best_step = sm.get("best_step")
         rows.append(
@@ -70,6 +72,12 @@ def section_runs(exp: Experiment, out_label: str) -> Section:
             rows,
         )
     )
+    if reasons:
+        s.blocks.append(
+            Bullets(
+                [f"[{i}] {text}" for i, text in enumerate(reasons, 1)], title="Why runs stopped"
+            )
+        )
     s.blocks.append(
         Para(
             f"`tensorboard --logdir {out_label}` shows every run (scalars `train_loss`, "

@@ -1,0 +1,85 @@
+"""Save a figure as PNG so that its text stays readable where the report shows it.
+
+The report shows a figure at its natural size, or scaled down to the text column
+(:data:`COLUMN_PX`, the column at a 1000 px wide window). Scaling shrinks text with it, so
+:func:`save_png` first raises every text smaller than :data:`MIN_TEXT_PX` *as shown* (tick
+labels, titles, legends, annotations) to that size, lays the figure out again, then writes the
+PNG with its smallest text size in pixels as PNG text metadata (:data:`FONT_KEY`). The report
+copies it into ``data-min-font-px`` and a browser test checks the rendered size against it.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+COLUMN_PX = 944  # the report's text column at a 1000 px window (1000 - 2 x 28 px padding)
+MIN_TEXT_PX = 9.5  # the smallest text as shown in the report, in CSS px (>= 9 asked)
+FONT_KEY = "convscope:min-font-px"  # PNG tEXt key: the smallest text in the file, in px
+
+
+def _texts(fig: Figure) -> list[Text]:
+    return [
+        t
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and t.figure is not None
+    ]
+
+
+def _shown_scale(fig: Figure, dpi: float) -> float:
+    """Shown px per file px: 1, or less when the file is wider than the report's column."""
+    width_px = fig.get_figwidth() * dpi
+    return min(1.0, COLUMN_PX / width_px)
+
+
+def min_font_px(fig: Figure, dpi: float) -> float:
+    """The smallest visible text of ``fig`` in file pixels at ``dpi`` (after a draw)."""
+    FigureCanvasAgg(fig).draw()
+    sizes = [t.get_fontsize() for t in _texts(fig)]
+    return min(sizes) * dpi / 72.0 if sizes else float("inf")
+
+
+def enforce_min_text(fig: Figure, dpi: float) -> float:
+    """Raise every text of ``fig`` to at least :data:`MIN_TEXT_PX` as the report shows it;
+    return the smallest text size in file pixels afterwards."""
+    need_pt = MIN_TEXT_PX / _shown_scale(fig, dpi) * 72.0 / dpi
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # tick labels exist only once drawn
+    changed = False
+    for ax in fig.axes:
+        for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            labels = [t for t in axis.get_ticklabels() if t.get_text()]
+            if labels and min(t.get_fontsize() for t in labels) < need_pt:
+                ax.tick_params(axis=name, labelsize=need_pt)
+                changed = True
+    for t in _texts(fig):
+        if t.get_fontsize() < need_pt:
+            t.set_fontsize(need_pt)
+            changed = True
+    if changed and fig.get_layout_engine() is None:
+        fig.tight_layout()
+    return min_font_px(fig, dpi)
+
+
+def save_png(fig: Figure, target: str | Path | io.BytesIO, dpi: float) -> float:
+    """Write ``fig`` as PNG to ``target`` (a path or a buffer) with readable text; return
+    the smallest text size in file pixels (also written into the PNG as :data:`FONT_KEY`)."""
+    smallest = enforce_min_text(fig, dpi)
+    fig.savefig(target, format="png", dpi=dpi, metadata={FONT_KEY: f"{smallest:.2f}"})
+    return smallest
+
+
+def read_min_font_px(path: str | Path) -> float | None:
+    """:data:`FONT_KEY` of a PNG written by :func:`save_png`; None for any other file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            value = im.info.get(FONT_KEY)
+            return float(value) if value is not None else None
+    except (OSError, ValueError):
+        return None
