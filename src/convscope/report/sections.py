@@ -231,7 +231,7 @@ def _data_line(gn: GroupNumbers, with_threshold: bool = True) -> str:
     seeds = sorted({len(s.statuses) for s in gn.stats})
     return (
         f"Data: **{gn.dataset}**; budget {budget}, batch size {t.get('batch_size')}, metrics "
-        f"every {t.get('eval_every')} iterations; {'/'.join(map(str, seeds))} seed(s) per "
+        f"every {t.get('eval_every') or 'budget-sized'} iterations; {'/'.join(map(str, seeds))} seed(s) per "
         "configuration."
         + (f' Threshold for "iterations to reach": {gn.threshold_note}.' if with_threshold else "")
     )
