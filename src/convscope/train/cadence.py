@@ -9,7 +9,7 @@ steps regardless of the budget, that took 41% of a 10-epoch Fashion-MNIST run. T
 * ``eval_every``: about :data:`RECORDS` records per run, fewer when evaluating that often would
   cost more than :data:`EVAL_SHARE` of the training time, never fewer than
   :data:`MIN_RECORDS`. An evaluated image costs about :data:`EVAL_COST` of a trained one
-  (inference mode, large batches; measured for LeNet5 on CPU, benchmarks/train_throughput.py).
+  (inference mode, large batches; measured for LeNet5 on CPU, docs/precision.md).
 
 Both are pure functions of the config and the data set's size, so a resumed run records at the
 same steps as an uninterrupted one.
@@ -22,7 +22,9 @@ import math
 RECORDS = 64  # records per run when evaluation is cheap against the budget
 MIN_RECORDS = 8  # fewest records a default cadence gives (a curve needs points)
 EVAL_SHARE = 0.08  # evaluation's budget, as a share of the training time
-EVAL_COST = 0.15  # cost of one evaluated image / one trained image (measured, rounded up)
+# cost of one evaluated image / one trained image: LeNet5's forward is a third of a training
+# step's FLOPs; measured 0.4-0.5 per record on CIFAR10 (2000 images, checkpoints included)
+EVAL_COST = 0.4
 TRAIN_EVAL_CAP = 2000
 
 
