@@ -1,20 +1,23 @@
 """The ``convscope`` command: parse, call the library, map errors to exit codes.
 
 Exit codes: 0 success, 2 bad input (one line names the file or key), 3 a run diverged,
-4 the run/output directory is locked by another process, 130 interrupted (resume with
-``--resume``), 1 an internal error (a bug; traceback with ``--debug``).
+4 the run/output directory is locked by another process, 5 an environment error (disk full,
+read-only, permission denied, missing parent; one line names the path), 130 interrupted
+(SIGINT or SIGTERM; resume with ``--resume``), 1 an internal error (a bug; traceback with
+``--debug``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import sys
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,10 @@ from convscope.errors import (
     EXIT_OK,
     ConfigError,
     ConvscopeError,
+    environment_error,
+    is_environment_error,
+    note_signal,
+    was_signalled,
 )
 from convscope.explore.cli import add_parser as add_explore_parser
 
@@ -246,6 +253,23 @@ def cmd_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _finished_run(run_dir: Path) -> Iterator[None]:
+    """Hold the run's lock (LockedError, exit 4, while `train` writes it); refuse unfinished runs."""
+    from convscope import io
+    from convscope.runs import RunDir
+
+    run = RunDir(run_dir)
+    run.config()  # fails with one line if this is not a run directory
+    with io.dir_lock(run.path):
+        if not run.is_finished():
+            raise ConvscopeError(
+                f"{run.path}: the run has not finished (status {run.status()}); analyses "
+                "describe the trained model: resume it with `convscope train --resume` first"
+            )
+        yield
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from convscope.studies import load_builtin
     from convscope.studies.base import describe
@@ -264,7 +288,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if args.what == "all"
         else run_scope_names([w.strip() for w in args.what.split(",") if w.strip()])
     )
-    done = analyze(args.run_dir, names)
+    with _finished_run(args.run_dir):  # exit 4 while it is written, 2 if unfinished
+        done = analyze(args.run_dir, names)
     for name, path in done.items():
         print(f"{name}: {path}")
     return EXIT_OK
@@ -304,7 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return int(args.func(args))
+        with _sigterm_as_interrupt():
+            return int(args.func(args))
     except ConvscopeError as e:
         if debug:
             raise
@@ -316,14 +342,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as e:
+        if debug or not is_environment_error(e):
+            if was_signalled() and not debug:
+                print("convscope: interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            return _internal(e, debug)
+        err = environment_error(e)
+        print(f"convscope: error: {err}", file=sys.stderr)
+        return err.exit_code
     except Exception as e:  # a bug: say so in one line unless --debug
-        if debug:
-            raise
-        print(
-            f"convscope: internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        if was_signalled():  # the interrupt surfaced as another error (e.g. mid-import)
+            print("convscope: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return _internal(e, debug)
+
+
+def _sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
+    """SIGTERM stops any command as Ctrl-C does (exit 130, runs checkpoint and stop)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def installed() -> Iterator[None]:
+        def handler(signum: int, frame: Any) -> None:
+            note_signal(signum)
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGTERM, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+    return installed()
+
+
+def _internal(e: Exception, debug: bool) -> int:
+    if debug:
+        raise e
+    print(
+        f"convscope: internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

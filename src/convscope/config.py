@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 import types
 import typing
@@ -109,7 +110,7 @@ class RunConfig:
             raise ConfigError("config: give either 'epochs' or 'iterations', not both")
         if t.epochs is None and t.iterations is None:
             t.epochs = 1.0
-        if t.epochs is not None and t.epochs <= 0:
+        if t.epochs is not None and not 0 < t.epochs < math.inf:
             raise ConfigError(f"config key 'epochs': expected a positive number, got {t.epochs}")
         if t.iterations is not None and t.iterations <= 0:
             raise ConfigError(
@@ -120,10 +121,14 @@ class RunConfig:
                 raise ConfigError(
                     f"config key '{key}': expected a positive integer, got {getattr(t, key)}"
                 )
-        if not self.optim.lr > 0:
+        if not 0 < self.optim.lr < math.inf:
             raise ConfigError(f"config key 'lr': expected a positive number, got {self.optim.lr}")
-        if self.optim.momentum < 0:
-            raise ConfigError(f"config key 'momentum': expected >= 0, got {self.optim.momentum}")
+        for key in ("momentum", "weight_decay"):
+            if not 0 <= getattr(self.optim, key) < math.inf:
+                raise ConfigError(
+                    f"config key '{key}': expected a finite number >= 0, "
+                    f"got {getattr(self.optim, key)}"
+                )
         if self.optim.nesterov and self.optim.optimizer != "sgd":
             raise ConfigError("config key 'nesterov': only valid with optimizer 'sgd'")
         if not 0.0 <= self.model.dropout < 1.0:

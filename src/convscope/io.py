@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import io
 import json
+import logging
 import math
 import os
 import tempfile
@@ -20,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from convscope.errors import LockedError
+from convscope.errors import (
+    CorruptFileError,
+    EnvironmentProblem,
+    LockedError,
+    environment_error,
+    is_environment_error,
+)
 
 
 def _umask() -> int:
@@ -30,13 +37,44 @@ def _umask() -> int:
 
 
 _UMASK = _umask()
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn an environment ``OSError`` (disk full, read-only, ...) into one naming ``path``."""
+    try:
+        yield
+    except EnvironmentProblem:
+        raise
+    except OSError as e:
+        if is_environment_error(e):
+            raise environment_error(e, path) from None
+        raise
+
+
+def mkdir(path: str | Path) -> Path:
+    """``mkdir -p path``; an environment error names ``path``."""
+    p = Path(path)
+    with writing(p):
+        p.mkdir(parents=True, exist_ok=True)
+    return p
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, os.replace)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, os.replace).
+
+    Raises:
+        EnvironmentProblem: the disk is full, read-only, ...; ``path`` is left as it was.
+    """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    with writing(p):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        _write_replace(fd, tmp, p, data)
+
+
+def _write_replace(fd: int, tmp: str, p: Path, data: bytes) -> None:
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
@@ -75,8 +113,39 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (dumps(obj, indent=2) + "\n").encode())
 
 
+def write_json_best_effort(path: str | Path, obj: Any) -> bool:
+    """:func:`write_json`, or, when the disk has no room for a temp file, overwrite in place.
+
+    For status files on a full disk: truncating frees the old blocks the new text reuses.
+    Returns whether it was written; never raises.
+    """
+    blob = (dumps(obj, indent=2) + "\n").encode()
+    try:
+        atomic_write_bytes(path, blob)
+        return True
+    except OSError:
+        pass
+    try:
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+    except OSError as e:
+        log.warning("%s: could not write (%s)", path, e)
+        return False
+
+
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """Parse a JSON file; an empty or invalid one is a :class:`CorruptFileError` naming it."""
+    p = Path(path)
+    text = p.read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        what = "empty file (0 bytes)" if not text.strip() else f"invalid JSON ({e})"
+        raise CorruptFileError(f"{p}: {what}; expected a JSON file written by convscope") from None
 
 
 def write_npz(path: str | Path, **arrays: Any) -> None:
@@ -121,20 +190,26 @@ class JsonlAppender:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        with writing(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def append(self, row: dict[str, Any]) -> None:
-        self._f.write(dumps(row) + "\n")
-        self._f.flush()
+        with writing(self.path):
+            self._f.write(dumps(row) + "\n")
+            self._f.flush()
 
     def sync(self) -> None:
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        with writing(self.path):
+            self._f.flush()
+            os.fsync(self._f.fileno())
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError:  # a full disk: the unflushed tail is lost, the file stays readable
+                log.warning("%s: could not flush the last rows", self.path)
 
 
 @contextlib.contextmanager
@@ -145,8 +220,9 @@ def dir_lock(directory: str | Path, what: str = "run directory") -> Iterator[Non
         LockedError: another process holds it.
     """
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    f = open(d / ".lock", "a+")  # noqa: SIM115 - closed below
+    with writing(d):
+        d.mkdir(parents=True, exist_ok=True)
+        f = open(d / ".lock", "a+")  # noqa: SIM115 - closed below
     try:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

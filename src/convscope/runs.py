@@ -6,7 +6,9 @@ Layout::
       config.json        resolved RunConfig + "hash" (its identity) + convscope version
       data.json          what data set was used: Dataset.describe() + normalisation stats
       metrics.jsonl      one JSON object per record: step, train_loss, train_accuracy, test_accuracy
-      summary.json       status (running/completed/diverged/interrupted), accuracies, wall time, img/s
+      summary.json       status (running/completed/diverged/interrupted/failed), accuracies, wall
+                         time, img/s; "reason" says why a run stopped or failed
+      streams.json       the record streams (<stream>.jsonl) this run wrote
       tb/                TensorBoard event files (tags as in the reference report)
       checkpoints/
         last.pt          everything needed to continue exactly (model, optimizer, step, RNG, ...);
@@ -14,11 +16,17 @@ Layout::
         step_0000000.pt  model-only snapshots: initialisation, kept steps, and the final step
       analysis/          arrays (.npz) and summaries (.json) written by analyses
       figures/           PNGs drawn from analysis arrays
+
+convscope deletes only what it wrote: a non-empty folder that is not a run is refused
+(:meth:`RunDir.check_target`), and a fresh start removes only the files named above
+(:meth:`RunDir.clear_own_files`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +39,8 @@ from convscope.data.base import Dataset, Normalize
 from convscope.errors import ConvscopeError
 
 _SNAPSHOT = re.compile(r"^step_(\d{7,})\.pt$")
+_TB_EVENTS = re.compile(r"^events\.out\.tfevents\.")
+STREAMS_JSON = "streams.json"
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
@@ -38,6 +48,23 @@ STATUS_DIVERGED = "diverged"
 STATUS_INTERRUPTED = "interrupted"
 STATUS_FAILED = "failed"
 FINISHED = frozenset({STATUS_COMPLETED, STATUS_DIVERGED})
+
+
+def _load_error(e: Exception) -> str:
+    """One line for a refused or broken checkpoint (without PyTorch's weights_only advice)."""
+    text = str(e)
+    m = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", text) or re.search(
+        r"global '?([\w.]+)'? was not an allowed global", text
+    )
+    if m:
+        return f"refused: it needs {m.group(1)}, which a weights-only checkpoint never holds"
+    if "Weights only load failed" in text:
+        line = next(
+            (ln.strip() for ln in text.splitlines() if "Unpickler error" in ln or "GLOBAL" in ln),
+            "not a weights-only checkpoint",
+        )
+        return f"refused: {line}"
+    return f"{type(e).__name__}: {(text.splitlines() or [''])[0]}"
 
 
 def snapshot_name(step: int) -> str:
@@ -161,9 +188,7 @@ class RunDir:
         try:
             return torch.load(path, map_location=device, weights_only=True)
         except Exception as e:  # a torn or foreign file
-            raise ConvscopeError(
-                f"{path}: cannot load checkpoint ({type(e).__name__}: {e})"
-            ) from None
+            raise ConvscopeError(f"{path}: cannot load checkpoint ({_load_error(e)})") from None
 
     def build_model(self) -> nn.Module:
         """The run's architecture with fresh weights (shape from data.json, no data loaded)."""
@@ -199,6 +224,77 @@ class RunDir:
         p = self.path / relpath
         io.write_npz(p, **arrays)
         return p
+
+    # ownership ------------------------------------------------------------------------------
+    def check_target(self) -> None:
+        """Refuse a path that is a file, or a non-empty folder that is not a convscope run."""
+        p = self.path
+        if p.exists() and not p.is_dir():
+            raise ConvscopeError(f"{p}: is a file, not a folder; expected a run directory")
+        if not p.is_dir() or self.config_path.is_file():
+            return
+        others = sorted(e.name for e in p.iterdir() if e.name != ".lock")
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise ConvscopeError(
+                f"{p}: not empty ({shown}) and not a convscope run (no config.json); "
+                "convscope never deletes what it did not write: choose an empty or new --out"
+            )
+
+    def note_stream(self, stream: str) -> None:
+        """Record that this run writes ``<stream>.jsonl`` (so a fresh start may remove it)."""
+        have = self.streams()
+        if stream not in have:
+            io.write_json(self.path / STREAMS_JSON, {"streams": sorted({*have, stream})})
+
+    def streams(self) -> list[str]:
+        p = self.path / STREAMS_JSON
+        if not p.is_file():
+            return []
+        with contextlib.suppress(ValueError, AttributeError):
+            return [str(x) for x in io.read_json(p).get("streams", [])]
+        return []
+
+    def clear_own_files(self) -> None:
+        """Start over: remove what an earlier attempt wrote (and nothing else)."""
+        for p in (self.metrics_path, self.summary_path):
+            p.unlink(missing_ok=True)
+        for stream in self.streams():
+            self.stream_path(stream).unlink(missing_ok=True)
+        for d, own in ((self.tb_dir, _TB_EVENTS), (self.checkpoint_dir, _SNAPSHOT)):
+            if not d.is_dir():
+                continue
+            shutil.rmtree(d / ".rollback", ignore_errors=True)
+            for p in d.iterdir():
+                if p.is_file() and (own.match(p.name) or p.name == "last.pt"):
+                    p.unlink()
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when nothing else is in it
+
+    def record_failure(self, reason: str, status: str = STATUS_FAILED) -> None:
+        """Set ``summary.json`` to ``status`` with ``reason``, keeping what is there.
+
+        Written even on a nearly full disk (in place when a temp file does not fit); never
+        raises.
+        """
+        s: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            s = self.summary() or {}
+        s.update(status=status, reason=reason)
+        if status == STATUS_FAILED:
+            s["error"] = reason
+        io.write_json_best_effort(self.summary_path, s)
+
+    def status_or_none(self) -> str | None:
+        """The status, or None when summary.json is missing or unreadable."""
+        with contextlib.suppress(OSError, ValueError):
+            return self.status()
+        return None
+
+    def mark_interrupted_if_running(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if self.status() == STATUS_RUNNING:
+                self.record_failure("interrupted during start-up", STATUS_INTERRUPTED)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"

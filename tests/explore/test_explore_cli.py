@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from explore_nets import tiny_resnet
 
 from conftest import train_tiny
-from convscope.analysis.zf.graph import trace_chain
 from convscope.cli import main
-from convscope.errors import EXIT_BAD_INPUT, EXIT_OK, ConvscopeError
+from convscope.errors import EXIT_BAD_INPUT, EXIT_OK
 
 
 def test_cli_builds_with_progress_and_rebuild_keeps_foreign_files(
@@ -99,28 +97,9 @@ def test_cli_in_a_subprocess_exit_code_and_help(tiny_site, tmp_path: Path) -> No
     assert r.stderr.strip().count("\n") == 0
 
 
-def _graphs_supported() -> bool:
-    try:
-        trace_chain(tiny_resnet(1, 28, 10))
-    except ConvscopeError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _graphs_supported(), reason="residual models need issue 9's graph tracer")
 def test_a_residual_model_by_import_path(tmp_path: Path) -> None:
     run = train_tiny(tmp_path / "res", model="explore_nets:tiny_resnet", iterations=4)
     assert main(["explore", str(run), "-q"]) == EXIT_OK
     pages = sorted(p.name for p in (run / "explore" / "layers").iterdir())
     assert pages == ["block_conv1.html", "block_conv2.html", "stem.html"]
     assert len(list((run / "explore" / "units" / "stem").glob("*.html"))) == 8
-
-
-@pytest.mark.skipif(_graphs_supported(), reason="the graph tracer explores residual models")
-def test_a_residual_model_is_one_clear_line_until_graphs_are_supported(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run = train_tiny(tmp_path / "res", model="explore_nets:tiny_resnet", iterations=2)
-    assert main(["explore", str(run), "-q"]) == EXIT_BAD_INPUT
-    err = capsys.readouterr().err.strip()
-    assert "need a CNN (explore_nets:tiny_resnet)" in err and "\n" not in err

@@ -172,7 +172,7 @@ def test_resume_after_kill_9_during_checkpoint_write(reference_run: Path, tmp_pa
 
 
 def test_other_config_in_same_dir_is_refused(reference_run: Path) -> None:
-    with pytest.raises(ConvscopeError, match="another config"):
+    with pytest.raises(ConvscopeError, match="other options: lr: the run has"):
         train(cfg_of(reference_run, lr=0.5), reference_run, dataset=synthetic_dataset())
 
 

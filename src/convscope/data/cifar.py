@@ -9,7 +9,8 @@ in ``0..9``; ``batches.meta`` has ``b"label_names"``.
 Never unpickle what we did not write: the batches are read with :class:`SafeUnpickler`, whose
 ``find_class`` refuses every global except the numpy functions that rebuild a plain array
 (``_reconstruct``/``_frombuffer``, ``ndarray``, ``dtype``; the original files, written by Python 2
-and numpy 1.x, name ``numpy.core.multiarray._reconstruct``). Those rebuild an array from a shape,
+and numpy 1.x, name ``numpy.core.multiarray._reconstruct``), and ``_codecs.encode`` called as
+``(str, "latin1")`` only, which is how Python 3 writes bytes at pickle protocol 2. Those rebuild an array from a shape,
 a dtype and bytes; they call nothing else. The archive is read member by member in stream order
 (``tarfile`` mode ``r|*``) without extracting anything to disk.
 """
@@ -61,7 +62,20 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
     return allowed
 
 
-_ALLOWED_GLOBALS = _numpy_globals()
+def _latin1_encode(text: object, encoding: object = "latin1") -> bytes:
+    """``_codecs.encode`` as Python 3 pickles bytes at protocol 2: a str and 'latin1', only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(
+            f"refused _codecs.encode({type(text).__name__}, {encoding!r}); only (str, 'latin1')"
+        )
+    return text.encode("latin1")
+
+
+_ALLOWED_GLOBALS = {
+    **_numpy_globals(),
+    # Python 3 writes bytes as _codecs.encode(str, "latin1") at pickle protocol 2
+    ("_codecs", "encode"): _latin1_encode,
+}
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -85,6 +99,8 @@ def safe_unpickle(data: bytes, where: str) -> Any:
         return SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
     except pickle.UnpicklingError as e:
         raise DataError(f"{where}: not a CIFAR-10 python batch ({e})") from None
+    except DataError:
+        raise
     except Exception as e:  # EOFError, ValueError, TypeError, ... from a truncated/corrupt stream
         msg = (str(e).splitlines() or [""])[0]
         raise DataError(

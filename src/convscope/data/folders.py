@@ -24,6 +24,7 @@ folder):
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from convscope.data import limits
 from convscope.data.base import Dataset
 from convscope.data.preprocess import (
     GRAYSCALE_METHOD,
@@ -95,6 +97,18 @@ def looks_like_image_folders(root: Path) -> bool:
     return tr is not None or te is not None
 
 
+def _check_link(entry: os.DirEntry[str]) -> None:
+    """Refuse a symbolic link that loops (or cannot be followed), naming it."""
+    if entry.is_symlink():
+        try:
+            os.stat(entry.path)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise DataError(
+                    f"{entry.path}: symbolic links form a loop; expected a file or folder"
+                ) from None
+
+
 def _list_split(split_dir: Path) -> tuple[dict[str, list[Path]], list[Path]]:
     """Class folder name -> image paths (natural order), and the ignored non-image files."""
     classes: dict[str, list[Path]] = {}
@@ -104,12 +118,15 @@ def _list_split(split_dir: Path) -> tuple[dict[str, list[Path]], list[Path]]:
     for entry in entries:
         if _hidden(entry.name):
             continue
+        _check_link(entry)
         if not entry.is_dir():
             ignored.append(Path(entry.path))
             continue
         files: list[Path] = []
         with os.scandir(entry.path) as cit:
             for f in cit:
+                if not _hidden(f.name):
+                    _check_link(f)
                 if _hidden(f.name) or f.is_dir():
                     continue
                 if Path(f.name).suffix.lower() in IMAGE_EXTENSIONS:
@@ -190,6 +207,7 @@ def _decode(path: Path, data: bytes, convert: bool) -> tuple[np.ndarray, str | N
         raise DataError(f"{path}: truncated PNG (no IEND chunk); expected a complete image file")
     try:
         with Image.open(io.BytesIO(data)) as im:
+            limits.check_image_pixels(str(path), *im.size)  # from the header, before decoding
             im.load()  # decode everything now: a truncated file fails here
             if im.mode in ("L", "RGB"):
                 return np.asarray(im), None
@@ -289,8 +307,11 @@ def load_image_folders(
     arrays: list[np.ndarray] = []
     conversions: Counter[str] = Counter()
     first: np.ndarray | None = None
+    decoded = 0
     for path, data in _iter_bytes(paths):
         arr, conv = _decode(path, data, convert)
+        decoded += arr.nbytes
+        limits.check_data_bytes(str(root), decoded, f"{len(paths)} images (so far)")
         if conv:
             conversions[conv] += 1
         if first is None:

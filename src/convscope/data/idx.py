@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 import os
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from convscope.data import limits
 from convscope.data.base import Dataset
 from convscope.data.preprocess import make_dataset
 from convscope.errors import DataError
@@ -61,23 +63,34 @@ def looks_like_idx(folder: Path) -> bool:
     return folder.is_dir() and any(p is not None for p in find_idx_files(folder).values())
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
+_EXTRA_CAP = 1 << 20  # trailing bytes read to say how many there are
+
+
+def _open(path: Path) -> BinaryIO:
+    """The file, or its gzip stream (decompressed as read, so never more than is asked for)."""
     try:
-        data = path.read_bytes()
+        f: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by the caller
+        magic = f.read(2)
+        f.seek(0)
     except OSError as e:
         raise DataError(f"{path}: cannot read file ({e.strerror or e})") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(
-                f"{path}: corrupt or truncated gzip ({type(e).__name__}: {e})"
-            ) from None
-    return data
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+    return f
+
+
+def _read(f: BinaryIO, n: int, path: Path) -> bytes:
+    try:
+        return f.read(n)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: corrupt or truncated gzip ({type(e).__name__}: {e})") from None
 
 
 def read_idx(path: str | Path, expect_magic: int) -> np.ndarray:
     """Read one IDX file of unsigned bytes.
+
+    The header's sizes are checked against :mod:`~convscope.data.limits` before any data is
+    read or inflated, and a gzip stream is read no further than one byte past what it declares.
 
     Args:
         path: the file (plain or gzip).
@@ -88,28 +101,35 @@ def read_idx(path: str | Path, expect_magic: int) -> np.ndarray:
         uint8 array with the dimensions from the header.
     """
     path = Path(path)
-    data = _read_maybe_gzip(path)
     what = "images" if expect_magic == IMAGES_MAGIC else "labels"
-    if len(data) < 4:
-        raise DataError(
-            f"{path}: {len(data)} bytes, too short for an IDX header; expected IDX {what}"
-        )
-    (magic,) = struct.unpack(">I", data[:4])
-    if magic != expect_magic:
-        raise DataError(
-            f"{path}: IDX magic number 0x{magic:08x}, expected 0x{expect_magic:08x} (unsigned-byte {what})"
-        )
-    ndim = expect_magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(data)} of {header} bytes)")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    if ndim == 3 and (dims[1] == 0 or dims[2] == 0):
-        raise DataError(
-            f"{path}: image size {dims[1]}x{dims[2]}; expected positive height and width"
-        )
-    body = int(np.prod(dims, dtype=np.int64))
-    have = len(data) - header
+    with _open(path) as f:
+        head = _read(f, 4, path)
+        if len(head) < 4:
+            raise DataError(
+                f"{path}: {len(head)} bytes, too short for an IDX header; expected IDX {what}"
+            )
+        (magic,) = struct.unpack(">I", head)
+        if magic != expect_magic:
+            raise DataError(
+                f"{path}: IDX magic number 0x{magic:08x}, expected 0x{expect_magic:08x} (unsigned-byte {what})"
+            )
+        ndim = expect_magic & 0xFF
+        header = 4 + 4 * ndim
+        dim_bytes = _read(f, 4 * ndim, path)
+        if len(dim_bytes) < 4 * ndim:
+            raise DataError(
+                f"{path}: truncated IDX header ({4 + len(dim_bytes)} of {header} bytes)"
+            )
+        dims = struct.unpack(f">{ndim}I", dim_bytes)
+        if ndim == 3 and (dims[1] == 0 or dims[2] == 0):
+            raise DataError(
+                f"{path}: image size {dims[1]}x{dims[2]}; expected positive height and width"
+            )
+        body = math.prod(dims)  # Python ints: no overflow
+        limits.check_data_bytes(str(path), body, f"header says {'x'.join(map(str, dims))}, which")
+        data = _read(f, body + 1, path)
+        extra = len(_read(f, _EXTRA_CAP, path)) + 1 if len(data) > body else 0
+    have = len(data)
     if have < body:
         raise DataError(
             f"{path}: truncated: header says {'x'.join(map(str, dims))} = {body} bytes of data, "
@@ -117,10 +137,11 @@ def read_idx(path: str | Path, expect_magic: int) -> np.ndarray:
         )
     if have > body:
         raise DataError(
-            f"{path}: {have - body} unexpected bytes after the {body} bytes of data the header "
+            f"{path}: {extra if extra <= _EXTRA_CAP else 'over 1 MiB of'} unexpected bytes "
+            f"after the {body} bytes of data the header "
             f"announces ({'x'.join(map(str, dims))})"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(data, dtype=np.uint8, count=body).reshape(dims)
 
 
 def load_idx(folder: str | Path, *, name: str | None = None) -> Dataset:

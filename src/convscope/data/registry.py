@@ -48,6 +48,8 @@ def detect(spec: str) -> tuple[str, Path | None]:
     if not spec.strip():
         raise DataError(f"data source is empty; expected {EXPECTED}")
     path = Path(os.path.abspath(Path(spec).expanduser()))
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{path}: symbolic links form a loop or lead nowhere; expected {EXPECTED}")
     if not path.exists():
         raise DataError(f"{path}: no such file or directory; expected {EXPECTED}")
     if path.is_dir() and folders.looks_like_image_folders(path):

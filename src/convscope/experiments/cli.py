@@ -27,7 +27,8 @@ Data paths in the file are relative to --data-root (or $CONVSCOPE_DATA_ROOT). Wi
 the built-in scikit-learn digits replace them and every output says so. Running the same
 command again trains only what is missing and resumes interrupted runs from their checkpoints.
 Exit codes: 0 done (diverged runs are a result), 1 a run failed with an error, 2 bad input,
-4 another `convscope run` is writing --out, 130 interrupted.
+4 another `convscope run` is writing --out, 5 an environment error (disk full, read-only,
+permission denied, missing parent), 130 interrupted.
 """
 
 
@@ -249,8 +250,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not (args.out / "experiment.json").is_file():
         raise ConvscopeError(f"{args.out}: no experiment.json; is this a `convscope run` --out?")
+    from convscope import io
     from convscope.report import write_report
 
-    paths = write_report(args.out)
+    with io.dir_lock(args.out, what="output directory"):  # exit 4 while `convscope run` writes
+        paths = write_report(args.out)
     print(f"report: {_report_paths(paths, args.out)}")
     return EXIT_OK

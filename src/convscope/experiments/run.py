@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from convscope import io
 from convscope.config import DataConfig, RunConfig
+from convscope.errors import ConvscopeError
 from convscope.experiments.executors import Executor
 from convscope.experiments.spec import Experiment, RunSpec
 from convscope.experiments.worker import ANALYSIS_DONE
@@ -334,12 +335,61 @@ def run_experiment(
     """
     out = Path(out).resolve()
     monitor = monitor or _LogMonitor()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        check_out(out)
+        io.mkdir(out)
+    except BaseException:
+        executor.shutdown()
+        raise
     try:
         with io.dir_lock(out, what="output directory"):
             return _run_locked(exp, out, executor, monitor, experiment_text, stop_after)
     finally:
         executor.shutdown()
+
+
+_OUT_OWN = frozenset({".lock", "experiment.toml", EXPERIMENT_JSON, RUNS})
+
+
+def check_out(out: Path) -> None:
+    """Refuse an OUT that is a file, or a non-empty folder that `convscope run` did not write."""
+    if out.exists() and not out.is_dir():
+        raise ConvscopeError(f"{out}: is a file, not a folder; expected an output directory")
+    if not out.is_dir() or (out / EXPERIMENT_JSON).is_file():
+        return
+    others = sorted(p.name for p in out.iterdir() if p.name not in _OUT_OWN)
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise ConvscopeError(
+            f"{out}: not empty ({shown}) and not a convscope experiment output (no "
+            f"{EXPERIMENT_JSON}); choose an empty or new --out"
+        )
+
+
+def _data_check() -> Callable[[PlannedRun], str | None]:
+    """For a finished run: why its data no longer matches (None when it does)."""
+    cache: dict[str, dict[str, Any]] = {}
+
+    def check(r: PlannedRun) -> str | None:
+        import json
+
+        from convscope.data import load_dataset
+        from convscope.data.fingerprint import check_unchanged, fingerprint
+
+        cfg = r.spec.config.data
+        key = json.dumps(cfg.__dict__, sort_keys=True, default=str)
+        try:
+            recorded = RunDir(r.dir).data_info().get("fingerprint")
+            if not recorded:
+                return None
+            if key not in cache:
+                cache[key] = fingerprint(load_dataset(cfg), cfg.data)
+            check_unchanged(recorded, cache[key], r.rel)
+        except (ConvscopeError, OSError, ValueError) as e:
+            return str(e)
+        return None
+
+    return check
 
 
 def _n_train_loader() -> Callable[[DataConfig], int]:
@@ -392,9 +442,14 @@ def _run_locked(
     by_key = {r.hash: r for r in runs}
     pending: deque[dict[str, Any]] = deque()
     finished_before = 0
+    data_changed = _data_check()
     for r in runs:
         rd = RunDir(r.dir)
-        if rd.is_finished():
+        if rd.is_finished() and (why := data_changed(r)):
+            # never counted as done, never retrained over: the user decides (docs/runs.md)
+            r.status, r.error = STATUS_FAILED, why
+            monitor.event(f"{r.name}: not reused: {why}")
+        elif rd.is_finished():
             r.status = rd.status() or STATUS_COMPLETED
             finished_before += 1
             if r.status == STATUS_COMPLETED and _analysis_todo(r):

@@ -446,6 +446,11 @@ def expand(
         meta = {k: v for k, v in gdoc.items() if k in GROUP_META}
         fixed = _run_keys({k: v for k, v in gdoc.items() if k not in GROUP_META}, where)
         grid = _table(meta.get("grid", {}), where + ".grid")
+        if "grid" in meta and not grid:
+            raise ConfigError(
+                f"{where}.grid: the table is empty; expected keys with lists of values "
+                "(or no grid table)"
+            )
         grid_flat = _run_keys(grid, where + ".grid")
         for k, v in grid_flat.items():
             if not isinstance(v, list) or not v:

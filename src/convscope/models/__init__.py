@@ -145,10 +145,21 @@ def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes
         if accepts_all or key in params:
             kwargs[key] = getattr(cfg, key)
     kwargs = {k: v for k, v in kwargs.items() if accepts_all or k in params}
-    model = factory(**kwargs)
+    try:
+        model = factory(**kwargs)
+    except Exception as e:  # the user's own code: name it, not a convscope bug
+        msg = (str(e).splitlines() or [""])[0]
+        raise ConfigError(
+            f"config key 'model': factory {cfg.model!r} raised {type(e).__name__}: {msg}"
+        ) from e
     if not isinstance(model, nn.Module):
         raise ConfigError(
             f"config key 'model': {cfg.model!r} returned {type(model).__name__}, expected nn.Module"
+        )
+    if not any(True for _ in model.parameters()):
+        raise ConfigError(
+            f"config key 'model': {cfg.model!r} returned a model with no parameters; "
+            "expected something to train"
         )
     return model
 

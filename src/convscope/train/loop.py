@@ -15,7 +15,6 @@ import functools
 import logging
 import math
 import os
-import shutil
 import signal
 import threading
 import time
@@ -31,7 +30,14 @@ from torch import nn
 from convscope import __version__, io
 from convscope.config import RunConfig, config_hash
 from convscope.data.base import Dataset, Normalize
-from convscope.errors import ConfigError, ConvscopeError
+from convscope.errors import (
+    ConfigError,
+    ConvscopeError,
+    EnvironmentProblem,
+    environment_error,
+    is_environment_error,
+    was_signalled,
+)
 from convscope.models import build_model
 from convscope.runs import (
     STATUS_COMPLETED,
@@ -41,7 +47,7 @@ from convscope.runs import (
     RunDir,
     snapshot_name,
 )
-from convscope.train import cadence, checkpoint, precision
+from convscope.train import cadence, checkpoint, guards, precision
 from convscope.train.memory_format import choose_memory_format
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ class Records:
         if "step" not in row:
             raise ValueError(f"record for stream {stream!r} has no 'step'")
         if stream not in self._open:
+            self._run.note_stream(stream)
             self._open[stream] = io.JsonlAppender(self._run.stream_path(stream))
         self._open[stream].append(row)
 
@@ -351,24 +358,27 @@ def train(
     """
     from torch.utils.tensorboard import SummaryWriter
 
+    from convscope.data.fingerprint import check_unchanged, fingerprint
+
     run = RunDir(out_dir)
     cfg = cfg.validate().resolved()  # precision as it runs on this machine (config.json says)
     h = config_hash(cfg)
     progress = progress or _NoProgress()
-    run.path.mkdir(parents=True, exist_ok=True)
+    run.check_target()  # never write into (or clean) a folder that is not a run
+    io.mkdir(run.path)
     with io.dir_lock(run.path):
+        finished = False
         if run.exists():
             old = run.config()
             if config_hash(old) != h:
                 raise ConvscopeError(
-                    f"{run.path}: holds a run with another config (hash {config_hash(old)}, "
-                    f"this one {h}); choose another --out"
+                    f"{run.path}: holds a run with other options: "
+                    f"{'; '.join(guards.config_differences(old, cfg))}; "
+                    "repeat the run's options, or choose another --out"
                 )
-            if run.is_finished():
-                log.info("%s: already %s", run.path, run.status())
-                return run.summary() or {}
+            finished = run.is_finished()
             has_ckpt = run.last_checkpoint_path.is_file()
-            if has_ckpt and not resume:
+            if has_ckpt and not resume and not finished:
                 raise ConvscopeError(
                     f"{run.path}: holds an unfinished run (status {run.status()}); "
                     "pass --resume to continue it, or choose another --out"
@@ -378,9 +388,30 @@ def train(
 
             dataset = load_dataset(cfg.data)
         ds = dataset
-        return _train_locked(
-            cfg, h, run, ds, resume, callbacks, progress, max_steps, stop_after, SummaryWriter
-        )
+        fp = fingerprint(ds, cfg.data.data)
+        if run.exists() and run.data_path.is_file():
+            check_unchanged(run.data_info().get("fingerprint"), fp, str(run.path))
+        if finished:
+            log.info("%s: already %s", run.path, run.status())
+            return run.summary() or {}
+        try:
+            return _train_locked(
+                cfg, h, run, ds, resume, callbacks, progress, max_steps, stop_after, SummaryWriter
+            )
+        except KeyboardInterrupt:
+            run.mark_interrupted_if_running()
+            raise
+        except OSError as e:  # disk full, read-only, ...: say so, keep the last checkpoint
+            if not isinstance(e, EnvironmentProblem) and not is_environment_error(e):
+                _unexpected(run, e)
+                raise
+            err = e if isinstance(e, EnvironmentProblem) else environment_error(e, run.path)
+            if run.summary_path.is_file():
+                run.record_failure(str(err))
+            raise err from None
+        except Exception as e:
+            _unexpected(run, e)
+            raise
 
 
 def _train_locked(
@@ -403,6 +434,7 @@ def _train_locked(
     if n_train == 0 or len(ds.test) == 0:
         raise ConvscopeError(f"{ds.name}: empty train or test split")
     total = total_steps(cfg, n_train)
+    guards.check_budget(cfg, n_train, total)
     if max_steps is not None:
         total = min(total, max_steps)
     prec = cfg.train.precision  # resolved by train()
@@ -424,7 +456,7 @@ def _train_locked(
     fmt, fmt_info = choose_memory_format(model, ds.image_shape, t.channels_last, device)
     model = model.to(memory_format=fmt)
     optimizer = make_optimizer(cfg, iter(model.parameters()))
-    state = LoopState()
+    state = LoopState(extra={"n_train": n_train})
 
     checkpoint.clean_temp_files(run.checkpoint_dir)
     checkpoint.clean_temp_files(run.path)
@@ -436,17 +468,21 @@ def _train_locked(
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         state = LoopState(**ckpt["state"])
+        state.extra.setdefault("n_train", n_train)
         checkpoint.set_rng_state(ckpt["rng"])
         _rollback(run, state.step)
         log.info("%s: resuming at step %d of %d", run.path, state.step, total)
     else:
-        _fresh(run)
+        run.clear_own_files()  # only what a run writes; see RunDir.check_target
+
+    from convscope.data.fingerprint import fingerprint
 
     io.write_json(
         run.config_path,
         {**cfg.to_dict(), "hash": h, "version": __version__, "memory_format": fmt_info},
     )
-    io.write_json(run.data_path, {**ds.describe(), "normalize": normalize.to_dict()})
+    data_info = {**ds.describe(), "normalize": normalize.to_dict()}
+    io.write_json(run.data_path, {**data_info, "fingerprint": fingerprint(ds, cfg.data.data)})
     resolved = {"precision": prec, "eval_every": eval_every, "train_eval_size": n_train_eval}
     _write_summary(run, cfg, h, state, STATUS_RUNNING, total, None, resolved, fmt_info)
 
@@ -543,6 +579,14 @@ def _train_locked(
     return summary
 
 
+def _unexpected(run: RunDir, e: BaseException) -> None:
+    """Leave a consistent status when training stops on an exception: never ``running``."""
+    if was_signalled():  # a SIGTERM surfaced as another error: an interruption
+        run.mark_interrupted_if_running()
+    elif run.status_or_none() == STATUS_RUNNING:
+        run.record_failure(f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
+
+
 def _run_callbacks(callbacks: Sequence[Callback], ctx: StepContext, step: int, total: int) -> None:
     for cb in callbacks:
         if step == 0 or step == total or step % max(1, cb.every) == 0:
@@ -598,17 +642,6 @@ def _diverging(cfg: RunConfig, state: LoopState, train_loss: float) -> str | Non
             f"{state.reference_loss:.4g} for {state.bad_records} records (step {state.step})"
         )
     return None
-
-
-def _fresh(run: RunDir) -> None:
-    """Start over: remove what an earlier attempt without a checkpoint left behind."""
-    for p in (run.metrics_path, run.summary_path):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
-    for p in run.path.glob("*.jsonl"):
-        p.unlink()
-    for d in (run.tb_dir, run.checkpoint_dir):
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def _rollback(run: RunDir, step: int) -> None:
@@ -673,7 +706,12 @@ def _write_summary(
     ``outside_steps_share`` is the share of the wall time spent outside optimizer steps
     (records, callbacks, checkpoints, logging).
     """
-    images = state.step * cfg.train.batch_size
+    n_train = int(state.extra.get("n_train") or 0)
+    images = (
+        guards.images_seen(state.step, n_train, cfg.train.batch_size)
+        if n_train
+        else state.step * cfg.train.batch_size
+    )
     summary = {
         "name": cfg.name or run.path.name,
         "hash": h,
@@ -685,6 +723,7 @@ def _write_summary(
         "final_test_accuracy": state.last_test_accuracy,
         "wall_time_s": round(state.wall_seconds, 3),
         "train_time_s": round(state.train_seconds, 3),
+        "images_seen": images,
         "images_per_second": round(images / state.train_seconds, 1)
         if state.train_seconds
         else None,
