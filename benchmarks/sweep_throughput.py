@@ -29,7 +29,7 @@ from convscope.experiments.spec import expand
 BATCH = 50
 
 
-def sweep(data: str, runs: int, iterations: int) -> dict:
+def sweep(data: str, runs: int, iterations: int, precision: str) -> dict:
     lrs = [round(1e-3 * (1 + i), 6) for i in range(runs)]
     return {
         "name": "sweep-throughput",
@@ -41,6 +41,7 @@ def sweep(data: str, runs: int, iterations: int) -> dict:
             "eval_every": iterations,  # one evaluation, at the end
             "checkpoint_every": iterations,
             "train_eval_size": 100,
+            "precision": precision,
         },
         "groups": {"lenet5": {"label": "lr={lr}", "grid": {"lr": lrs}}},
     }
@@ -68,15 +69,20 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=4)
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cores = available_cores()
     if cores < 2:
         raise SystemExit(f"needs 2 cores, have {cores}")
-    doc = sweep(args.data or "digits", args.runs, args.iterations)
+    from convscope.train.precision import resolve
+
+    doc = sweep(args.data or "digits", args.runs, args.iterations, args.precision)
+    prec = resolve(args.precision, "lenet5", "cpu")
     print(
         f"{args.runs} lenet5 runs x {args.iterations} iterations x batch {BATCH} on "
-        f"{args.data or 'digits'}; {cores} cores; {args.rounds} rounds, alternating"
+        f"{args.data or 'digits'} at {prec} ({args.precision}); {cores} cores; "
+        f"{args.rounds} rounds, alternating"
     )
     settings = {"2 workers x 1 thread": (2, 1), "1 worker x 2 threads": (1, 2)}
     rates: dict[str, list[float]] = {k: [] for k in settings}

@@ -1,16 +1,20 @@
 """convscope's training step against a plain PyTorch loop, alternating in one process.
 
-Both train the same LeNet5 (same init) with Adam at batch 50 on data preloaded as tensors:
+All sides train the same LeNet5 (same init) with Adam at batch 50 on data preloaded as tensors:
 
 - plain: float32 images preloaded and normalised, default memory format, ``torch.optim.Adam``
-  with default settings, the textbook ``zero_grad / forward / backward / step``;
-- convscope: what ``convscope.train.loop.train`` runs per step: uint8 images indexed and
+  with default settings, the textbook ``zero_grad / forward / backward / step``, fp32;
+- convscope fp32: what ``convscope.train.loop.train`` runs per step: uint8 images indexed and
   normalised per batch, channels-last, the optimizer from ``make_optimizer`` (fused Adam), and
-  ``train_step``.
+  ``train_step`` at fp32;
+- convscope auto: the same at the precision ``auto`` resolves to on this machine
+  (``convscope.train.precision``: bf16 autocast where the CPU has AMX or AVX-512 BF16).
 
-It also measures this machine's fp32 matrix-multiply rate in the same run and prints each
-side's images/s as a fraction of it (a LeNet5 training step costs about 83 MFLOP per 28x28
-image: 3x the forward's 27.6 MFLOP). The ratio convscope/plain is printed last.
+Each round also measures this machine's fp32 and bf16 matrix-multiply rates, and each side's
+images/s is printed as a share of the rate of the precision it computes in (a LeNet5 training
+step costs about 83 MFLOP per 28x28 image: 3x the forward's 27.6 MFLOP). The last line is the
+speedup of convscope at its auto precision over the plain fp32 loop (median of per-round
+ratios).
 
     python benchmarks/train_throughput.py [--data ../shared/data/CIFAR10] [--rounds 5]
 """
@@ -20,21 +24,24 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from convscope.config import from_flat
 from convscope.data.base import Normalize
+from convscope.hardware import features
 from convscope.models import LeNet5
+from convscope.train import precision
 from convscope.train.loop import make_optimizer, train_step
 
 MFLOP_PER_IMAGE = 83.0  # LeNet5 training step, 28x28 input (forward 27.6 MFLOP x 3)
 
 
-def matmul_gflops(n: int = 1024, reps: int = 20) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
+def matmul_gflops(dtype: torch.dtype, n: int = 1024, reps: int = 10) -> float:
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    for _ in range(2):
         a @ b
     t = time.perf_counter()
     for _ in range(reps):
@@ -70,13 +77,11 @@ def main() -> None:
     plain_x = normalize(images)  # preloaded float32, as a plain loop would keep it
     n = images.shape[0]
     cfg = from_flat({"optimizer": "adam", "lr": 1e-3, "batch_size": B})
+    auto = precision.resolve("auto", "lenet5", "cpu")
 
     torch.manual_seed(0)
     plain_model = LeNet5()
-    torch.manual_seed(0)
-    cs_model = LeNet5().to(memory_format=torch.channels_last)
     plain_opt = torch.optim.Adam(plain_model.parameters(), lr=1e-3)
-    cs_opt = make_optimizer(cfg, iter(cs_model.parameters()))
 
     def plain(steps: int, offset: int) -> None:
         for i in range(steps):
@@ -87,36 +92,60 @@ def main() -> None:
             loss.backward()
             plain_opt.step()
 
-    def convscope(steps: int, offset: int) -> None:
-        for i in range(steps):
-            j = ((offset + i) * B) % (n - B)
-            x = normalize(images[j : j + B]).contiguous(memory_format=torch.channels_last)
-            train_step(cs_model, cs_opt, x, labels[j : j + B])
+    def convscope_side(prec: str) -> Callable[[int, int], None]:
+        torch.manual_seed(0)
+        model = LeNet5().to(memory_format=torch.channels_last)
+        opt = make_optimizer(cfg, iter(model.parameters()))
 
-    plain(5, 0)
-    convscope(5, 0)
-    rates: dict[str, list[float]] = {"plain": [], "convscope": []}
-    mm: list[float] = []
+        def run(steps: int, offset: int) -> None:
+            for i in range(steps):
+                j = ((offset + i) * B) % (n - B)
+                x = normalize(images[j : j + B]).contiguous(memory_format=torch.channels_last)
+                train_step(model, opt, x, labels[j : j + B], prec)
+
+        return run
+
+    sides = {
+        "plain fp32": ("fp32", plain),
+        "convscope fp32": ("fp32", convscope_side("fp32")),
+        f"convscope {auto} (auto)": (auto, convscope_side(auto)),
+    }
+    for _, fn in sides.values():
+        fn(5, 0)
+    rates: dict[str, list[float]] = {k: [] for k in sides}
+    mm: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for r in range(args.rounds):
-        mm.append(matmul_gflops())
-        for name, fn in (("plain", plain), ("convscope", convscope)):
+        mm["fp32"].append(matmul_gflops(torch.float32))
+        mm["bf16"].append(matmul_gflops(torch.bfloat16))
+        order = list(sides) if r % 2 == 0 else list(reversed(sides))
+        for name in order:
             t = time.perf_counter()
-            fn(args.steps, r * args.steps)
+            sides[name][1](args.steps, r * args.steps)
             rates[name].append(args.steps * B / (time.perf_counter() - t))
-    peak = statistics.median(mm)
+    f = features("cpu")
+    print(f"CPU: {f.name}; {f.reason}; torch {torch.__version__}")
     print(
-        f"threads: {torch.get_num_threads()}, batch {B}, {args.rounds} rounds x {args.steps} steps"
+        f"threads: {torch.get_num_threads()}, batch {B}, {args.rounds} rounds x {args.steps} "
+        "steps, sides alternating"
     )
-    print(f"fp32 matmul rate (1024x1024, median of rounds): {peak:.1f} GFLOP/s")
-    for name in ("plain", "convscope"):
+    peak = {k: statistics.median(v) for k, v in mm.items()}
+    for k in ("fp32", "bf16"):
+        print(f"{k} matmul rate (1024x1024, median of rounds): {peak[k]:.1f} GFLOP/s")
+    for name, (prec, _) in sides.items():
         med = statistics.median(rates[name])
-        frac = med * MFLOP_PER_IMAGE / 1e3 / peak
+        gflops = med * MFLOP_PER_IMAGE / 1e3
         print(
-            f"{name:>9}: {med:7.1f} img/s (rounds: {', '.join(f'{v:.0f}' for v in rates[name])}) "
-            f"= {med * MFLOP_PER_IMAGE / 1e3:.1f} GFLOP/s, {100 * frac:.1f}% of matmul rate"
+            f"{name:>22}: {med:7.1f} img/s (rounds: {', '.join(f'{v:.0f}' for v in rates[name])})"
+            f" = {gflops:.1f} GFLOP/s, {100 * gflops / peak[prec]:.1f}% of the {prec} matmul rate"
         )
-    ratios = [c / p for c, p in zip(rates["convscope"], rates["plain"])]
-    print(f"ratio convscope/plain (median of per-round ratios): {statistics.median(ratios):.2f}")
+    names = list(sides)
+    for name in names[1:]:
+        ratios = [c / p for c, p in zip(rates[name], rates[names[0]])]
+        print(
+            f"ratio {name} / plain fp32 (median of per-round ratios): {statistics.median(ratios):.2f}"
+        )
+    ratios = [c / p for c, p in zip(rates[names[2]], rates[names[0]])]
+    print(f"speedup {statistics.median(ratios):.2f} (convscope {auto} vs plain fp32 loop)")
 
 
 if __name__ == "__main__":

@@ -266,6 +266,13 @@ def _print_summary(out: Path, s: dict[str, Any], source: str, temporary: bool = 
         f"final: {pct(s.get('final_test_accuracy'))}"
     )
     print(f"wall time: {s.get('wall_time_s')} s, {s.get('images_per_second')} img/s")
+    if s.get("precision"):
+        share = s.get("outside_steps_share")
+        outside = f"{share:.1%}" if share is not None else "n/a"
+        print(
+            f"precision: {s['precision']}; a record every {s.get('eval_every')} steps; "
+            f"time outside optimizer steps: {outside}"
+        )
     if s.get("status") == "interrupted" and not temporary:
         print(f"resume with: convscope train --out {out} --resume (and the same options)")
 

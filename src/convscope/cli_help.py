@@ -48,11 +48,24 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
     ),
     "batch_size": ("N", "images per optimizer step"),
     "seed": ("N", "random seed for initialisation, batches and augmentation"),
-    "eval_every": ("N", "steps between records of loss and train/test accuracy"),
-    "train_eval_size": ("N", "fixed sample of training images for train_accuracy"),
+    "eval_every": (
+        "N",
+        "steps between records of loss and train/test accuracy "
+        "(default: sized to the budget, about 64 records)",
+    ),
+    "train_eval_size": (
+        "N",
+        "fixed sample of training images for train_accuracy "
+        "(default: min(training images, test images, 2000))",
+    ),
     "checkpoint_every": ("N", "steps between checkpoints (one is also written at the end)"),
     "keep_checkpoints": ("STEPS", "comma-separated steps whose model snapshots are kept"),
     "device": ("DEVICE", "where to train; auto picks a CUDA GPU when there is one"),
+    "precision": (
+        "P",
+        "autocast precision; auto = bf16 for CNNs where the hardware runs it fast "
+        "(AMX/AVX-512 BF16 CPU, bf16 CUDA), else fp32",
+    ),
     "threads": ("N", "torch intra-op threads (default: all cores)"),
     "channels_last": ("BOOL", "channels-last memory format for 4-D models (faster on CPU)"),
     "divergence_factor": (

@@ -26,6 +26,7 @@ Device = Literal["auto", "cpu", "cuda"]
 Normalization = Literal["unit", "standardize"]
 Augment = Literal["none", "flip", "flip_crop"]
 OptimizerName = Literal["sgd", "adam", "rmsprop"]
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 @dataclass
@@ -75,13 +76,17 @@ class TrainConfig:
     iterations: int | None = None  # ... or in iterations (optimizer steps); not both
     batch_size: int = 50
     seed: int = 0
-    eval_every: int = 100  # iterations between records of train_loss/train_accuracy/test_accuracy
-    train_eval_size: int = 1000  # fixed sample of training images for train_accuracy
+    # iterations between records of train_loss/train_accuracy/test_accuracy; None: from the
+    # budget and the evaluation's cost (convscope.train.cadence)
+    eval_every: int | None = None
+    # fixed sample of training images for train_accuracy; None: min(train, test, 2000) images
+    train_eval_size: int | None = None
     checkpoint_every: int = 500  # iterations between checkpoints (also written at the end)
     keep_checkpoints: list[int] = field(default_factory=list)  # steps whose checkpoints are kept
     device: Device = "auto"
     threads: int | None = None  # torch intra-op threads; default: all cores
     channels_last: bool = True  # memory format for 4-D models (faster on CPU here)
+    precision: Precision = "auto"  # fp32, bf16 autocast, or auto (convscope.train.precision)
     divergence_factor: float = 1.0  # diverged if the recorded loss exceeds factor * its start
     divergence_patience: int = 5  # ... for this many consecutive records
     activation_stats_every: int = 100  # iterations between activation statistics; 0 = off
@@ -112,7 +117,7 @@ class RunConfig:
                 f"config key 'iterations': expected a positive integer, got {t.iterations}"
             )
         for key in ("batch_size", "eval_every", "train_eval_size", "checkpoint_every"):
-            if getattr(t, key) <= 0:
+            if getattr(t, key) is not None and getattr(t, key) <= 0:
                 raise ConfigError(
                     f"config key '{key}': expected a positive integer, got {getattr(t, key)}"
                 )
@@ -148,12 +153,35 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def identity_dict(self) -> dict[str, Any]:
-        """The fields that define the run's result (everything but the label and device)."""
+        """The fields that define the run's result.
+
+        Not the label, device, threads, or which snapshots are kept (``keep_checkpoints``: they
+        do not change the result). The precision counts as resolved (``auto`` -> ``fp32`` or
+        ``bf16`` on this machine, :mod:`convscope.train.precision`), and only when it is not
+        fp32, so fp32 runs keep the identity they had before the option existed.
+        """
+        from convscope.train.precision import resolve
+
         d = self.to_dict()
         d.pop("name")
-        for k in ("device", "threads"):
+        for k in ("device", "threads", "keep_checkpoints"):
             d["train"].pop(k)
+        p = resolve(self.train.precision, self.model.model, self.train.device)
+        if p == "fp32":
+            d["train"].pop("precision")
+        else:
+            d["train"]["precision"] = p
         return d
+
+    def resolved(self) -> RunConfig:
+        """A copy with ``precision`` resolved for this machine (what ``config.json`` records)."""
+        from convscope.train.precision import resolve
+
+        t = dataclasses.replace(
+            self.train,
+            precision=resolve(self.train.precision, self.model.model, self.train.device),
+        )
+        return dataclasses.replace(self, train=t)
 
 
 SECTIONS: dict[str, type] = {

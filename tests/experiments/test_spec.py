@@ -401,3 +401,25 @@ def test_file_errors(tmp_path: Path) -> None:
     empty.write_text('name = "e"\n')
     with pytest.raises(ConfigError, match="groups"):
         load_experiment(empty)
+
+
+def test_shared_run_keeps_the_snapshots_of_every_group(a2: Any) -> None:
+    cnn = next(r for r in runs(a2, "cnn") if r.seed == 0)
+    adam = next(r for r in runs(a2, "optimizers") if r.label == "adam_lr=1e-3" and r.seed == 0)
+    assert cnn.hash == adam.hash  # one run, whatever snapshots each group asks for
+    cnn_hashes = {r.hash for r in runs(a2, "cnn")}
+    others = [r for r in runs(a2, "optimizers") if r.hash not in cnn_hashes]
+    assert others and all(not r.config.train.keep_checkpoints for r in others)
+    shared = next(r for r in a2.unique_runs() if r.hash == cnn.hash)
+    assert shared.config.train.keep_checkpoints == cnn.config.train.keep_checkpoints != []
+
+
+def test_unique_runs_merge_kept_snapshots() -> None:
+    doc = {
+        "name": "t",
+        "defaults": {"data": "digits", "iterations": 30},
+        "groups": {"a": {"keep_checkpoints": [10]}, "b": {"keep_checkpoints": [20, 10]}},
+    }
+    e = expand(doc, "t", None, None)
+    (only,) = e.unique_runs()
+    assert only.config.train.keep_checkpoints == [10, 20]

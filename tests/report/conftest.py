@@ -474,7 +474,8 @@ def train_tiny_out(out: Path) -> Path:
         }
 
     groups: dict[str, list[dict[str, Any]]] = {}
-    groups["cnn"] = [run(f"cnn-s{s}", "lenet5", seed=s) for s in (0, 1)]
+    # the analysed runs ask for snapshots (runs keep only their final one otherwise)
+    groups["cnn"] = [run(f"cnn-s{s}", "lenet5", seed=s, keep_checkpoints=[10, 20]) for s in (0, 1)]
     opts = [
         ("adam_lr=1e-3", {"optimizer": "adam", "lr": 1e-3}),
         ("adam_lr=1e-4", {"optimizer": "adam", "lr": 1e-4}),

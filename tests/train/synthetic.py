@@ -46,6 +46,7 @@ def small_config(iterations: int, **over: object) -> RunConfig:
         "augment": "flip_crop",
         "dropout": 0.3,
         "threads": 1,
+        "precision": "fp32",
     }
     flat.update(over)
     return from_flat(flat)
@@ -56,6 +57,7 @@ def main() -> None:
     p.add_argument("run_dir")
     p.add_argument("iterations", type=int)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--precision", default="fp32")
     p.add_argument(
         "--crash-in-checkpoint",
         type=int,
@@ -86,7 +88,10 @@ def main() -> None:
     from convscope.train.loop import train
 
     s = train(
-        small_config(args.iterations), args.run_dir, resume=args.resume, dataset=synthetic_dataset()
+        small_config(args.iterations, precision=args.precision),
+        args.run_dir,
+        resume=args.resume,
+        dataset=synthetic_dataset(),
     )
     print(s["status"])
     sys.exit(0)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from convscope.config import RunConfig, config_hash
 from convscope.errors import ConvscopeError
 from convscope.runs import RunDir
 from convscope.train.loop import batch_indices, train
@@ -51,23 +52,35 @@ def tb_steps(run: Path, tag: str = "test_accuracy") -> list[int]:
     return sorted(steps)
 
 
+@pytest.fixture(scope="module", params=["fp32", "bf16"])
+def precision(request: pytest.FixtureRequest) -> str:
+    """Every test of a reference run runs at both precisions (determinism, exact resume)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ref") / "run"
-    s = train(small_config(ITERS), out, dataset=synthetic_dataset())
+def reference_run(tmp_path_factory: pytest.TempPathFactory, precision: str) -> Path:
+    out = tmp_path_factory.mktemp(f"ref-{precision}") / "run"
+    s = train(small_config(ITERS, precision=precision), out, dataset=synthetic_dataset())
     assert s["status"] == "completed"
+    assert s["precision"] == precision
     return out
+
+
+def cfg_of(run: Path, iterations: int = ITERS, **over: object) -> RunConfig:
+    """The reference config at the reference run's precision."""
+    return small_config(iterations, precision=RunDir(run).config().train.precision, **over)
 
 
 def test_run_directory_describes_itself(reference_run: Path) -> None:
     rd = RunDir(reference_run)
-    assert rd.config() == small_config(ITERS)
+    assert rd.config() == cfg_of(reference_run)
     assert json.loads((reference_run / "config.json").read_text())["hash"] == rd.config_hash()
     s = rd.summary()
     assert s["status"] == "completed" and s["step"] == ITERS
     assert s["best_test_accuracy"] >= s["final_test_accuracy"] - 1e-12
     assert s["images_per_second"] > 0 and s["wall_time_s"] > 0
-    assert rd.checkpoint_steps() == [0, ITERS]
+    assert rd.checkpoint_steps() == [ITERS]  # no snapshots asked for: only the final one
     assert not rd.last_checkpoint_path.exists()  # a finished run keeps snapshots only
     assert rd.data_info()["normalize"]["mean"] is not None
     row = rd.metrics()[0]
@@ -79,27 +92,32 @@ def test_run_directory_describes_itself(reference_run: Path) -> None:
 
 
 def test_same_seed_same_metrics(reference_run: Path, tmp_path: Path) -> None:
-    train(small_config(ITERS), tmp_path / "again", dataset=synthetic_dataset())
+    train(cfg_of(reference_run), tmp_path / "again", dataset=synthetic_dataset())
     assert_same_run(reference_run, tmp_path / "again")
 
 
 def test_other_seed_differs(reference_run: Path, tmp_path: Path) -> None:
-    train(small_config(ITERS, seed=4), tmp_path / "other", dataset=synthetic_dataset())
+    train(cfg_of(reference_run, seed=4), tmp_path / "other", dataset=synthetic_dataset())
     assert RunDir(tmp_path / "other").metrics() != RunDir(reference_run).metrics()
 
 
 def test_resume_after_interrupt_equals_uninterrupted(reference_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    s = train(small_config(ITERS), out, dataset=synthetic_dataset(), stop_after=25)
+    s = train(cfg_of(reference_run), out, dataset=synthetic_dataset(), stop_after=25)
     assert s["status"] == "interrupted" and s["step"] == 25
     with pytest.raises(ConvscopeError, match="--resume"):
-        train(small_config(ITERS), out, dataset=synthetic_dataset())
-    s = train(small_config(ITERS), out, dataset=synthetic_dataset(), resume=True)
+        train(cfg_of(reference_run), out, dataset=synthetic_dataset())
+    s = train(cfg_of(reference_run), out, dataset=synthetic_dataset(), resume=True)
     assert s["status"] == "completed"
     assert_same_run(reference_run, out)
 
 
+def prec_args(run: Path) -> list[str]:
+    return ["--precision", RunDir(run).config().train.precision]
+
+
 def _run_script(out: Path, *extra: str) -> subprocess.Popen:
+    """Train the reference config in a child process (``extra``: ``--precision P``, ...)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.Popen(
         [sys.executable, str(SCRIPT), str(out), str(ITERS), *extra],
@@ -111,7 +129,7 @@ def _run_script(out: Path, *extra: str) -> subprocess.Popen:
 
 def test_resume_after_kill_9_during_training(reference_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = _run_script(out)
+    proc = _run_script(out, *prec_args(reference_run))
     metrics = out / "metrics.jsonl"
     deadline = time.monotonic() + 120
     # wait until the run is past its 3rd record (and 3rd checkpoint) but not finished
@@ -123,7 +141,7 @@ def test_resume_after_kill_9_during_training(reference_run: Path, tmp_path: Path
     proc.wait()
     assert not RunDir(out).is_finished()
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(out), str(ITERS), "--resume"],
+        [sys.executable, str(SCRIPT), str(out), str(ITERS), "--resume", *prec_args(reference_run)],
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         capture_output=True,
         text=True,
@@ -134,7 +152,7 @@ def test_resume_after_kill_9_during_training(reference_run: Path, tmp_path: Path
 
 def test_resume_after_kill_9_during_checkpoint_write(reference_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = _run_script(out, "--crash-in-checkpoint", "3")
+    proc = _run_script(out, "--crash-in-checkpoint", "3", *prec_args(reference_run))
     proc.wait(timeout=120)
     assert proc.returncode == -signal.SIGKILL
     ckdir = out / "checkpoints"
@@ -143,7 +161,7 @@ def test_resume_after_kill_9_during_checkpoint_write(reference_run: Path, tmp_pa
     # records were written past the last good checkpoint before the kill
     assert RunDir(out).metrics()[-1]["step"] == 30
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(out), str(ITERS), "--resume"],
+        [sys.executable, str(SCRIPT), str(out), str(ITERS), "--resume", *prec_args(reference_run)],
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         capture_output=True,
         text=True,
@@ -155,12 +173,12 @@ def test_resume_after_kill_9_during_checkpoint_write(reference_run: Path, tmp_pa
 
 def test_other_config_in_same_dir_is_refused(reference_run: Path) -> None:
     with pytest.raises(ConvscopeError, match="other options: lr: the run has"):
-        train(small_config(ITERS, lr=0.5), reference_run, dataset=synthetic_dataset())
+        train(cfg_of(reference_run, lr=0.5), reference_run, dataset=synthetic_dataset())
 
 
 def test_finished_run_is_not_trained_again(reference_run: Path) -> None:
     before = (reference_run / "metrics.jsonl").read_text()
-    s = train(small_config(ITERS), reference_run, dataset=synthetic_dataset())
+    s = train(cfg_of(reference_run), reference_run, dataset=synthetic_dataset())
     assert s["status"] == "completed"
     assert (reference_run / "metrics.jsonl").read_text() == before
 
@@ -193,3 +211,39 @@ def test_batches_cover_each_epoch_once() -> None:
     epoch1 = torch.cat([batch_indices(7, s, n, b) for s in range(11, 22)])
     assert sorted(epoch1.tolist()) == list(range(n))
     assert not torch.equal(epoch0, epoch1)
+
+
+def test_precisions_give_different_runs(reference_run: Path, precision: str) -> None:
+    other = "bf16" if precision == "fp32" else "fp32"
+    assert config_hash(cfg_of(reference_run)) != config_hash(small_config(ITERS, precision=other))
+
+
+def test_bf16_keeps_weights_and_optimizer_state_fp32(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    s = train(
+        small_config(ITERS, precision="bf16"), out, dataset=synthetic_dataset(), stop_after=10
+    )
+    assert s["precision"] == "bf16"
+    ck = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert all(v.dtype == torch.float32 for v in ck["model"].values() if v.is_floating_point())
+    for st in ck["optimizer"]["state"].values():
+        for k, v in st.items():
+            if k != "step" and torch.is_tensor(v):
+                assert v.dtype == torch.float32, k
+    # and autocast was on: the same run at fp32 records other losses
+    train(small_config(ITERS, precision="fp32"), tmp_path / "fp32", dataset=synthetic_dataset())
+    fp32_first = RunDir(tmp_path / "fp32").metrics()[0]
+    assert RunDir(out).metrics()[0]["train_loss"] != fp32_first["train_loss"]
+
+
+def test_snapshots_only_where_asked(tmp_path: Path) -> None:
+    cfg = small_config(30, keep_checkpoints=[10], eval_every=None, train_eval_size=None)
+    s = train(cfg, tmp_path / "run", dataset=synthetic_dataset())
+    assert RunDir(tmp_path / "run").checkpoint_steps() == [0, 10, 30]
+    # the defaults resolved from the budget and the data set, recorded in the summary
+    assert s["train_eval_size"] == 200  # min(600 train, 200 test, 2000)
+    assert s["eval_every"] == 4  # 30 steps / at least 8 records
+    assert len(RunDir(tmp_path / "run").metrics()) == 8
+    assert 0 <= s["outside_steps_share"] < 1
+    # keep_checkpoints is not part of the identity: the same run without snapshots asked for
+    assert config_hash(cfg) == config_hash(small_config(30, eval_every=None, train_eval_size=None))

@@ -90,13 +90,14 @@ def add_commands(sub: Any) -> None:
 
 
 # --- run options: config keys set for every run of the experiment ------------------------------
-# Keys here must not be part of a run's identity (RunConfig.identity_dict): setting one changes
-# where or how a run is computed, never which run it is, so finished runs stay finished.
-RUN_OPTIONS: tuple[str, ...] = ("device",)
+# device is not part of a run's identity (RunConfig.identity_dict): it changes where a run is
+# computed, never which run it is. precision is, when it resolves to bf16 (docs/precision.md):
+# a bf16 run is another run, and finished fp32 runs stay as they are.
+RUN_OPTIONS: tuple[str, ...] = ("device", "precision")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    """``--device`` (and any other key of :data:`RUN_OPTIONS`), as ``convscope train`` has it."""
+    """``--device``, ``--precision`` (the keys of :data:`RUN_OPTIONS`), as ``convscope train`` has them."""
     import dataclasses
     import typing
 

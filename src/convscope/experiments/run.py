@@ -137,8 +137,11 @@ def plan_runs(
             spe = steps_per_epoch(n_train(pr.spec.config.data), t.batch_size)
             pr.steps = max(1, round(float(t.epochs or 1.0) * spe))
         steps = pr.steps or 1000
-        records = steps / t.eval_every
-        evals = records * (min(t.train_eval_size, 10**9) + 1000) / 3  # forward ~ 1/3 of a step
+        from convscope.train import cadence
+
+        per_record = (t.train_eval_size or 1000) + 1000
+        records = steps / cadence.eval_every(t.eval_every, steps, t.batch_size, per_record)
+        evals = records * per_record * cadence.EVAL_COST
         pr.cost = image_cost(pr.spec.config) * (steps * t.batch_size + evals)
     return list(planned.values())
 

@@ -194,11 +194,23 @@ class Experiment:
     chapters: dict[str, str] = field(default_factory=dict)
 
     def unique_runs(self) -> list[RunSpec]:
-        """Distinct runs by identity, in first-listed order."""
+        """Distinct runs by identity, in first-listed order.
+
+        Groups that share a run may ask for different snapshots (``keep_checkpoints`` is not
+        part of the identity): the shared run keeps all of them.
+        """
         seen: dict[str, RunSpec] = {}
         for g in self.groups:
             for r in g.runs:
-                seen.setdefault(r.hash, r)
+                first = seen.setdefault(r.hash, r)
+                keep = first.config.train.keep_checkpoints
+                if first is not r and set(r.config.train.keep_checkpoints) - set(keep):
+                    t = dataclasses.replace(
+                        first.config.train,
+                        keep_checkpoints=sorted({*keep, *r.config.train.keep_checkpoints}),
+                    )
+                    cfg = dataclasses.replace(first.config, train=t)
+                    seen[r.hash] = dataclasses.replace(first, config=cfg)
         return list(seen.values())
 
 

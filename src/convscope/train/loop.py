@@ -47,12 +47,12 @@ from convscope.runs import (
     RunDir,
     snapshot_name,
 )
-from convscope.train import checkpoint, guards
+from convscope.train import cadence, checkpoint, guards, precision
 from convscope.train.memory_format import choose_memory_format
 
 log = logging.getLogger(__name__)
 
-EVAL_BATCH = 500  # images per forward pass when evaluating
+EVAL_BATCH = 1000  # images per forward pass when evaluating (inference mode)
 
 
 # --- plug-in points --------------------------------------------------------------------------
@@ -167,11 +167,20 @@ def make_optimizer(cfg: RunConfig, params: Iterator[nn.Parameter]) -> torch.opti
 
 
 def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    prec: str = "fp32",
 ) -> torch.Tensor:
-    """One optimizer step on batch ``x`` ``(B, ...)`` with labels ``y`` ``(B,)``; returns the loss."""
+    """One optimizer step on batch ``x`` ``(B, ...)`` with labels ``y`` ``(B,)``; returns the loss.
+
+    ``prec`` is a resolved precision: ``bf16`` runs the forward pass under autocast (weights,
+    gradients and optimizer state stay fp32).
+    """
     optimizer.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(x), y)
+    with precision.autocast(x.device, prec):
+        loss = F.cross_entropy(model(x), y)
     loss.backward()
     optimizer.step()
     return loss.detach()
@@ -227,21 +236,25 @@ def augment(x: torch.Tensor, kind: str, seed: int, step: int) -> torch.Tensor:
     return x
 
 
-@torch.no_grad()
 def accuracy(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
     normalize: Normalize,
     memory_format: torch.memory_format = torch.contiguous_format,
+    prec: str = "fp32",
 ) -> float:
-    """Top-1 accuracy of ``model`` (eval mode) on uint8 ``images`` ``(N, C, H, W)``."""
+    """Top-1 accuracy of ``model`` (eval mode) on uint8 ``images`` ``(N, C, H, W)``.
+
+    Inference mode, batches of :data:`EVAL_BATCH`, the run's memory format and precision.
+    """
     was_training = model.training
     model.eval()
     correct = 0
-    for i in range(0, images.shape[0], EVAL_BATCH):
-        x = normalize(images[i : i + EVAL_BATCH]).contiguous(memory_format=memory_format)
-        correct += int((model(x).argmax(1) == labels[i : i + EVAL_BATCH]).sum())
+    with precision.inference(images.device, prec):
+        for i in range(0, images.shape[0], EVAL_BATCH):
+            x = normalize(images[i : i + EVAL_BATCH]).contiguous(memory_format=memory_format)
+            correct += int((model(x).argmax(1) == labels[i : i + EVAL_BATCH]).sum())
     model.train(was_training)
     return correct / max(1, images.shape[0])
 
@@ -348,7 +361,7 @@ def train(
     from convscope.data.fingerprint import check_unchanged, fingerprint
 
     run = RunDir(out_dir)
-    cfg.validate()
+    cfg = cfg.validate().resolved()  # precision as it runs on this machine (config.json says)
     h = config_hash(cfg)
     progress = progress or _NoProgress()
     run.check_target()  # never write into (or clean) a folder that is not a run
@@ -424,6 +437,15 @@ def _train_locked(
     guards.check_budget(cfg, n_train, total)
     if max_steps is not None:
         total = min(total, max_steps)
+    prec = cfg.train.precision  # resolved by train()
+    n_train_eval = cadence.train_eval_size(t.train_eval_size, n_train, len(ds.test))
+    eval_every = cadence.eval_every(t.eval_every, total, t.batch_size, len(ds.test) + n_train_eval)
+    log.info(
+        "precision %s; a record every %d steps, train accuracy on %d images",
+        precision.explain(prec, cfg.model.model, t.device),
+        eval_every,
+        n_train_eval,
+    )
     if cfg.data.normalize == "standardize":
         normalize = Normalize(*ds.channel_stats())
     else:
@@ -461,13 +483,14 @@ def _train_locked(
     )
     data_info = {**ds.describe(), "normalize": normalize.to_dict()}
     io.write_json(run.data_path, {**data_info, "fingerprint": fingerprint(ds, cfg.data.data)})
-    _write_summary(run, cfg, h, state, STATUS_RUNNING, total, memory_format=fmt_info)
+    resolved = {"precision": prec, "eval_every": eval_every, "train_eval_size": n_train_eval}
+    _write_summary(run, cfg, h, state, STATUS_RUNNING, total, None, resolved, fmt_info)
 
     images = ds.train.images.to(device)
     labels = ds.train.labels.to(device)
     test_x, test_y = ds.test.images.to(device), ds.test.labels.to(device)
     g = torch.Generator().manual_seed(_seed(t.seed, 3))
-    sample = torch.randperm(n_train, generator=g)[: min(t.train_eval_size, n_train)].to(device)
+    sample = torch.randperm(n_train, generator=g)[:n_train_eval].to(device)
     train_x, train_y = images[sample], labels[sample]
 
     tb = summary_writer_cls(str(run.tb_dir))
@@ -481,7 +504,8 @@ def _train_locked(
     t_wall0 = time.perf_counter() - state.wall_seconds
     if state.step == 0:
         _add_hparams(tb, cfg, cfg.name or run.path.name)
-        _snapshot(run, model, 0)
+        if t.keep_checkpoints:  # asked for snapshots: the initialisation is one of them
+            _snapshot(run, model, 0)
         _run_callbacks(callbacks, ctx, 0, total)
 
     progress.start(total, state.step, cfg.name or run.path.name)
@@ -494,7 +518,7 @@ def _train_locked(
                 idx = batch_indices(t.seed, step, n_train, t.batch_size).to(device)
                 x = augment(normalize(images[idx]), cfg.data.augment, t.seed, step)
                 x = x.contiguous(memory_format=fmt)
-                loss_value = train_step(model, optimizer, x, labels[idx]).item()
+                loss_value = train_step(model, optimizer, x, labels[idx], prec).item()
                 state.train_seconds += time.perf_counter() - t0
                 state.step = step = step + 1
                 if state.initial_loss is None:
@@ -504,9 +528,11 @@ def _train_locked(
 
                 if not math.isfinite(loss_value):
                     status, reason = STATUS_DIVERGED, f"loss is {loss_value} at step {step}"
-                record_now = step % t.eval_every == 0 or step == total or status == STATUS_DIVERGED
+                record_now = step % eval_every == 0 or step == total or status == STATUS_DIVERGED
                 if record_now:
-                    row = _record(model, state, normalize, fmt, train_x, train_y, test_x, test_y)
+                    row = _record(
+                        model, state, normalize, fmt, prec, train_x, train_y, test_x, test_y
+                    )
                     metrics.append(row)
                     for k in ("train_loss", "train_accuracy", "test_accuracy"):
                         if row[k] is not None and math.isfinite(row[k]):
@@ -545,7 +571,7 @@ def _train_locked(
         metrics.close()
         records.close()
         tb.close()
-    summary = _write_summary(run, cfg, h, state, status, total, reason, fmt_info)
+    summary = _write_summary(run, cfg, h, state, status, total, reason, resolved, fmt_info)
     if finished:
         # Nothing will continue a finished run: its final weights are in the snapshot, and the
         # optimizer state (2/3 of last.pt) need not stay on disk.
@@ -572,6 +598,7 @@ def _record(
     state: LoopState,
     normalize: Normalize,
     fmt: torch.memory_format,
+    prec: str,
     train_x: torch.Tensor,
     train_y: torch.Tensor,
     test_x: torch.Tensor,
@@ -579,11 +606,11 @@ def _record(
 ) -> dict[str, Any]:
     train_loss = state.loss_sum / max(1, state.loss_count)
     state.loss_sum, state.loss_count = 0.0, 0
-    test_acc = accuracy(model, test_x, test_y, normalize, fmt)
+    test_acc = accuracy(model, test_x, test_y, normalize, fmt, prec)
     row = {
         "step": state.step,
         "train_loss": train_loss,
-        "train_accuracy": accuracy(model, train_x, train_y, normalize, fmt),
+        "train_accuracy": accuracy(model, train_x, train_y, normalize, fmt, prec),
         "test_accuracy": test_acc,
     }
     state.last_test_accuracy = test_acc
@@ -671,8 +698,14 @@ def _write_summary(
     status: str,
     total: int,
     reason: str | None = None,
+    resolved: dict[str, Any] | None = None,
     memory_format: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """``summary.json``: status, accuracies, times, and the values the defaults resolved to.
+
+    ``outside_steps_share`` is the share of the wall time spent outside optimizer steps
+    (records, callbacks, checkpoints, logging).
+    """
     n_train = int(state.extra.get("n_train") or 0)
     images = (
         guards.images_seen(state.step, n_train, cfg.train.batch_size)
@@ -694,9 +727,13 @@ def _write_summary(
         "images_per_second": round(images / state.train_seconds, 1)
         if state.train_seconds
         else None,
+        "outside_steps_share": round(1 - state.train_seconds / state.wall_seconds, 4)
+        if state.wall_seconds > 0
+        else None,
         "diverged_step": state.step if status == STATUS_DIVERGED else None,
         "reason": reason,
         "memory_format": memory_format,
+        **(resolved or {}),
     }
     io.write_json(run.summary_path, summary)
     return summary

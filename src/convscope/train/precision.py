@@ -1,0 +1,84 @@
+"""Training precision: ``fp32``, ``bf16`` (autocast), or ``auto`` (resolved per machine and model).
+
+bf16 means :func:`torch.autocast` with ``bfloat16`` around forward passes (training and
+evaluation). Weights, gradients, optimizer state and checkpoints stay fp32.
+
+``auto`` resolves to bf16 only where both hold:
+
+* the device runs bf16 fast (:func:`convscope.hardware.features`: a CPU with AMX or AVX-512
+  BF16, or a CUDA GPU with bf16), and
+* the model kind was measured to train faster in bf16 at unchanged accuracy
+  (:data:`BF16_MODELS`).
+
+Measured (docs/precision.md): LeNet5 trains 1.9x faster in bf16 on an AMX Xeon, and faster on
+an AVX-512 BF16 AMD EPYC, at the same accuracy; LSTM-128 trained slower in bf16 on the EPYC,
+so the recurrent cells stay fp32 under ``auto`` (ask for ``bf16`` explicitly to use it).
+User factories (``package.module:factory``) were never measured: fp32.
+
+Identity: the *resolved* precision is what a run is (bf16 gives other numbers than fp32), so it
+is written to ``config.json`` and is part of the config hash whenever it is not fp32 (an fp32
+run keeps the hash it had before this option existed). Resolution reads hardware flags only,
+never a timing, so ``auto`` resolves the same way every time on one machine and a run resumes
+under the precision it started with; on a machine of another kind ``auto`` may resolve
+differently, and that is then another run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Literal
+
+import torch
+
+from convscope.hardware import features
+
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+
+# model kinds auto runs in bf16 on bf16-capable hardware (measured; docs/precision.md)
+BF16_MODELS = frozenset({"lenet5"})
+
+
+def device_type(device: str) -> str:
+    """``cpu`` or ``cuda`` for a config ``device`` value (``auto`` as the loop resolves it)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve(precision: str, model: str, device: str) -> str:
+    """The precision a run of ``model`` on ``device`` trains at: ``fp32`` or ``bf16``."""
+    if precision in ("fp32", "bf16"):
+        return precision
+    if precision != "auto":
+        raise ValueError(f"unknown precision {precision!r}")
+    if model not in BF16_MODELS:
+        return "fp32"
+    return "bf16" if features(device_type(device)).bf16_fast else "fp32"
+
+
+def explain(precision: str, model: str, device: str) -> str:
+    """One line saying what ``precision`` resolves to and why (for logs and ``summary.json``)."""
+    got = resolve(precision, model, device)
+    if precision != "auto":
+        return f"{got} (asked for)"
+    f = features(device_type(device))
+    if model not in BF16_MODELS:
+        return f"{got} (auto: model {model!r} is not measured faster in bf16)"
+    return f"{got} (auto: {f.reason})"
+
+
+def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager[None]:
+    """The autocast context for a resolved ``precision`` (a no-op for fp32)."""
+    dev = torch.device(device).type
+    if precision == "bf16":
+        return torch.autocast(dev, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def inference(device: torch.device | str, precision: str) -> Iterator[None]:
+    """Inference mode at the run's precision, for evaluation."""
+    with torch.inference_mode(), autocast(device, precision):
+        yield

@@ -1,0 +1,44 @@
+"""Hardware detection: bf16 support read from CPU flags, never assumed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convscope.hardware import cpu_features, cpu_flags, features
+
+XEON = "processor : 0\nmodel name : Intel Xeon\nflags : fpu avx512f avx512_bf16 amx_bf16 amx_tile\n"
+EPYC_BF16 = "processor : 0\nmodel name : AMD EPYC\nflags : fpu avx2 avx512f avx512_bf16\n"
+EPYC_OLD = "processor : 0\nmodel name : AMD EPYC 7B13\nflags : fpu avx2 fma\n"
+
+
+def test_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    p = tmp_path / "cpuinfo"
+    p.write_text(XEON)
+    assert {"amx_bf16", "avx512_bf16", "fpu"} <= cpu_flags(p)
+    assert cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_bf16_fast_only_with_bf16_instructions() -> None:
+    for text, fast in ((XEON, True), (EPYC_BF16, True), (EPYC_OLD, False)):
+        flags = frozenset(text.split("flags :")[1].split())
+        f = cpu_features(flags, "cpu")
+        assert f.bf16_fast is fast, text
+        assert f.reason.startswith("CPU has amx_bf16") == ("amx_bf16" in flags)
+
+
+def test_this_machine_answers_the_same_every_time() -> None:
+    a = features("cpu")
+    features.cache_clear()
+    assert features("cpu") == a
+    assert a.bf16_fast == bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def test_no_cuda_no_bf16_on_cuda(monkeypatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    features.cache_clear()
+    try:
+        assert not features("cuda").bf16_fast
+    finally:
+        features.cache_clear()

@@ -1,0 +1,82 @@
+"""Precision: resolution per machine and model kind, identity, autocast."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from convscope import hardware
+from convscope.config import config_hash, from_flat
+from convscope.data.base import Normalize
+from convscope.hardware import Features
+from convscope.train import precision
+from convscope.train.loop import accuracy
+
+
+@pytest.fixture
+def machine(monkeypatch: pytest.MonkeyPatch):
+    """Pretend the CPU has (or lacks) fast bf16."""
+
+    def set_fast(fast: bool) -> None:
+        f = Features("cpu", "test CPU", fast, "test")
+        monkeypatch.setattr(precision, "features", lambda device: f)
+
+    return set_fast
+
+
+def test_auto_uses_bf16_only_for_measured_models_on_bf16_hardware(machine) -> None:
+    machine(True)
+    assert precision.resolve("auto", "lenet5", "cpu") == "bf16"
+    for m in ("rnn", "lstm", "gru", "mypkg.models:factory"):
+        assert precision.resolve("auto", m, "cpu") == "fp32", m
+    machine(False)
+    assert precision.resolve("auto", "lenet5", "cpu") == "fp32"
+    # explicit choices are kept whatever the machine
+    assert precision.resolve("bf16", "lstm", "cpu") == "bf16"
+    assert precision.resolve("fp32", "lenet5", "cpu") == "fp32"
+
+
+def test_identity_is_the_resolved_precision(machine) -> None:
+    machine(True)
+    auto, bf16, fp32 = (from_flat({"precision": p}) for p in ("auto", "bf16", "fp32"))
+    assert config_hash(auto) == config_hash(bf16) != config_hash(fp32)
+    assert auto.resolved().train.precision == "bf16"
+    assert "precision" not in fp32.identity_dict()["train"]  # fp32 runs keep their old hash
+    machine(False)
+    assert config_hash(auto) == config_hash(fp32)
+    assert auto.resolved().train.precision == "fp32"
+
+
+def test_bad_precision_is_a_config_error() -> None:
+    from convscope.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'precision'"):
+        from_flat({"precision": "fp16"})
+
+
+def test_autocast_runs_matmuls_in_bf16_and_fp32_is_untouched() -> None:
+    lin = torch.nn.Linear(4, 3)
+    x = torch.randn(2, 4)
+    with precision.autocast("cpu", "bf16"):
+        assert lin(x).dtype == torch.bfloat16
+    with precision.autocast("cpu", "fp32"):
+        assert lin(x).dtype == torch.float32
+    assert lin.weight.dtype == torch.float32
+
+
+def test_accuracy_in_inference_mode_matches_plain_forward() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    images = torch.randint(0, 256, (2500, 1, 4, 4), dtype=torch.uint8)
+    labels = torch.randint(0, 3, (2500,))
+    norm = Normalize()
+    with torch.no_grad():
+        want = (model(norm(images)).argmax(1) == labels).float().mean().item()
+    assert accuracy(model, images, labels, norm) == pytest.approx(want)
+    got = accuracy(model, images, labels, norm, prec="bf16")
+    assert abs(got - want) < 0.05  # bf16 rounding flips a few near-ties at most
+    assert model.training
+
+
+def test_hardware_module_is_what_precision_reads() -> None:
+    assert precision.features is hardware.features
