@@ -81,14 +81,25 @@ def test_resume_on_changed_data_is_refused(
 ) -> None:
     data, out = tmp_path / "data", tmp_path / "run"
     image_folders("data", n_train=4, n_test=2, size=(12, 12))
-    common = ["--data", str(data), "--iterations", "6", "--checkpoint-every", "2", "--out"]
+    common = [
+        "--data",
+        str(data),
+        "--iterations",
+        "6",
+        "--checkpoint-every",
+        "2",
+        "--eval-every",
+        "3",
+    ]
+    common += ["--out"]
     assert main(["train", *common, str(out), "--batch-size", "4", "-q", "--threads", "1"]) == 0
     # an unfinished run (interrupted at step 2) on the same data
     out2 = tmp_path / "run2"
     from convscope.config import from_flat
     from convscope.train.loop import train as loop_train
 
-    cfg = from_flat({"data": str(data), "iterations": 6, "checkpoint_every": 2, "batch_size": 4})
+    flat = {"data": str(data), "iterations": 6, "checkpoint_every": 2, "batch_size": 4}
+    cfg = from_flat({**flat, "eval_every": 3})
     cfg.train.threads = 1
     assert loop_train(cfg, out2, stop_after=2)["status"] == "interrupted"
     data_before = (out2 / "data.json").read_bytes()
@@ -180,6 +191,16 @@ def test_resume_with_other_options_names_the_keys(
     assert "repeat the run's options" in line
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Whether process ``pid`` has a SIGTERM handler (bit 15 of SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("SigCgt:")), "0")
+    return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
+
+
 # --- bug 10: SIGTERM during start-up ----------------------------------------------------------
 @pytest.mark.parametrize("when", ["data", "after-summary", "imports"])
 def test_sigterm_during_startup_is_130_and_consistent(tmp_path: Path, when: str) -> None:
@@ -199,8 +220,9 @@ def test_sigterm_during_startup_is_130_and_consistent(tmp_path: Path, when: str)
     )
     marker = Path(str(out) + ".paused")
     deadline = time.monotonic() + 60
-    if hook is None:
-        time.sleep(0.8)
+    if hook is None:  # as soon as main() catches SIGTERM (before that the default action runs)
+        while not _catches_sigterm(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         marker.write_text("")
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
