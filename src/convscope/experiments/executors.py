@@ -19,23 +19,24 @@ import contextlib
 import logging
 import multiprocessing
 import os
-from typing import Any, Protocol
+from typing import Protocol
 
 from convscope.errors import ConfigError
 from convscope.experiments.cores import available_cores, threads_per_worker
+from convscope.experiments.tasks import Task, with_threads
 from convscope.experiments.worker import execute, init_pool_worker
 
 log = logging.getLogger(__name__)
 
 
 class Executor(Protocol):
-    """Runs task dicts; ``slots`` of them at once."""
+    """Runs typed tasks (:mod:`convscope.experiments.tasks`); ``slots`` of them at once."""
 
     name: str
     slots: int
     threads: int
 
-    def submit(self, task: dict[str, Any]) -> cf.Future: ...
+    def submit(self, task: Task) -> cf.Future: ...
 
     def describe(self) -> str: ...
 
@@ -57,9 +58,9 @@ class InlineExecutor:
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads or available_cores()
 
-    def submit(self, task: dict[str, Any]) -> cf.Future:
+    def submit(self, task: Task) -> cf.Future:
         f: cf.Future = cf.Future()
-        f.set_result(execute({**task, "threads": self.threads}))
+        f.set_result(execute(with_threads(task, self.threads)))
         return f
 
     def describe(self) -> str:
@@ -122,8 +123,8 @@ class LocalExecutor:
             )
         return self._pool
 
-    def submit(self, task: dict[str, Any]) -> cf.Future:
-        return self._get_pool().submit(execute, {**task, "threads": self.threads})
+    def submit(self, task: Task) -> cf.Future:
+        return self._get_pool().submit(execute, with_threads(task, self.threads))
 
     def reset(self) -> None:
         """Replace a broken pool (a worker process died) with a fresh one."""

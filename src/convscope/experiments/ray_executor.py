@@ -22,6 +22,7 @@ from typing import Any
 
 from convscope.errors import ConfigError, ConvscopeError
 from convscope.experiments.cores import available_cores
+from convscope.experiments.tasks import Task, with_threads
 from convscope.experiments.worker import execute
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,11 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 3  # re-runs of a task whose worker died (each resumes from the last checkpoint)
 
 
-def _execute_in_ray(task: dict[str, Any]) -> dict[str, Any]:
+def _execute_in_ray(task: Task) -> dict[str, Any]:
     import ray
     import torch
 
-    torch.set_num_threads(int(task.get("threads") or 1))
+    torch.set_num_threads(int(task.threads or 1))
     result = execute(task)
     result["node"] = ray.get_runtime_context().get_node_id()
     return result
@@ -130,8 +131,8 @@ class RayExecutor:
         )
         self._refs: list[Any] = []
 
-    def submit(self, task: dict[str, Any]) -> cf.Future:
-        ref = self._remote.remote({**task, "threads": self.threads})
+    def submit(self, task: Task) -> cf.Future:
+        ref = self._remote.remote(with_threads(task, self.threads))
         self._refs.append(ref)
         return ref.future()
 

@@ -33,6 +33,7 @@ from convscope.config import DataConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.experiments.executors import Executor
 from convscope.experiments.spec import Experiment, RunSpec
+from convscope.experiments.tasks import AnalyzeTask, Task, TrainTask
 from convscope.experiments.worker import ANALYSIS_DONE
 from convscope.runs import FINISHED, STATUS_COMPLETED, STATUS_FAILED, RunDir
 
@@ -440,7 +441,7 @@ def _run_locked(
     log.info("executor: %s", executor.describe())
 
     by_key = {r.hash: r for r in runs}
-    pending: deque[dict[str, Any]] = deque()
+    pending: deque[Task] = deque()
     finished_before = 0
     data_changed = _data_check()
     for r in runs:
@@ -460,28 +461,28 @@ def _run_locked(
             pending.append(_train_task(r, stop_after))
     # runs with analyses first (their analyses overlap the rest), then longest first
     trains = sorted(
-        (t for t in pending if t["kind"] == "train"),
-        key=lambda t: (not by_key[t["key"]].analyses, -by_key[t["key"]].cost),
+        (t for t in pending if t.kind == "train"),
+        key=lambda t: (not by_key[t.key].analyses, -by_key[t.key].cost),
     )
-    pending = deque([*(t for t in pending if t["kind"] == "analyze"), *trains])
+    pending = deque([*(t for t in pending if t.kind == "analyze"), *trains])
     log.info(
         "%d distinct runs: %d finished before, %d to train%s",
         len(runs),
         finished_before,
         len(trains),
-        f", {sum(1 for t in pending if t['kind'] == 'analyze')} analysis task(s)"
-        if any(t["kind"] == "analyze" for t in pending)
+        f", {sum(1 for t in pending if t.kind == 'analyze')} analysis task(s)"
+        if any(t.kind == "analyze" for t in pending)
         else "",
     )
     io.write_json(out / EXPERIMENT_JSON, experiment_doc(exp, runs, {"finished": False}))
 
     total_cost = sum(r.cost for r in runs) or 1.0
     base_done = sum(r.cost for r in runs if r.status in FINISHED)
-    inflight: dict[cf.Future, dict[str, Any]] = {}
+    inflight: dict[cf.Future, Task] = {}
     interrupted = False
 
     def status() -> SweepStatus:
-        running = [by_key[t["key"]] for t in inflight.values() if t["kind"] == "train"]
+        running = [by_key[t.key] for t in inflight.values() if t.kind == "train"]
         done_cost = sum(r.cost for r in runs if r.status in FINISHED or r.status == STATUS_FAILED)
         for r in running:
             if r.steps:
@@ -501,7 +502,7 @@ def _run_locked(
             elapsed_s=elapsed,
             eta_s=eta,
             running_names=[r.name for r in running],
-            analyses_left=sum(1 for t in [*pending, *inflight.values()] if t["kind"] == "analyze"),
+            analyses_left=sum(1 for t in [*pending, *inflight.values()] if t.kind == "analyze"),
         )
 
     monitor.start(status())
@@ -509,8 +510,8 @@ def _run_locked(
         while pending or inflight:
             while pending and len(inflight) < executor.slots:
                 task = pending.popleft()
-                r = by_key[task["key"]]
-                if task["kind"] == "train":
+                r = by_key[task.key]
+                if task.kind == "train":
                     r.status = "running"
                     r.attempts += 1
                 inflight[executor.submit(task)] = task
@@ -518,13 +519,13 @@ def _run_locked(
             broken = False
             for f in done:
                 task = inflight.pop(f)
-                r = by_key[task["key"]]
+                r = by_key[task.key]
                 try:
                     result = f.result()
                 except Exception as e:  # the worker process died (or Ray gave up on it)
                     broken = broken or type(e).__name__ == "BrokenProcessPool"
                     result = {"status": STATUS_FAILED, "error": f"{type(e).__name__}: {e}"}
-                    if broken and task["kind"] == "train" and r.attempts < MAX_ATTEMPTS:
+                    if broken and task.kind == "train" and r.attempts < MAX_ATTEMPTS:
                         r.status = "pending"
                         pending.appendleft(task)
                         monitor.event(f"{r.name}: worker process died; retrying (resumes)")
@@ -533,8 +534,8 @@ def _run_locked(
             if broken:
                 for f, task in list(inflight.items()):  # every in-flight task failed with it
                     inflight.pop(f)
-                    if task["kind"] == "train":
-                        by_key[task["key"]].status = "pending"
+                    if task.kind == "train":
+                        by_key[task.key].status = "pending"
                     pending.appendleft(task)
                 executor.reset()
             monitor.update(status())
@@ -543,7 +544,7 @@ def _run_locked(
         monitor.event("interrupted: stopping runs at their next step (they checkpoint)")
         executor.interrupt()
         for f, task in inflight.items():
-            r = by_key[task["key"]]
+            r = by_key[task.key]
             with contextlib.suppress(Exception):
                 _handle_result(r, task, f.result(timeout=120), deque(), monitor)
     else:
@@ -565,26 +566,12 @@ def _run_locked(
     return ExperimentResult(out, runs, wall, interrupted)
 
 
-def _train_task(r: PlannedRun, stop_after: int | None) -> dict[str, Any]:
-    t: dict[str, Any] = {
-        "kind": "train",
-        "key": r.hash,
-        "run_dir": str(r.dir),
-        "config": r.spec.config.to_dict(),
-    }
-    if stop_after is not None:
-        t["stop_after"] = stop_after
-    return t
+def _train_task(r: PlannedRun, stop_after: int | None) -> TrainTask:
+    return TrainTask(r.hash, str(r.dir), r.spec.config.to_dict(), stop_after=stop_after)
 
 
-def _analysis_task(r: PlannedRun) -> dict[str, Any]:
-    return {
-        "kind": "analyze",
-        "key": r.hash,
-        "run_dir": str(r.dir),
-        "what": _analysis_todo(r),
-        "options": r.analysis_options,
-    }
+def _analysis_task(r: PlannedRun) -> AnalyzeTask:
+    return AnalyzeTask(r.hash, str(r.dir), tuple(_analysis_todo(r)), dict(r.analysis_options))
 
 
 def run_group_analyses(exp: Experiment, out: Path, runs: list[PlannedRun], monitor: Any) -> None:
@@ -611,13 +598,13 @@ def run_group_analyses(exp: Experiment, out: Path, runs: list[PlannedRun], monit
 
 def _handle_result(
     r: PlannedRun,
-    task: dict[str, Any],
+    task: Task,
     result: dict[str, Any],
-    pending: deque[dict[str, Any]],
+    pending: deque[Task],
     monitor: SweepMonitor,
 ) -> None:
     status = result.get("status") or STATUS_FAILED
-    if task["kind"] == "analyze":
+    if task.kind == "analyze":
         r.analysis_status = status
         a = result.get("analysis", {})
         if status == STATUS_FAILED:

@@ -1,11 +1,8 @@
 """What one executor task does, in whichever process runs it (pool worker or Ray worker).
 
-A task is a plain dict (picklable, JSON-able), so every executor can ship it:
-
-* ``{"kind": "train", "key": ..., "run_dir": ABS_PATH, "config": RunConfig.to_dict(), "threads": N}``
-  trains (or resumes, or returns the finished summary of) one run;
-* ``{"kind": "analyze", "key": ..., "run_dir": ABS_PATH, "what": [...], "options": {name: {...}},
-  "threads": N}`` runs registered analyses (:mod:`convscope.studies`) of a finished run.
+A task is a :class:`~convscope.experiments.tasks.TrainTask` (train, resume, or return the
+finished summary of one run) or an :class:`~convscope.experiments.tasks.AnalyzeTask` (run
+registered analyses, :mod:`convscope.studies`, of a finished run).
 
 :func:`execute` never raises for a failing run: it returns ``{"status": "failed", "error": ...}``
 and records the failure in the run's ``summary.json``, so one bad run never stops the others.
@@ -25,6 +22,7 @@ from typing import Any
 
 from convscope import io
 from convscope.errors import LockedError
+from convscope.experiments.tasks import AnalyzeTask, Task, TrainTask
 
 log = logging.getLogger(__name__)
 
@@ -49,50 +47,50 @@ def _set_threads(n: int | None) -> None:
         torch.set_num_threads(int(n))
 
 
-def execute(task: dict[str, Any]) -> dict[str, Any]:
+def execute(task: Task) -> dict[str, Any]:
     """Run one task (see the module docstring); return a JSON-able result dict."""
-    kind = task.get("kind")
+    kind = task.kind
     t0 = time.perf_counter()
     try:
-        _set_threads(task.get("threads"))
-        if kind == "train":
+        _set_threads(task.threads)
+        if isinstance(task, TrainTask):
             result = _train(task)
-        elif kind == "analyze":
+        elif isinstance(task, AnalyzeTask):
             result = _analyze(task)
         else:
-            raise ValueError(f"unknown task kind {kind!r}")
+            raise TypeError(f"not a task: {task!r}")
     except LockedError as e:  # someone else is writing this run: do not touch its files
         result = {"status": "failed", "error": str(e)}
     except Exception as e:
         msg = f"{type(e).__name__}: {e}"
-        log.error("%s %s failed: %s", kind, task.get("run_dir"), msg)
+        log.error("%s %s failed: %s", kind, task.run_dir, msg)
         result = {"status": "failed", "error": msg, "traceback": traceback.format_exc()}
         if kind == "train":
-            _record_failure(Path(task["run_dir"]), msg)
-    result.update(kind=kind, key=task.get("key"), seconds=round(time.perf_counter() - t0, 3))
+            _record_failure(Path(task.run_dir), msg)
+    result.update(kind=kind, key=task.key, seconds=round(time.perf_counter() - t0, 3))
     result.setdefault("pid", os.getpid())
     return result
 
 
-def _train(task: dict[str, Any]) -> dict[str, Any]:
+def _train(task: TrainTask) -> dict[str, Any]:
     import json
 
     from convscope.config import from_dict
     from convscope.train.loop import train
 
-    cfg = from_dict(task["config"], where=f"task {task.get('key')}")
-    if task.get("threads"):
-        cfg.train.threads = int(task["threads"])
-    dataset = _dataset(json.dumps(task["config"]["data"], sort_keys=True))
+    cfg = from_dict(task.config, where=f"task {task.key}")
+    if task.threads:
+        cfg.train.threads = int(task.threads)
+    dataset = _dataset(json.dumps(task.config["data"], sort_keys=True))
     from convscope.callbacks import config_callbacks
 
     summary = train(
         cfg,
-        task["run_dir"],
+        task.run_dir,
         resume=True,
         dataset=dataset,
         callbacks=config_callbacks(cfg),
-        stop_after=task.get("stop_after"),
+        stop_after=task.stop_after,
     )
     return {"status": summary.get("status"), "summary": summary}
 
@@ -112,9 +110,9 @@ def _record_failure(run_dir: Path, msg: str) -> None:
         log.warning("%s: could not record the failure: %s", run_dir, e)
 
 
-def _analyze(task: dict[str, Any]) -> dict[str, Any]:
-    run_dir = Path(task["run_dir"])
-    what = list(task["what"])
+def _analyze(task: AnalyzeTask) -> dict[str, Any]:
+    run_dir = Path(task.run_dir)
+    what = list(task.what)
     done_path = run_dir / ANALYSIS_DONE
     done: dict[str, Any] = {"completed": [], "skipped": {}}
     if done_path.is_file():
@@ -125,7 +123,7 @@ def _analyze(task: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     from convscope.studies.runner import analyze
 
-    options = task.get("options") or {}
+    options = task.options
     if todo:  # a failing analysis is recorded in errors and does not stop the others
         from convscope.studies.base import study_name
 
