@@ -69,20 +69,20 @@ def make_run(
     io.write_json(d / "config.json", cfg.to_dict())
     io.write_json(d / "summary.json", {"status": "completed"})
     rows = []
+
+    def maxima(s: int, n_units: int, n_dead: int) -> list[float]:
+        now = n_dead // 2 if 10 <= s < 30 else (n_dead if s >= 30 else 0)
+        return [0.0 if i < now else 1.0 + i for i in range(n_units)]
+
     for s in STEPS:
-
-        def maxima(n_units: int, n_dead: int) -> list[float]:
-            now = n_dead // 2 if 10 <= s < 30 else (n_dead if s >= 30 else 0)
-            return [0.0 if i < now else 1.0 + i for i in range(n_units)]
-
         conv_mean = 1.0 if s < settle_at else 3.0
         rows.append(
             {
                 "step": s,
                 "n_images": 16,
                 "layers": {
-                    "Layer_1_Activations": _layer(maxima(N_CONV, dead_conv), conv_mean),
-                    "Layer_2_Activations": _layer(maxima(N_FC, dead_fc), 2.0),
+                    "Layer_1_Activations": _layer(maxima(s, N_CONV, dead_conv), conv_mean),
+                    "Layer_2_Activations": _layer(maxima(s, N_FC, dead_fc), 2.0),
                     "Logits": {**_layer([1.0] * 4, 0.0), "zero_fraction": 0.0},
                 },
                 "points": {
