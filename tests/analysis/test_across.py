@@ -224,3 +224,59 @@ def test_one_seed_says_no_test_and_bad_runs_are_notes(tmp_path: Path) -> None:
     assert "from 25% under a to 75% under b" in text
     assert "no fc1 units die under any setting" in text
     assert "Dead units" in markdown(s)
+
+
+@pytest.mark.slow
+def test_real_runs_agree_with_a_forward_pass_and_the_parameters(tmp_path: Path) -> None:
+    """Two short LeNet5 runs on the built-in digits: the dead fractions read from the records
+    equal those of a forward pass of the final snapshot over the same fixed images, and the
+    weight changes equal torch.linalg.norm over each module's parameters."""
+    from convscope.analysis.activations import dead_units, fixed_batch_indices
+    from convscope.config import from_flat
+    from convscope.runs import RunDir
+    from convscope.train.loop import train
+
+    flat = {
+        "data": "digits",
+        "resize": 12,
+        "train_per_class": 20,
+        "test_per_class": 6,
+        "model": "lenet5",
+        "iterations": 20,
+        "batch_size": 20,
+        "eval_every": 10,
+        "checkpoint_every": 10,
+        "train_eval_size": 40,
+        "activation_stats_every": 10,
+        "activation_stats_size": 24,
+        "threads": 1,
+    }
+    refs = []
+    for label, lr in (("lr=1e-2", 1e-2), ("lr=1e-3", 1e-3)):
+        d = tmp_path / label
+        assert train(from_flat({**flat, "lr": lr, "seed": 1}), d)["status"] == "completed"
+        refs.append(RunRef(label, 1, d))
+    s = write_group(refs, tmp_path / "group", gabor=False)
+    assert s["configurations"] == ["lr=1e-2", "lr=1e-3"] and not s["notes"]
+    for ref, got in zip(refs, s["runs"], strict=True):
+        rd = RunDir(ref.path)
+        final, first = rd.load_model(20), rd.load_model(0)
+        dataset, normalize = rd.load_data()
+        idx = fixed_batch_indices(len(dataset.test), 24)
+        oracle = dead_units(final, dataset.test.images[torch.from_numpy(idx)], normalize)
+        for layer in oracle.values():
+            assert got["dead"][layer["layer"]]["fraction"] == layer["dead_fraction"]
+        for name, module in final.named_children():
+            params = list(module.parameters())
+            if not params:
+                continue
+            init = dict(first.named_children())[name].parameters()
+            diff = [
+                p.detach().double() - q.detach().double() for p, q in zip(params, init, strict=True)
+            ]
+            base = list(dict(first.named_children())[name].parameters())
+            want = torch.linalg.norm(torch.cat([x.flatten() for x in diff])) / torch.linalg.norm(
+                torch.cat([x.detach().double().flatten() for x in base])
+            )
+            assert got["weight_change"][name]["final"] == pytest.approx(float(want), rel=1e-9)
+        assert got["gabor"] is None and got["settle"]["conv1"]["settled_at"] in (0, 10, 20)

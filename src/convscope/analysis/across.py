@@ -217,11 +217,13 @@ def _state(rd: RunDir, step: int) -> dict[str, np.ndarray]:
 def _initial_state(rd: RunDir, steps: list[int]) -> tuple[dict[str, np.ndarray], str]:
     if steps and steps[0] == 0:
         return _state(rd, 0), "snapshot step 0"
-    from convscope.analysis.inside import initial_model
-
-    model, source = initial_model(rd)
-    sd = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
-    return {k: v for k, v in sd.items() if np.issubdtype(v.dtype, np.floating)}, source
+    seed = rd.config().train.seed
+    with torch.random.fork_rng(devices=[]):  # as the loop builds it; global RNG restored
+        torch.manual_seed(seed)
+        model = rd.build_model()
+    sd = model.state_dict()
+    source = f"rebuilt from the config with torch.manual_seed({seed})"
+    return {k: v.detach().double().numpy() for k, v in sd.items() if v.is_floating_point()}, source
 
 
 def _activation_rows(rd: RunDir) -> tuple[list[dict[str, Any]], str]:
@@ -232,8 +234,9 @@ def _activation_rows(rd: RunDir) -> tuple[list[dict[str, Any]], str]:
     return rows, "recomputed from the snapshots (the run recorded no activation statistics)"
 
 
-def run_numbers(ref: RunRef, cache: GaborCache | None = None) -> dict[str, Any]:
-    """Every per-run quantity of one run directory (see the module docstring).
+def run_numbers(ref: RunRef, cache: GaborCache | None = None, gabor: bool = True) -> dict[str, Any]:
+    """Every per-run quantity of one run directory (see the module docstring); ``gabor=False``
+    skips the Gabor fits (the costly part).
 
     Returns:
         JSON-ready ``{"label", "seed", "run", "status", "last_step", "layers", "dead",
@@ -302,7 +305,7 @@ def run_numbers(ref: RunRef, cache: GaborCache | None = None) -> dict[str, Any]:
     out["sources"]["init"] = init_source
     out["sources"]["final_snapshot"] = change_steps[-1] if change_steps else None
     key = first_conv_key(init)
-    if key is None or key not in last_state:
+    if not gabor or key is None or key not in last_state:
         out["gabor"] = None
     elif not np.all(np.isfinite(last_state[key])):
         out["gabor"] = {"layer": module_of(key), "error": "non-finite trained weights"}
@@ -328,7 +331,7 @@ def group_runs(out_dir: str | Path, group: str) -> list[RunRef]:
     raise ConvscopeError(f"{path}: no group {group!r}; groups are {names}")
 
 
-def collect(refs: Sequence[RunRef]) -> tuple[list[dict[str, Any]], list[str]]:
+def collect(refs: Sequence[RunRef], gabor: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
     """:func:`run_numbers` of every finished run (a run without snapshots or records is
     skipped with a note, not an error); returns the numbers and the notes."""
     cache = GaborCache()
@@ -341,7 +344,7 @@ def collect(refs: Sequence[RunRef]) -> tuple[list[dict[str, Any]], list[str]]:
             notes.append(f"{r.label} seed {r.seed}: no run directory or snapshots; left out")
             continue
         try:
-            runs.append(run_numbers(r, cache))
+            runs.append(run_numbers(r, cache, gabor))
         except ConvscopeError as e:
             notes.append(f"{r.label} seed {r.seed}: {e}; left out")
     log.info("across: %d runs, %d Gabor fits", len(runs), cache.fits)

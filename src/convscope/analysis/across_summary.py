@@ -354,13 +354,6 @@ FIGURE_UNITS = {
 }
 
 
-def _save_figure(fig: Any, path: Path) -> str:
-    buf = BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    io.atomic_write_bytes(path, buf.getvalue())
-    return str(path)
-
-
 def _dead_curves(runs: list[dict[str, Any]], labels: list[str], col: str) -> list[Any]:
     """Per configuration: steps and the mean over seeds of the dead fraction (common steps)."""
     curves = []
@@ -378,14 +371,13 @@ def _dead_curves(runs: list[dict[str, Any]], labels: list[str], col: str) -> lis
     return curves
 
 
-def figures(
-    summary: dict[str, Any], runs: list[dict[str, Any]], fig_dir: Path, prefix: str = "across"
-) -> dict[str, str]:
-    """One seed-dot figure per family and the dead fraction over training."""
+def figures(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[tuple[str, Any, str]]:
+    """``(name, Figure, caption)``: one seed-dot figure per family and the dead fraction over
+    training (mean over seeds)."""
     from convscope.plots.across import plot_over_training, plot_seed_dots
 
     labels = summary["configurations"]
-    out = {}
+    out = []
     for fam in FAMILIES:
         q = summary["quantities"].get(fam.name, {})
         if not q:
@@ -409,14 +401,19 @@ def figures(
             marked=marked,
             title=fam.title,
         )
-        out[fam.name] = _save_figure(fig, fig_dir / f"{prefix}_{fam.name}.png")
+        caption = (
+            f"{fam.title}: one dot per seed, bar at the mean; * differs from "
+            f"{summary['reference']} (Welch t, Holm-corrected, p < {summary['alpha']:g})."
+        )
+        out.append((fam.name, fig, caption))
     dead = summary["quantities"].get("dead_fraction", {})
     if dead:
         panels = [(col, _dead_curves(runs, labels, col)) for col in dead]
         fig = plot_over_training(
             labels, panels, "dead", percent=True, title="Dead units over training (mean over seeds)"
         )
-        out["dead_over_training"] = _save_figure(fig, fig_dir / f"{prefix}_dead_over_training.png")
+        caption = "Dead units over training on the fixed measurement images, mean over seeds."
+        out.append(("dead_over_training", fig, caption))
     return out
 
 
@@ -426,15 +423,22 @@ def write_group(
     reference: str | None = None,
     alpha: float = ALPHA,
     prefix: str = "across",
+    gabor: bool = True,
 ) -> dict[str, Any]:
     """Compute, compare and write ``<prefix>.json``, ``<prefix>.md`` and
     ``figures/<prefix>_*.png`` into ``out_dir``; returns the summary (with ``files``)."""
-    runs, notes = collect(refs)
+    runs, notes = collect(refs, gabor)
     summary = summarize(runs, reference, alpha)
     summary["notes"] = notes
     summary["runs"] = runs
     d = Path(out_dir)
-    summary["figures"] = figures(summary, runs, d / "figures", prefix) if runs else {}
+    summary["figures"] = {}
+    for name, fig, _ in figures(summary, runs) if runs else []:
+        buf = BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        path = d / "figures" / f"{prefix}_{name}.png"
+        io.atomic_write_bytes(path, buf.getvalue())
+        summary["figures"][name] = str(path)
     io.write_json(d / f"{prefix}.json", summary)
     io.atomic_write_bytes(d / f"{prefix}.md", markdown(summary).encode())
     summary["files"] = {"json": str(d / f"{prefix}.json"), "markdown": str(d / f"{prefix}.md")}
