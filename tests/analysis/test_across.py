@@ -213,6 +213,7 @@ def test_significance_on_known_groups(sweep: list[RunRef], tmp_path: Path) -> No
 def test_one_seed_says_no_test_and_bad_runs_are_notes(tmp_path: Path) -> None:
     a = make_run(tmp_path, "a", 0, 2, 0, SCALE)
     b = make_run(tmp_path, "b", 0, 6, 0, SCALE)
+    io.write_json(b / "summary.json", {"status": "diverged"})
     runs, notes = across.collect(
         [RunRef("a", 0, a), RunRef("b", 0, b), RunRef("c", 0, tmp_path / "nope")]
     )
@@ -221,7 +222,8 @@ def test_one_seed_says_no_test_and_bad_runs_are_notes(tmp_path: Path) -> None:
     assert s["reference"] == "a"
     text = " ".join(o["text"] for o in s["observations"])
     assert "no significance test" in text and "Welch" not in text
-    assert "from 25% under a to 75% under b" in text
+    assert "from 25% under a to 75% under b (diverged)" in text
+    assert s["tables"][0]["rows"][1][:2] == ["b (diverged)", "75%"]
     assert "no fc1 units die under any setting" in text
     assert "Dead units" in markdown(s)
 

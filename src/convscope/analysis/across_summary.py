@@ -152,38 +152,48 @@ def summarize(
                 asdict(c) for c in compare_to_reference(by_label, ref, alpha)
             ]
     n_seeds = {lab: sum(1 for r in runs if r["label"] == lab) for lab in labels}
+    status = {lab: [r.get("status") for r in runs if r["label"] == lab] for lab in labels}
+    names = {lab: lab + _diverged(status[lab]) for lab in labels}
     out: dict[str, Any] = {
         "schema": SCHEMA,
         "configurations": labels,
         "reference": ref,
         "alpha": alpha,
         "seeds": {lab: [r.get("seed") for r in runs if r["label"] == lab] for lab in labels},
-        "status": {lab: [r.get("status") for r in runs if r["label"] == lab] for lab in labels},
+        "status": status,
+        "display": names,
         "layers": layer_order,
         "kinds": kinds,
         "quantities": quantities,
         "comparisons": comparisons,
         "choices": {**CHOICES, **TEST_CHOICES},
     }
-    out["tables"] = [_table(f, quantities, comparisons, labels, ref) for f in FAMILIES]
+    out["tables"] = [_table(f, quantities, comparisons, names, ref) for f in FAMILIES]
     out["tables"] = [t for t in out["tables"] if t["columns"][1:]]
     out["settle_order"] = _settle_order(quantities.get("settle_step", {}), labels, layer_order)
-    out["observations"] = _observations(out, n_seeds, ref, kinds)
+    out["observations"] = _observations(out, n_seeds, ref, kinds, names)
     return out
+
+
+def _diverged(status: list[Any]) -> str:
+    k = sum(1 for s in status if s == "diverged")
+    if k == 0:
+        return ""
+    return " (diverged)" if k == len(status) else f" ({k}/{len(status)} seeds diverged)"
 
 
 def _table(
     fam: Family,
     quantities: dict[str, Any],
     comparisons: dict[str, Any],
-    labels: list[str],
+    names: dict[str, str],
     ref: str,
 ) -> dict[str, Any]:
     q = quantities.get(fam.name, {})
     cols = list(q)
     rows = []
-    for lab in labels:
-        row = [lab + (" (reference)" if lab == ref else "")]
+    for lab in names:
+        row = [names[lab] + (" (reference)" if lab == ref else "")]
         for col in cols:
             s = q[col][lab]
             cell = fmt(s["mean"], s["std"], s["n"], fam.unit)
@@ -216,7 +226,13 @@ def _settle_order(
 
 
 def _family_text(
-    fam: Family, col: str, q: dict[str, Any], comps: list[dict[str, Any]], ref: str, units: str
+    fam: Family,
+    col: str,
+    q: dict[str, Any],
+    comps: list[dict[str, Any]],
+    ref: str,
+    units: str,
+    names: dict[str, str],
 ) -> list[str]:
     finite_labels = [lab for lab, s in q.items() if s["n"] > 0]
     if not finite_labels:
@@ -230,14 +246,15 @@ def _family_text(
         return fmt(s["mean"], s["std"], s["n"], fam.unit)
 
     if len(finite_labels) > 1 and f(lo) != f(hi):
-        out.append(f"{col}: from {f(lo)} under {lo} to {f(hi)} under {hi}")
+        out.append(f"{col}: from {f(lo)} under {names[lo]} to {f(hi)} under {names[hi]}")
     elif len(finite_labels) > 1:
         out.append(f"{col}: {f(lo)} under every setting")
     tested = [c for c in comps if c["p_holm"] is not None]
     for c in comps:
         if c["significant"]:
+            lab = c["label"]
             head = fam.sentence.format(
-                label=c["label"], a=f(c["label"]), b=f(ref), ref=ref, col=col, units=units
+                label=names[lab], a=f(lab), b=f(ref), ref=names[ref], col=col, units=units
             )
             out.append(
                 f"{head} ({c['n']} vs {c['n_reference']} seeds; Welch t, "
@@ -247,10 +264,10 @@ def _family_text(
     if tested and not any(c["significant"] for c in comps):
         best = min(c["p_holm"] for c in tested)
         out.append(
-            f"no setting differs from {ref} (Welch t, Holm-corrected over {len(tested)} "
+            f"no setting differs from {names[ref]} (Welch t, Holm-corrected over {len(tested)} "
             f"comparisons; smallest corrected p = {best:.2g})"
         )
-    split = [c["label"] for c in comps if c["seeds_disagree"]]
+    split = [names[c["label"]] for c in comps if c["seeds_disagree"]]
     if split and tested:
         out.append(
             f"the seeds disagree under {', '.join(split)} (some above {ref}'s mean, some below)"
@@ -259,7 +276,11 @@ def _family_text(
 
 
 def _observations(
-    out: dict[str, Any], n_seeds: dict[str, int], ref: str, kinds: dict[str, str]
+    out: dict[str, Any],
+    n_seeds: dict[str, int],
+    ref: str,
+    kinds: dict[str, str],
+    names: dict[str, str],
 ) -> list[dict[str, str]]:
     obs: list[dict[str, str]] = []
     single = [lab for lab, n in n_seeds.items() if n < 2]
@@ -282,18 +303,18 @@ def _observations(
                 parts.append(f"no {col} {_units(kinds, col)} die under any setting")
                 continue
             parts += _family_text(
-                fam, col, q[fam.name][col], comps[fam.name][col], ref, _units(kinds, col)
+                fam, col, q[fam.name][col], comps[fam.name][col], ref, _units(kinds, col), names
             )
         if fam.name == "dead_fraction":
-            parts += _when_dead(q)
+            parts += _when_dead(q, names, kinds)
         if fam.name == "settle_step":
-            parts += _order_text(out["settle_order"])
+            parts += _order_text(out["settle_order"], names)
         if parts:
             obs.append({"family": fam.name, "text": f"{fam.title}: " + "; ".join(parts) + "."})
     return obs
 
 
-def _when_dead(q: dict[str, Any]) -> list[str]:
+def _when_dead(q: dict[str, Any], names: dict[str, str], kinds: dict[str, str]) -> list[str]:
     dead, half = q.get("dead_fraction", {}), q.get("dead_half_step", {})
     out = []
     for col, by_label in dead.items():
@@ -301,17 +322,18 @@ def _when_dead(q: dict[str, Any]) -> list[str]:
         h = half.get(col, {}).get(worst)
         if by_label[worst]["n"] and by_label[worst]["mean"] > 0 and h and h["n"]:
             out.append(
-                f"under {worst}, half of the final dead {col} units are dead by iteration "
+                f"under {names[worst]}, half of the final dead {col} {_units(kinds, col)} are "
+                "dead by iteration "
                 f"{fmt(h['mean'], h['std'], h['n'], 'steps')}"
             )
     return out
 
 
-def _order_text(order: dict[str, str]) -> list[str]:
+def _order_text(order: dict[str, str], names: dict[str, str]) -> list[str]:
     groups: dict[str, list[str]] = {}
     for lab, text in order.items():
         if text:
-            groups.setdefault(text, []).append(lab)
+            groups.setdefault(text, []).append(names[lab])
     if not groups:
         return []
     if len(groups) == 1:
