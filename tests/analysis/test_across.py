@@ -20,97 +20,13 @@ from convscope import io
 from convscope.analysis import across
 from convscope.analysis.across import RunRef, dead_over_training, relative_change, run_numbers
 from convscope.analysis.across_summary import markdown, summarize, write_group
-from convscope.analysis.gabor import gabor
-from convscope.config import RunConfig
 from convscope.errors import ConvscopeError
-from convscope.runs import snapshot_name
-
-STEPS = [0, 10, 20, 30, 40]
-N_CONV, N_FC = 8, 10
-GABORS = [  # amplitude, x0, y0, sigma_x, sigma_y, theta, frequency, phase, offset
-    [1.0, 0.0, 0.0, 1.2, 1.6, 0.3, 0.25, 0.0, 0.0],
-    [0.8, 0.3, -0.2, 1.0, 1.4, 1.2, 0.2, 1.0, 0.1],
-    [1.2, -0.4, 0.1, 1.5, 1.1, 2.4, 0.3, -0.5, 0.0],
-]
-
-
-def _init_state(seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {
-        "conv1.weight": torch.randn(3, 1, 5, 5, generator=g),
-        "conv1.bias": torch.randn(3, generator=g),
-        "fc1.weight": torch.randn(N_FC, 12, generator=g),
-        "fc1.bias": torch.randn(N_FC, generator=g),
-        "fc2.weight": torch.randn(4, N_FC, generator=g),
-        "fc2.bias": torch.randn(4, generator=g),
-    }
-
-
-def _layer(unit_max: list[float], mean: float) -> dict[str, object]:
-    return {"mean": mean, "std": 1.0, "zero_fraction": 0.5, "unit_max": unit_max}
-
-
-def make_run(
-    root: Path,
-    name: str,
-    seed: int,
-    dead_conv: int,
-    dead_fc: int,
-    scale: dict[str, float],
-    settle_at: int = 20,
-) -> Path:
-    """A run whose last record has ``dead_conv`` of 8 conv1 maps and ``dead_fc`` of 10 fc1
-    units dead (half of them from step 10, the rest from step 30), whose conv1 mean settles at
-    ``settle_at`` and whose final weights are ``(1 + scale[module]) * W_0``."""
-    d = root / name
-    cfg = RunConfig()
-    cfg.train.seed = seed
-    cfg.train.iterations = STEPS[-1]
-    io.write_json(d / "config.json", cfg.to_dict())
-    io.write_json(d / "summary.json", {"status": "completed"})
-    rows = []
-
-    def maxima(s: int, n_units: int, n_dead: int) -> list[float]:
-        now = n_dead // 2 if 10 <= s < 30 else (n_dead if s >= 30 else 0)
-        return [0.0 if i < now else 1.0 + i for i in range(n_units)]
-
-    for s in STEPS:
-        conv_mean = 1.0 if s < settle_at else 3.0
-        rows.append(
-            {
-                "step": s,
-                "n_images": 16,
-                "layers": {
-                    "Layer_1_Activations": _layer(maxima(s, N_CONV, dead_conv), conv_mean),
-                    "Layer_2_Activations": _layer(maxima(s, N_FC, dead_fc), 2.0),
-                    "Logits": {**_layer([1.0] * 4, 0.0), "zero_fraction": 0.0},
-                },
-                "points": {
-                    "Layer_1_Activations": {"layer": "conv1", "kind": "conv"},
-                    "Layer_2_Activations": {"layer": "fc1", "kind": "linear"},
-                    "Logits": {"layer": "fc2", "kind": "logits"},
-                },
-            }
-        )
-    (d / "activations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    init = _init_state(seed)
-    (d / "checkpoints").mkdir(parents=True)
-    for s, share in ((0, 0.0), (20, 0.5), (40, 1.0)):
-        state = {k: v * (1.0 + share * scale[k.split(".")[0]]) for k, v in init.items()}
-        if s == 40:  # trained first-layer filters: exact Gabor functions
-            state["conv1.weight"] = torch.tensor(
-                np.stack([gabor(p, (5, 5))[None] for p in GABORS]), dtype=torch.float32
-            )
-            state["conv1.bias"] = init["conv1.bias"] * (1.0 + scale["conv1"])
-        torch.save({"model": state, "step": s}, d / "checkpoints" / snapshot_name(s))
-    return d
-
 
 SCALE = {"conv1": 0.5, "fc1": 0.25, "fc2": 2.0}
 
 
-def test_dead_units_and_weight_change_of_one_run(tmp_path: Path) -> None:
-    d = make_run(tmp_path, "r", seed=3, dead_conv=6, dead_fc=4, scale=SCALE, settle_at=30)
+def test_dead_units_and_weight_change_of_one_run(tmp_path: Path, across_run) -> None:
+    d = across_run(tmp_path, "r", seed=3, dead_conv=6, dead_fc=4, scale=SCALE, settle_at=30)
     r = run_numbers(RunRef("adam", 3, d))
     assert r["layers"] == ["conv1", "fc1", "fc2"]
     assert set(r["dead"]) == {"conv1", "fc1"}  # logits left out
@@ -120,17 +36,21 @@ def test_dead_units_and_weight_change_of_one_run(tmp_path: Path) -> None:
     assert r["dead"]["conv1"]["half_step"] == 10
     assert r["settle"]["conv1"]["mean"] == 30 and r["settle"]["conv1"]["settled_at"] == 30
     assert r["settle"]["fc1"]["settled_at"] == 0  # constant statistics settle at once
-    init = {k: v.double().numpy() for k, v in _init_state(3).items()}
+    init, final = (
+        {
+            k: v.double().numpy()
+            for k, v in torch.load(d / "checkpoints" / f, weights_only=True)["model"].items()
+        }
+        for f in ("step_0000000.pt", "step_0000040.pt")
+    )
     # fc layers: W = (1 + c) W_0 exactly, so ||W - W_0|| / ||W_0|| = c
     assert r["weight_change"]["fc1"]["final"] == pytest.approx(0.25, rel=1e-6)
     assert r["weight_change"]["fc2"]["over_training"] == pytest.approx([1.0, 2.0], rel=1e-6)
     assert r["weight_change"]["fc2"]["steps"] == [20, 40]
-    # conv1: Gabor filters replace the weights; brute-force the expected change
-    w = np.stack([gabor(p, (5, 5))[None] for p in GABORS]).astype(np.float32).astype(float)
-    b0 = init["conv1.bias"]
-    num = np.sum((w - init["conv1.weight"]) ** 2) + np.sum((1.5 * b0 - b0) ** 2)
-    den = np.sum(init["conv1.weight"] ** 2) + np.sum(b0**2)
-    assert r["weight_change"]["conv1"]["final"] == pytest.approx(np.sqrt(num / den), rel=1e-6)
+    # conv1: Gabor filters replaced the weights; brute-force the expected change from the files
+    num = sum(np.sum((final[k] - init[k]) ** 2) for k in ("conv1.weight", "conv1.bias"))
+    den = sum(np.sum(init[k] ** 2) for k in ("conv1.weight", "conv1.bias"))
+    assert r["weight_change"]["conv1"]["final"] == pytest.approx(np.sqrt(num / den), rel=1e-9)
     g = r["gabor"]
     assert g["layer"] == "conv1" and g["n_filters"] == 3
     assert g["median_r2_trained"] > 0.999  # exact Gabors
@@ -155,7 +75,7 @@ def test_pure_helpers_against_brute_force() -> None:
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> list[RunRef]:
+def sweep(tmp_path_factory: pytest.TempPathFactory, across_run) -> list[RunRef]:
     """Three configurations x 4 seeds: ``same`` is drawn from the reference's distribution,
     ``other`` kills far more conv1 maps and moves fc1 much further."""
     root = tmp_path_factory.mktemp("sweep")
@@ -165,7 +85,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> list[RunRef]:
         for seed in range(4):
             dead = int(np.clip(dead_mean + rng.integers(-1, 2), 0, 8))
             sc = {"conv1": 0.5, "fc1": fc1_scale + 0.02 * rng.normal(), "fc2": 1.0}
-            d = make_run(root, f"{label}-{seed}", seed, dead, 2, sc)
+            d = across_run(root, f"{label}-{seed}", seed, dead, 2, sc)
             refs.append(RunRef(label, seed, d))
     return refs
 
@@ -210,9 +130,9 @@ def test_significance_on_known_groups(sweep: list[RunRef], tmp_path: Path) -> No
     assert "| configuration | conv1 | fc1 |" in md and "ref (reference)" in md
 
 
-def test_one_seed_says_no_test_and_bad_runs_are_notes(tmp_path: Path) -> None:
-    a = make_run(tmp_path, "a", 0, 2, 0, SCALE)
-    b = make_run(tmp_path, "b", 0, 6, 0, SCALE)
+def test_one_seed_says_no_test_and_bad_runs_are_notes(tmp_path: Path, across_run) -> None:
+    a = across_run(tmp_path, "a", 0, 2, 0, SCALE)
+    b = across_run(tmp_path, "b", 0, 6, 0, SCALE)
     io.write_json(b / "summary.json", {"status": "diverged"})
     runs, notes = across.collect(
         [RunRef("a", 0, a), RunRef("b", 0, b), RunRef("c", 0, tmp_path / "nope")]
