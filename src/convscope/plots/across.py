@@ -63,6 +63,8 @@ def plot_seed_dots(
         ax.set_xticks(range(k))
         ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
         ax.set_xlim(-0.6, k - 0.4)
+        if percent:
+            ax.set_ylim(-4, 104)
         ax.set_title(name, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         if j % 3 == 0:
