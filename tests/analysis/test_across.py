@@ -119,7 +119,9 @@ def test_significance_on_known_groups(sweep: list[RunRef], tmp_path: Path) -> No
     # settle order: fc1 and fc2 constant (settled at 0), conv1 settles at 20
     assert "same order under every setting (fc1 = fc2 < conv1)" in text
     assert (tmp_path / "across.json").is_file() and (tmp_path / "across.md").is_file()
-    assert {Path(p).name for p in s["figures"].values()} == {
+    for f in s["figures"].values():
+        assert (tmp_path / f["path"]).is_file()
+    assert {Path(f["path"]).name for f in s["figures"].values()} == {
         "across_dead_fraction.png",
         "across_gabor.png",
         "across_settle_step.png",

@@ -139,6 +139,36 @@ def test_assignment2_analysis_targets_the_cnn_run(a2: Any) -> None:
     assert set(a.what) >= {"filters", "activations", "deconv", "topk", "occlusion"}
 
 
+def test_assignment2_compares_the_optimizers_across_seeds(a2: Any) -> None:
+    (a,) = a2.across
+    assert (a.group, a.title, a.reference) == (
+        "optimizers",
+        "Inside the network, per optimizer",
+        "",
+    )
+
+
+def test_across_analysis_entries() -> None:
+    doc = base_doc()
+    group = next(iter(doc["groups"]))
+    labels = {r.label for r in runs(ex(doc), group)}
+    doc["analysis"] = [{"group": group, "across": True, "reference": sorted(labels)[0]}]
+    e = ex(doc)
+    assert [(a.group, a.reference) for a in e.across] == [(group, sorted(labels)[0])]
+    assert e.analysis == []  # a group-level entry names no per-run analyses
+    for bad, msg in (
+        ({"what": ["filters"]}, "key 'what' does not apply"),
+        ({"group": "nope"}, "key 'group'"),
+        ({"reference": "nope"}, "key 'reference'"),
+        ({"across": "yes"}, "expected true or false"),
+    ):
+        doc["analysis"] = [{"group": group, "across": True, **bad}]
+        with pytest.raises(ConfigError, match=msg):
+            ex(doc)
+    doc["analysis"] = [{"group": group, "across": False, "what": ["filters"]}]
+    assert ex(doc).across == [] and ex(doc).analysis[0].what == ["filters"]
+
+
 def test_no_data_root_falls_back_to_digits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONVSCOPE_DATA_ROOT", raising=False)
     e = load_experiment(ASSIGNMENT2, "quick")

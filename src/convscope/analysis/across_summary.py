@@ -198,14 +198,14 @@ def _table(
             s = q[col][lab]
             cell = fmt(s["mean"], s["std"], s["n"], fam.unit)
             sig = [c for c in comparisons[fam.name][col] if c["label"] == lab and c["significant"]]
-            row.append(cell + (" *" if sig else ""))
+            row.append(cell + (" †" if sig else ""))
         rows.append(row)
     return {
         "family": fam.name,
         "title": fam.title,
         "columns": ["configuration", *cols],
         "rows": rows,
-        "note": "mean ± sample std over seeds; * differs from the reference (Welch t, "
+        "note": "mean ± sample std over seeds; † differs from the reference (Welch t, "
         "Holm-corrected over the column's comparisons, p < 0.05)",
     }
 
@@ -424,7 +424,7 @@ def figures(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[tuple[s
             title=fam.title,
         )
         caption = (
-            f"{fam.title}: one dot per seed, bar at the mean; * differs from "
+            f"{fam.title}: one dot per seed, bar at the mean; † differs from "
             f"{summary['reference']} (Welch t, Holm-corrected, p < {summary['alpha']:g})."
         )
         out.append((fam.name, fig, caption))
@@ -446,21 +446,23 @@ def write_group(
     alpha: float = ALPHA,
     prefix: str = "across",
     gabor: bool = True,
+    title: str = "",
 ) -> dict[str, Any]:
     """Compute, compare and write ``<prefix>.json``, ``<prefix>.md`` and
     ``figures/<prefix>_*.png`` into ``out_dir``; returns the summary (with ``files``)."""
     runs, notes = collect(refs, gabor)
     summary = summarize(runs, reference, alpha)
     summary["notes"] = notes
+    summary["title"] = title
     summary["runs"] = runs
     d = Path(out_dir)
-    summary["figures"] = {}
-    for name, fig, _ in figures(summary, runs) if runs else []:
+    summary["figures"] = {}  # name -> {"path" (relative to out_dir), "caption"}
+    for name, fig, caption in figures(summary, runs) if runs else []:
         buf = BytesIO()
         fig.savefig(buf, format="png", dpi=110)
-        path = d / "figures" / f"{prefix}_{name}.png"
-        io.atomic_write_bytes(path, buf.getvalue())
-        summary["figures"][name] = str(path)
+        rel = f"figures/{prefix}_{name}.png"
+        io.atomic_write_bytes(d / rel, buf.getvalue())
+        summary["figures"][name] = {"path": rel, "caption": caption}
     io.write_json(d / f"{prefix}.json", summary)
     io.atomic_write_bytes(d / f"{prefix}.md", markdown(summary).encode())
     summary["files"] = {"json": str(d / f"{prefix}.json"), "markdown": str(d / f"{prefix}.md")}

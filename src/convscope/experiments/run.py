@@ -417,6 +417,7 @@ def _run_locked(
         )
 
     monitor.start(status())
+    across_rows: list[dict[str, Any]] = []
     try:
         while pending or inflight:
             while pending and len(inflight) < executor.slots:
@@ -450,6 +451,12 @@ def _run_locked(
                     pending.appendleft(task)
                 executor.reset()
             monitor.update(status())
+        if exp.across:  # group-level analyses, once every run has finished
+            from convscope.experiments.across import run_across
+
+            across_rows = run_across(exp, {r.hash: r.dir for r in runs}, out)
+            for a in across_rows:
+                monitor.event(f"group {a['group']}: across-group analysis {a['status']}")
     except KeyboardInterrupt:
         interrupted = True
         monitor.event("interrupted: stopping runs at their next step (they checkpoint)")
@@ -470,7 +477,11 @@ def _run_locked(
             experiment_doc(
                 exp,
                 runs,
-                {"finished": not interrupted, "wall_time_s": round(wall, 1)},
+                {
+                    "finished": not interrupted,
+                    "wall_time_s": round(wall, 1),
+                    **({"across": across_rows} if across_rows else {}),
+                },
             ),
         )
     return ExperimentResult(out, runs, wall, interrupted)

@@ -118,6 +118,16 @@ class AnalysisSpec:
 
 
 @dataclass
+class AcrossSpec:
+    """A group-level analysis (``[[analysis]] across = true``): every run of ``group``
+    compared across its configurations (:mod:`convscope.analysis.across_summary`)."""
+
+    group: str
+    title: str
+    reference: str = ""  # configuration label compared against; "" = the group's first
+
+
+@dataclass
 class Experiment:
     """An expanded experiment file for one profile."""
 
@@ -130,6 +140,7 @@ class Experiment:
     data_note: str
     groups: list[Group]
     analysis: list[AnalysisSpec] = field(default_factory=list)
+    across: list[AcrossSpec] = field(default_factory=list)
 
     def unique_runs(self) -> list[RunSpec]:
         """Distinct runs by identity, in first-listed order."""
@@ -459,7 +470,16 @@ def expand(
             )
         )
 
-    analysis = _analysis(doc.get("analysis", []), groups, file)
+    raw_analysis = doc.get("analysis", [])
+    raw_analysis = [raw_analysis] if isinstance(raw_analysis, dict) else raw_analysis
+    across = _across(raw_analysis, groups, file)
+    if isinstance(raw_analysis, list):
+        raw_analysis = [
+            {k: v for k, v in a.items() if k != "across"} if isinstance(a, dict) else a
+            for a in raw_analysis
+            if not (isinstance(a, dict) and a.get("across") is True)
+        ]
+    analysis = _analysis(raw_analysis, groups, file)
     used = sorted({r.config.data.data for g in groups for r in g.runs if r.config.data.data})
     if data_root is None and replaced:
         note = (
@@ -483,7 +503,45 @@ def expand(
         data_note=note,
         groups=groups,
         analysis=analysis,
+        across=across,
     )
+
+
+def _across(raw: Any, groups: list[Group], file: str) -> list[AcrossSpec]:
+    """The ``[[analysis]]`` tables with ``across = true`` (group-level; no ``what``)."""
+    if not isinstance(raw, list):
+        return []
+    names = [g.name for g in groups]
+    out = []
+    for i, a in enumerate(raw):
+        if not isinstance(a, dict) or "across" not in a:
+            continue
+        where = f"{file} [[analysis]] #{i + 1}"
+        if not isinstance(a["across"], bool):
+            raise ConfigError(f"{where}: key 'across': expected true or false")
+        if not a["across"]:
+            continue
+        bad = sorted(set(a) - {"group", "across", "title", "reference"})
+        if bad:
+            raise ConfigError(
+                f"{where}: key '{bad[0]}' does not apply to a group-level analysis (across = "
+                "true); expected group, title, reference"
+            )
+        g = a.get("group")
+        if g not in names:
+            raise ConfigError(
+                f"{where}: key 'group': expected one of {', '.join(names)}, got {g!r}"
+            )
+        labels = {r.label for r in groups[names.index(g)].runs}
+        ref = a.get("reference", "")
+        if ref and ref not in labels:
+            raise ConfigError(
+                f"{where}: key 'reference': group '{g}' has no run '{ref}'; expected one of "
+                f"{', '.join(sorted(labels))}"
+            )
+        title = a.get("title", "Inside the network, per configuration")
+        out.append(AcrossSpec(str(g), str(title), str(ref)))
+    return out
 
 
 def _analysis(raw: Any, groups: list[Group], file: str) -> list[AnalysisSpec]:

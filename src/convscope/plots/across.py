@@ -35,7 +35,7 @@ def plot_seed_dots(
         labels: ``K`` configuration labels.
         panels: ``(panel title, K lists of per-seed values)``; non-finite values are skipped.
         percent: values are shares in [0, 1], shown in percent.
-        marked: per panel, ``K`` flags; a flagged configuration gets a star (e.g. "differs
+        marked: per panel, ``K`` flags; a flagged configuration gets a dagger (e.g. "differs
             from the reference after Holm correction").
     """
     if not labels or not panels:
@@ -59,7 +59,7 @@ def plot_seed_dots(
                 ax.plot(i + _jitter(v.size), v, "o", color=f"C{i % 10}", ms=5, alpha=0.85)
                 ax.hlines(v.mean(), i - 0.3, i + 0.3, color="k", lw=1.2)
                 if marked is not None and marked[j][i]:
-                    ax.annotate("*", (i, v.max()), ha="center", va="bottom", fontsize=12)
+                    ax.annotate("†", (i, v.max()), ha="center", va="bottom", fontsize=12)
         ax.set_xticks(range(k))
         ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
         ax.set_xlim(-0.6, k - 0.4)

@@ -20,6 +20,7 @@ from convscope import __version__, io
 from convscope.plots.curves import Panel, Series, curves_figure
 from convscope.report import observations as obs
 from convscope.report import stats
+from convscope.report.across import across_section
 from convscope.report.analyses import (
     Analysed,
     analysed_runs,
@@ -312,6 +313,9 @@ def section_1_2(exp: Experiment, figs: FigureSink, out_label: str) -> tuple[Sect
         obs.claim_rmsprop_vs_adam(cs),
     ]
     s.blocks.append(Claims(claims))
+    inside = across_section(exp, "optimizers")
+    if inside is not None:
+        s.children.append(inside)
     return s, claims
 
 
