@@ -66,3 +66,30 @@ def test_data_command_describes_source(capsys: pytest.CaptureFixture) -> None:
     assert main(["data", "digits"]) == 0
     out = capsys.readouterr().out
     assert "train:" in out and "pixel mean" in out
+
+
+def test_layers_import_only_downstream() -> None:
+    """The loop imports nothing from analysis/; executors and the Ray executor do not import
+    each other (core counting is a leaf module); no argparse internals or guards on our own
+    modules in the CLI."""
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "convscope"
+
+    def imports(rel: str) -> set[str]:
+        tree = ast.parse((src / rel).read_text())
+        out = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                out.add(node.module)
+            elif isinstance(node, ast.Import):
+                out.update(a.name for a in node.names)
+        return out
+
+    assert not [m for m in imports("train/loop.py") if m.startswith("convscope.analysis")]
+    assert "convscope.experiments.executors" not in imports("experiments/ray_executor.py")
+    assert not [m for m in imports("plots/zf.py") if m.startswith("convscope.analysis")]
+    for rel in ("cli.py", "experiments/cli.py"):
+        text = (src / rel).read_text()
+        assert "_actions" not in text and "except ImportError" not in text, rel

@@ -14,12 +14,11 @@ import logging
 import os
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from convscope import __version__
-from convscope.analysis import ANALYSES, INSIDE
 from convscope.errors import (
     EXIT_DIVERGED,
     EXIT_INTERNAL,
@@ -126,15 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze",
         help="compute analyses of a finished run from its checkpoints",
         description="Recompute analyses from a run's checkpoints (no retraining); "
-        "writes arrays to RUN/analysis and figures to RUN/figures.",
+        "writes RUN/analysis/<name>.json (+ .npz) and figures to RUN/figures.",
     )
     common(a)
-    a.add_argument("run_dir", type=Path)
+    a.add_argument("run_dir", type=Path, nargs="?", help="a run directory")
     a.add_argument(
         "--what",
         default="all",
-        help="comma-separated: " + ",".join(ANALYSES) + " (default: all)",
+        help="comma-separated analysis names (see --list) or import paths pkg.module:Class "
+        "(default: every registered run analysis)",
     )
+    a.add_argument("--list", action="store_true", help="list the registered analyses and exit")
+    a.set_defaults(func=cmd_analyze)
+    t.set_defaults(func=cmd_train)
+    d.set_defaults(func=cmd_data)
+
+    from convscope.experiments.cli import add_commands
+
+    add_commands(sub)
     return p
 
 
@@ -165,11 +173,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             or Path("runs") / f"{Path(cfg.model.model).name.replace(':', '-')}-{config_hash(cfg)}"
         )
     progress = None if args.quiet else auto_progress()
+    from convscope.callbacks import config_callbacks
+
     summary = train(
         cfg,
         out,
         resume=args.resume,
         dataset=dataset,
+        callbacks=config_callbacks(cfg),
         progress=progress,
         max_steps=DRY_RUN_STEPS if args.dry_run else None,
     )
@@ -222,51 +233,29 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from convscope.runs import RunDir
+    from convscope.studies import load_builtin
+    from convscope.studies.base import describe
+    from convscope.studies.runner import analyze, run_scope_names
 
-    what = set(ANALYSES) if args.what == "all" else {w.strip() for w in args.what.split(",") if w}
-    unknown = what - set(ANALYSES)
-    if unknown:
-        raise ConfigError(
-            f"--what: unknown analysis {', '.join(sorted(unknown))}; expected any of {', '.join(ANALYSES)}"
-        )
-    run = RunDir(args.run_dir)
-    run.config()  # fails with one line if this is not a run directory
-    done: dict[str, Any] = {}
-    inside = what & set(INSIDE)
-    if inside:
-        from convscope.analysis.inside import analyze_filters_activations
-
-        done.update(analyze_filters_activations(run.path, inside))
-    zf = what - inside
-    if zf:
-        from convscope.analysis.zf.run import analyze_zf
-
-        done.update(analyze_zf(run.path, zf))
-    for name in sorted(done):
-        print(f"{name}: written")
+    if args.list:
+        for cls in load_builtin().values():
+            print(describe(cls))
+        return EXIT_OK
+    if args.run_dir is None:
+        raise ConfigError("analyze: give a run directory (or --list)")
+    names = (
+        run_scope_names()
+        if args.what == "all"
+        else run_scope_names([w.strip() for w in args.what.split(",") if w.strip()])
+    )
+    done = analyze(args.run_dir, names)
+    for name, path in done.items():
+        print(f"{name}: {path}")
     return EXIT_OK
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "train": cmd_train,
-    "data": cmd_data,
-    "analyze": cmd_analyze,
-}
-
-
-def register(name: str, fn: Callable[[argparse.Namespace], int]) -> None:
-    COMMANDS[name] = fn
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    try:
-        from convscope.experiments.cli import add_commands  # issue 3: run / report
-    except ImportError:
-        add_commands = None
-    if add_commands is not None:
-        add_commands(parser, COMMANDS)
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     logging.basicConfig(
@@ -277,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return COMMANDS[args.command](args)
+        return int(args.func(args))
     except ConvscopeError as e:
         if debug:
             raise

@@ -73,7 +73,8 @@ def a2(request: pytest.FixtureRequest) -> Any:
 
 
 def test_assignment2_groups_and_labels(a2: Any) -> None:
-    assert [g.name for g in a2.groups] == ["cnn", "optimizers", "rnn", "cnn_vs_rnn"]
+    assert [g.name for g in a2.groups] == ["cnn", "optimizers", "inside", "zf", "rnn", "cnn_vs_rnn"]
+    assert [g.section for g in a2.groups] == ["1.1", "1.2", "", "2", "3.1", "3.2"]
     seeds = 3 if a2.profile == "full" else 1
     opt = runs(a2, "optimizers")
     assert list(dict.fromkeys(r.label for r in opt)) == OPTIMIZER_LABELS
@@ -128,45 +129,41 @@ def test_assignment2_shares_runs_by_identity(a2: Any) -> None:
     assert {r.config.train.eval_every for r in vs} == {
         r.config.train.eval_every for r in runs(a2, "rnn")
     }
+    # the analyses groups list the cnn run again: the same config, one run
+    assert {r.hash for g in ("inside", "zf") for r in runs(a2, g)} == cnn
     n_listed = sum(len(g.runs) for g in a2.groups)
-    assert len(a2.unique_runs()) == n_listed - len(adam) - len(recurrent)
+    assert len(a2.unique_runs()) == n_listed - 3 * len(adam) - len(recurrent)
 
 
 def test_assignment2_analysis_targets_the_cnn_run(a2: Any) -> None:
-    (a,) = a2.analysis
-    assert a.group == "cnn" and a.seed == 0
-    assert a.hash == runs(a2, "cnn")[0].hash
-    assert set(a.what) >= {"filters", "activations", "deconv", "topk", "occlusion"}
+    cnn = runs(a2, "cnn")[0].hash
+    assert {a.hash for a in a2.analysis} == {cnn} and {a.seed for a in a2.analysis} == {0}
+    what = [w for a in a2.analysis for w in a.what]
+    assert set(what) >= {"filters", "activations", "deconv", "topk", "occlusion"}
+    assert [(e.group, e.section) for e in a2.entries] == [
+        ("inside", "1.3"),
+        ("inside", "1.4"),
+        ("zf", ""),
+        ("optimizers", ""),
+    ]
+    # the claims are the experiment's, each with a section, a group and a known rule
+    assert len(a2.claims) == 11 and {c.section for c in a2.claims} == {
+        "1.2",
+        "1.3",
+        "1.4",
+        "3.1",
+        "3.2",
+    }
+    from convscope.report.claims import check_rule
+
+    for c in a2.claims:
+        check_rule(c.rule, "test")
 
 
 def test_assignment2_compares_the_optimizers_across_seeds(a2: Any) -> None:
-    (a,) = a2.across
-    assert (a.group, a.title, a.reference) == (
-        "optimizers",
-        "Inside the network, per optimizer",
-        "",
-    )
-
-
-def test_across_analysis_entries() -> None:
-    doc = base_doc()
-    group = next(iter(doc["groups"]))
-    labels = {r.label for r in runs(ex(doc), group)}
-    doc["analysis"] = [{"group": group, "across": True, "reference": sorted(labels)[0]}]
-    e = ex(doc)
-    assert [(a.group, a.reference) for a in e.across] == [(group, sorted(labels)[0])]
-    assert e.analysis == []  # a group-level entry names no per-run analyses
-    for bad, msg in (
-        ({"what": ["filters"]}, "key 'what' does not apply"),
-        ({"group": "nope"}, "key 'group'"),
-        ({"reference": "nope"}, "key 'reference'"),
-        ({"across": "yes"}, "expected true or false"),
-    ):
-        doc["analysis"] = [{"group": group, "across": True, **bad}]
-        with pytest.raises(ConfigError, match=msg):
-            ex(doc)
-    doc["analysis"] = [{"group": group, "across": False, "what": ["filters"]}]
-    assert ex(doc).across == [] and ex(doc).analysis[0].what == ["filters"]
+    (e,) = [e for e in a2.entries if e.names == ["across"]]
+    assert e.group == "optimizers" and e.scope == {"across": "group"}
+    assert e.title == "Inside the network, per optimizer"
 
 
 def test_no_data_root_falls_back_to_digits(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -327,6 +324,35 @@ def _mutate(path: list[Any], value: Any) -> dict[str, Any]:
         (["analysis"], [{"group": "g", "what": ["filterz"]}], "unknown analysis 'filterz'"),
         (["analysis"], [{"group": "zz"}], "key 'group'"),
         (["analysis"], [{"group": "h", "label": "zz"}], "no run 'zz'"),
+        (["analysis"], [{"group": "g", "what": ["nope.mod:X"]}], "cannot import 'nope.mod'"),
+        (
+            ["analysis"],
+            [{"group": "g", "what": ["occlusion"], "options": {"occlusion": {"sise": 3}}}],
+            "has no option 'sise'; expected layer, size",
+        ),
+        (
+            ["analysis"],
+            [{"group": "g", "what": ["occlusion"], "options": {"occlusion": {"size": "big"}}}],
+            "option occlusion.size: expected int",
+        ),
+        (
+            ["analysis"],
+            [{"group": "g", "what": ["filters"], "options": {"topk": {"k": 3}}}],
+            "'topk' is not in 'what'",
+        ),
+        (
+            ["claims"],
+            [{"quote": "q", "section": "1", "group": "g", "rule": "nope"}],
+            "unknown rule",
+        ),
+        (
+            ["claims"],
+            [{"quote": "q", "section": "1", "group": "zz", "rule": "gru_beats_lstm"}],
+            "key 'group'",
+        ),
+        (["claims"], [{"quote": "q", "group": "g", "rule": "gru_beats_lstm"}], "key 'section'"),
+        (["groups", "g", "report"], "some", "key 'report'"),
+        (["groups", "g", "milestones"], {"test_acc": 0.9}, "key 'milestones'"),
         (["groups", "g", "lr"], "fast", "key 'lr'"),
         (["groups", "g", "grid", "lr"], 0.1, "key 'lr': expected a non-empty list"),
         (["seeds"], [0, 0], "repeated seed"),

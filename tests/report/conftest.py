@@ -112,34 +112,69 @@ def write_run(
     return entry
 
 
+ASSIGNMENT2 = Path(__file__).resolve().parents[2] / "experiments" / "assignment2.toml"
+
+
 def write_experiment(
     out: Path,
     groups: dict[str, list[dict[str, Any]]],
     analysis: list[dict[str, Any]] | None = None,
     data_note: str = "reference-layout data under DATA_ROOT",
 ) -> Path:
-    titles = {
-        "cnn": ("LeNet-5 on CIFAR-10", "1.1"),
-        "optimizers": ("Optimizers on CIFAR-10", "1.2"),
-        "rnn": ("Recurrent cells x hidden sizes on MNIST", "3.1"),
-        "cnn_vs_rnn": ("CNN against RNN on MNIST", "3.2"),
-    }
+    """``experiment.json`` as ``convscope run experiments/assignment2.toml`` writes it: the
+    file's groups (titles, sections, chapters) that ``groups`` fills, in the file's order, its
+    analyses groups ("inside", "zf") on the analysed run, and the claims of the groups present.
+    Groups the assignment does not have keep their name as title, after the others."""
+    import tomllib
+
+    a2 = tomllib.loads(ASSIGNMENT2.read_text())
+    by_dir = {r["dir"]: r for rs in groups.values() for r in rs}
+    analysed = [a for a in analysis or [] if a["run"] in by_dir]
+    groups = dict(groups)
+    entries = []
+    for e in a2.get("analysis", []):
+        for a in analysed:
+            names = [w for w in e["what"] if w in a["what"]]
+            if names:
+                groups.setdefault(e["group"], [by_dir[a["run"]]])
+                entries.append(
+                    {
+                        "group": e["group"],
+                        "what": names,
+                        "names": names,
+                        "scope": {n: "run" for n in names},
+                        "section": e.get("section", ""),
+                        "title": "",
+                        "runs": [a["run"]],
+                    }
+                )
+    order = [n for n in a2["groups"] if n in groups] + [n for n in groups if n not in a2["groups"]]
+    docs = []
+    for name in order:
+        meta = a2["groups"].get(name, {})
+        docs.append(
+            {
+                "name": name,
+                "title": meta.get("title", name),
+                "section": meta.get("section", ""),
+                "description": meta.get("description", ""),
+                "report": meta.get("report", "full"),
+                "titled": "title" in meta or name not in a2["groups"],
+                "milestones": meta.get("milestones", {}),
+                "runs": groups[name],
+            }
+        )
     doc = {
         "file": "experiments/assignment2.toml",
         "name": "assignment2",
         "profile": "test",
         "data_root": "/data",
         "data_note": data_note,
-        "groups": [
-            {
-                "name": name,
-                "title": titles.get(name, (name, ""))[0],
-                "section": titles.get(name, ("", ""))[1],
-                "runs": runs,
-            }
-            for name, runs in groups.items()
-        ],
+        "groups": docs,
         "analysis": analysis or [],
+        "entries": entries,
+        "claims": [c for c in a2.get("claims", []) if c["group"] in groups],
+        "chapters": a2.get("chapters", {}),
     }
     io.write_json(out / "experiment.json", doc)
     return out
@@ -239,7 +274,8 @@ def build_handmade(out: Path, analysis: bool = False) -> Path:
         data_name="MNIST",
     )
     groups["cnn_vs_rnn"] = [lenet_mnist, rnn[1], rnn[3]]
-    analysis_list = [{"run": "runs/cnn-s0", "what": ["filters", "activations", "occlusion"]}]
+    what = ["filters", "activations", "deconv", "topk", "evolution", "occlusion", "invariance"]
+    analysis_list = [{"run": "runs/cnn-s0", "what": [*what, "correspondence"]}]
     if analysis:
         write_analysis_outputs(out / "runs" / "cnn-s0")
     return write_experiment(out, groups, analysis_list)
@@ -254,110 +290,131 @@ def png(path: Path, seed: int = 0, size: tuple[int, int] = (60, 90)) -> None:
     Image.fromarray(a).save(path)
 
 
-def write_analysis_outputs(run: Path) -> None:
-    """Analysis files in the names and shapes convscope.analysis writes (test inputs).
+def study_json(run: Path, name: str, **parts: Any) -> None:
+    """``run/analysis/<name>.json`` in the studies' schema (convscope.studies.base.SCHEMA)."""
+    doc = {
+        "schema": "convscope.study/1",
+        "study": name,
+        "title": name,
+        "scope": "run",
+        "run": str(run),
+        "options": {},
+        "observations": [],
+        "verdicts": {},
+        "figures": [],
+        "choices": {},
+        "numbers": {},
+        **parts,
+    }
+    io.write_json(run / "analysis" / f"{name}.json", doc)
 
-    Mirrors ``analysis/inside.py`` (filters.json, activations.json, convergence.json,
-    dead_units.json) and ``analysis/zf/run.py`` (zf_<what>.json); the numbers are made up.
-    """
-    from convscope.analysis.gabor import summarize_r2
+
+def write_analysis_outputs(run: Path) -> None:
+    """Analysis results in the studies' schema (test inputs; the numbers are made up)."""
+    from convscope.analysis.gabor import compare_gabor, summarize_r2
+    from convscope.studies.activations import early_layers_verdict
+    from convscope.studies.filters import gabor_verdict
 
     trained = summarize_r2(np.array([0.9, 0.85, 0.7, 0.6, 0.55, 0.3]))
     init = summarize_r2(np.array([0.2, 0.3, 0.1, 0.45, 0.35, 0.25]))
-    a = run / "analysis"
-    io.write_json(
-        a / "filters.json",
-        {
+    comparison = compare_gabor(trained, init, paired=True)
+    v = gabor_verdict(comparison, trained, init)
+    study_json(
+        run,
+        "filters",
+        numbers={
             "applicable": True,
             "layer": "conv1",
             "trained_step": 1000,
             "trained": trained,
             "init": init,
-            "observation": "TEST-SENTENCE filters are more Gabor-like than at init.",
-            "fit_choices": {"optimizer": "least squares"},
+            "comparison": comparison,
         },
+        observations=["TEST-SENTENCE filters are more Gabor-like than at init."],
+        verdicts={"gabor_like": {"verdict": v.verdict, "evidence": v.evidence}},
+        figures=[{"path": "figures/filters.png", "caption": "filters"}],
+        choices={"optimizer": "least squares"},
     )
-    layers = ["Layer_1_Activations", "Layer_2_Activations", "Layer_3_Activations", "Logits"]
+    layers = ["relu1", "relu2", "relu3", "fc2"]
     kinds = ["conv", "conv", "linear", "logits"]
-    io.write_json(
-        a / "activations.json",
+    settled = [200, 300, 700, 900]
+    table = [
         {
+            "layer": n,
+            "kind": k,
+            "settled_at": st,
+            "settled_fraction": st / 1000,
+            "last_step": 1000,
+            **{
+                m: {"final": 1.0, "tol": 0.05, "settled_at": st}
+                for m in ("mean", "std", "zero_fraction")
+            },
+        }
+        for n, k, st in zip(layers, kinds, settled)
+    ]
+    v = early_layers_verdict(table, 100)
+    study_json(
+        run,
+        "activations",
+        numbers={
             "n_images": 256,
             "steps": [0, 500, 1000],
-            "cadence": 500,
+            "cadence": 100,
             "layers": {
-                n: {"layer": f"m{i}", "module": f"r{i}", "kind": k}
+                n: {"layer": f"m{i}", "module": n, "kind": k, "tag": f"T{i}"}
                 for i, (n, k) in enumerate(zip(layers, kinds))
             },
             "final": {n: {"mean": 0.5, "std": 1.25, "zero_fraction": 0.4} for n in layers},
-            "choices": {"std": "population"},
-            "observation": "TEST-SENTENCE final statistics.",
-        },
-    )
-    settled = [200, 300, 700, 900]
-    io.write_json(
-        a / "convergence.json",
-        {
-            "table": [
-                {
-                    "layer": n,
-                    "kind": k,
-                    "settled_at": st,
-                    "settled_fraction": st / 1000,
-                    **{
-                        m: {"final": 1.0, "tol": 0.05, "settled_at": st}
-                        for m in ("mean", "std", "zero_fraction")
-                    },
-                }
-                for n, k, st in zip(layers, kinds, settled)
-            ],
-            "cadence": 100,
-            "choices": {"tolerance": "5%"},
-            "observation": "TEST-SENTENCE conv layers settle first.",
-        },
-    )
-    io.write_json(
-        a / "dead_units.json",
-        {
-            "step": 1000,
-            "n_images": 500,
-            "layers": {
-                n: {
-                    "layer": f"m{i}",
-                    "after": "ReLU",
-                    "n_units": 10,
-                    "n_dead": i,
-                    "dead_fraction": i / 10,
-                }
-                for i, n in enumerate(layers[:3])
+            "convergence": table,
+            "dead_units": {
+                "step": 1000,
+                "n_images": 500,
+                "layers": {
+                    n: {
+                        "layer": f"m{i}",
+                        "after": "ReLU",
+                        "n_units": 10,
+                        "n_dead": i,
+                        "dead_fraction": i / 10,
+                    }
+                    for i, n in enumerate(layers[:3])
+                },
             },
-            "observation": "TEST-SENTENCE dead units.",
         },
+        observations=[
+            "TEST-SENTENCE final statistics.",
+            "TEST-SENTENCE conv layers settle first.",
+            "TEST-SENTENCE dead units.",
+        ],
+        verdicts={"early_layers_converge_first": {"verdict": v.verdict, "evidence": v.evidence}},
+        figures=[{"path": "figures/activations.png", "caption": "activations"}],
+        choices={"std": "population"},
     )
-    io.write_json(
-        a / "zf_occlusion.json",
-        {
+    study_json(
+        run,
+        "occlusion",
+        numbers={
             "size": 6,
             "stride": 2,
             "fill": 0.47,
             "drop_object": 0.41,
             "drop_background": 0.05,
-            "figures": [str(run / "figures" / "zf_occlusion.png")],
-            "observation": "TEST-SENTENCE occluding the object hurts more.",
         },
+        observations=["TEST-SENTENCE occluding the object hurts more."],
+        figures=[{"path": "figures/zf_occlusion.png", "caption": "Occlusion"}],
     )
-    io.write_json(
-        a / "zf_correspondence.json",
-        {
+    study_json(
+        run,
+        "correspondence",
+        numbers={
             "table": {
                 "rows": ["centre", "random"],
                 "columns": ["relu1", "relu2"],
                 "mean": [[0.04, 0.10], [0.18, 0.25]],
                 "std": [[0.01, 0.02], [0.03, 0.05]],
-            },
-            "observation": "TEST-SENTENCE masking the same region is more consistent.",
-            "observations": ["TEST-SENTENCE masking the same region is more consistent."],
+            }
         },
+        observations=["TEST-SENTENCE masking the same region is more consistent."],
     )
     png(run / "figures" / "filters.png", 1)
     png(run / "figures" / "activations.png", 2)
@@ -430,7 +487,7 @@ def train_tiny_out(out: Path) -> Path:
     return write_experiment(
         out,
         groups,
-        [{"run": "runs/cnn-s0", "what": ["filters"]}],
+        [{"run": "runs/cnn-s0", "what": ["filters", "activations"]}],
         data_note="synthetic bars (test data), not the reference data",
     )
 

@@ -14,10 +14,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_report_from_real_runs(trained_out: Path) -> None:
-    from convscope.analysis.inside import analyze_filters_activations
+    from convscope.studies.runner import analyze
 
     # a real analysis output (activations, convergence, dead units) in the analysed run
-    analyze_filters_activations(trained_out / "runs" / "cnn-s0", {"activations"})
+    analyze(trained_out / "runs" / "cnn-s0", ["activations"])
     html_path, md_path = write_report(trained_out)
     md = md_path.read_text()
     html = html_path.read_text()
@@ -36,23 +36,20 @@ def test_report_from_real_runs(trained_out: Path) -> None:
     # every figure exists; the report's own four curve figures were drawn
     for src in re.findall(r'<img src="([^"]+)"', html):
         assert (trained_out / src).is_file(), src
-    for name in (
-        "report_1-1_cnn",
-        "report_1-2_optimizers",
-        "report_3-1_rnn",
-        "report_3-2_cnn_vs_rnn",
-    ):
+    for name in ("report_cnn", "report_optimizers", "report_rnn", "report_cnn_vs_rnn"):
         assert f"figures/{name}.png" in md
     # claims that these short runs cannot test say so, with the reason
     assert "Runs shorter than 2000 iterations cannot show it." in md or "not supported" in md
     assert "1.3 First convolutional layer weights" in md
     # section 1.4 reads the analysis files by their real names and shapes
-    s14 = md[md.index("### 1.4") : md.index("## 2 ")]
-    for name in ("activations", "convergence", "dead_units"):
-        obs = io.read_json(trained_out / "runs" / "cnn-s0" / "analysis" / f"{name}.json")
-        assert obs["observation"] in s14
+    s14 = md[md.index("### 1.4") : md.index("## 3 ")]
+    saved = io.read_json(trained_out / "runs" / "cnn-s0" / "analysis" / "activations.json")
+    for sentence in saved["observations"]:
+        assert sentence in s14
+    verdict = saved["verdicts"]["early_layers_converge_first"]
+    assert verdict["evidence"] in s14  # the claim is the analysis's verdict, not re-derived
     assert "| layer | kind | settles at (iteration) |" in s14
     assert "| layer | module | after | dead / units | dead share |" in s14
     assert "](runs/cnn-s0/figures/activations.png)" in s14
     # filters were requested in experiment.json but not run: the section says how to fill it
-    assert "`filters` was requested for run `lenet5`" in md
+    assert "`filters` has not written its result for run `lenet5` yet" in md

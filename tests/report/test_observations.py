@@ -1,4 +1,4 @@
-"""Verdicts on the reference's claims and the sentences, from hand-chosen numbers."""
+"""Claim rules and sentences, from hand-chosen numbers (the 1.3/1.4 verdicts are the studies')."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from convscope.analysis.gabor import summarize_r2
+from convscope.report import claims as cl
 from convscope.report import observations as obs
 from convscope.report import stats
 from convscope.report.document import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED
@@ -64,12 +65,12 @@ def adam(lrs_speeds: list[tuple[float, float]]) -> list[obs.ConfigStats]:
 
 
 def test_adam_lr_claim() -> None:
-    ok = obs.claim_adam_lr(adam([(1e-5, 0.2), (1e-4, 0.3), (1e-3, 0.45)]), 1000, 0.4)
+    ok = cl.claim_adam_lr(adam([(1e-5, 0.2), (1e-4, 0.3), (1e-3, 0.45)]), 1000, 0.4)
     assert ok.verdict == SUPPORTED and "ρ(lr, speed) = 1.00" in ok.evidence
-    bad = obs.claim_adam_lr(adam([(1e-5, 0.2), (1e-4, 0.5), (1e-3, 0.45)]), 1000, 0.4)
+    bad = cl.claim_adam_lr(adam([(1e-5, 0.2), (1e-4, 0.5), (1e-3, 0.45)]), 1000, 0.4)
     assert bad.verdict == NOT_SUPPORTED
     assert "lr 0.001 was not faster than lr 0.0001" in bad.evidence
-    assert obs.claim_adam_lr(adam([(1e-3, 0.5)]), 1000, 0.4).verdict == NOT_TESTABLE
+    assert cl.claim_adam_lr(adam([(1e-3, 0.5)]), 1000, 0.4).verdict == NOT_TESTABLE
 
 
 def rms(finals: dict[float, float], std: float = 0.0) -> list[obs.ConfigStats]:
@@ -87,25 +88,25 @@ def rms(finals: dict[float, float], std: float = 0.0) -> list[obs.ConfigStats]:
 
 def test_rmsprop_extremes_claim() -> None:
     good = rms({0.0: 0.30, 0.5: 0.55, 0.75: 0.56, 1.0: 0.10})
-    assert obs.claim_rmsprop_extremes(good).verdict == SUPPORTED
+    assert cl.claim_rmsprop_extremes(good).verdict == SUPPORTED
     # momentum 0 only 2 pp worse than the worse middle: not "terrible"
     close = rms({0.0: 0.53, 0.5: 0.55, 0.75: 0.56, 1.0: 0.10})
-    c = obs.claim_rmsprop_extremes(close)
+    c = cl.claim_rmsprop_extremes(close)
     assert c.verdict == NOT_SUPPORTED and "momentum 0: 53.0%, -2.0 pp" in c.evidence
-    assert obs.claim_rmsprop_extremes(rms({0.0: 0.3, 0.5: 0.5})).verdict == NOT_TESTABLE
+    assert cl.claim_rmsprop_extremes(rms({0.0: 0.3, 0.5: 0.5})).verdict == NOT_TESTABLE
 
 
 def test_rmsprop_vs_adam_claim() -> None:
     a = adam([(1e-4, 0.45), (1e-3, 0.55)])
     # within the 1 pp tolerance of Adam 1e-3 (the highest Adam lr above 1e-4)
-    eq = obs.claim_rmsprop_vs_adam(a + rms({0.5: 0.545, 0.75: 0.56}))
+    eq = cl.claim_rmsprop_vs_adam(a + rms({0.5: 0.545, 0.75: 0.56}))
     assert eq.verdict == SUPPORTED and "Adam lr 0.001" in eq.evidence
-    worse = obs.claim_rmsprop_vs_adam(a + rms({0.5: 0.52, 0.75: 0.56}))
+    worse = cl.claim_rmsprop_vs_adam(a + rms({0.5: 0.52, 0.75: 0.56}))
     assert worse.verdict == NOT_SUPPORTED
     # seed spread widens the tolerance: std ~2.1 pp -> tolerance ~4.2 pp
-    noisy = obs.claim_rmsprop_vs_adam(a + rms({0.5: 0.52, 0.75: 0.56}, std=0.015))
+    noisy = cl.claim_rmsprop_vs_adam(a + rms({0.5: 0.52, 0.75: 0.56}, std=0.015))
     assert noisy.verdict == SUPPORTED
-    no_adam = obs.claim_rmsprop_vs_adam(adam([(1e-5, 0.3)]) + rms({0.5: 0.5, 0.75: 0.5}))
+    no_adam = cl.claim_rmsprop_vs_adam(adam([(1e-5, 0.3)]) + rms({0.5: 0.5, 0.75: 0.5}))
     assert no_adam.verdict == NOT_TESTABLE
 
 
@@ -127,33 +128,33 @@ GOOD_RNN = {
 
 
 def test_hidden_units_claim() -> None:
-    assert obs.claim_hidden_units(rnn(GOOD_RNN), 1000).verdict == SUPPORTED
+    assert cl.claim_hidden_units(rnn(GOOD_RNN), 1000).verdict == SUPPORTED
     slower = dict(GOOD_RNN)
     slower[("gru", 64)] = (0.978, 0.80)  # more accurate but slower
-    c = obs.claim_hidden_units(rnn(slower), 1000)
+    c = cl.claim_hidden_units(rnn(slower), 1000)
     assert (
         c.verdict == NOT_SUPPORTED and "GRU h=32/64: speed 91.0% → 80.0% (not rising)" in c.evidence
     )
-    assert obs.claim_hidden_units(rnn({("gru", 32): (0.9, 0.8)}), 1000).verdict == NOT_TESTABLE
+    assert cl.claim_hidden_units(rnn({("gru", 32): (0.9, 0.8)}), 1000).verdict == NOT_TESTABLE
 
 
 def test_gru_vs_lstm_claims() -> None:
-    c = obs.claim_gru_beats_lstm(rnn(GOOD_RNN))
+    c = cl.claim_gru_beats_lstm(rnn(GOOD_RNN))
     assert c.verdict == SUPPORTED and "2 of 2" in c.evidence and "+0.30 pp" in c.evidence
     mixed = dict(GOOD_RNN)
     mixed[("gru", 64)] = (0.970, 0.94)
-    c = obs.claim_gru_beats_lstm(rnn(mixed))
+    c = cl.claim_gru_beats_lstm(rnn(mixed))
     assert c.verdict == NOT_SUPPORTED and "1 of 2" in c.evidence
     # |GRU-LSTM| = 0.3 pp, hidden-size range 1.5 pp -> ratio 0.2
-    v = obs.claim_gru_lstm_variation(rnn(GOOD_RNN))
+    v = cl.claim_gru_lstm_variation(rnn(GOOD_RNN))
     assert v.verdict == SUPPORTED and "ratio 0.20" in v.evidence
     big = dict(GOOD_RNN)
     big[("gru", 32)] = (
         0.972,
         0.9,
     )  # |diff| (1.2 + 0.3)/2 = 0.75 pp; range (0.6+1.5)/2 -> ratio > 0.5
-    assert obs.claim_gru_lstm_variation(rnn(big)).verdict == NOT_SUPPORTED
-    assert obs.claim_gru_beats_lstm(rnn({("gru", 32): (0.9, 0.8)})).verdict == NOT_TESTABLE
+    assert cl.claim_gru_lstm_variation(rnn(big)).verdict == NOT_SUPPORTED
+    assert cl.claim_gru_beats_lstm(rnn({("gru", 32): (0.9, 0.8)})).verdict == NOT_TESTABLE
 
 
 def test_hidden_size_sentences_rank_cells() -> None:
@@ -184,16 +185,16 @@ def test_near_perfect_and_loss_claims() -> None:
         curve_model("cnn", "lenet5", 800, 3000, [0.98]),
         curve_model("gru", "gru", 1200, 3000, [0.97]),
     ]
-    c = obs.claim_near_perfect_by_1000(cs, "MNIST")
+    c = cl.claim_near_perfect_by_1000(cs, "MNIST")
     assert c.verdict == SUPPORTED and "`cnn` at iteration 800" in c.evidence
-    assert obs.claim_loss_below(cs, "MNIST").verdict == SUPPORTED
+    assert cl.claim_loss_below(cs, "MNIST").verdict == SUPPORTED
     late = [cs[0], curve_model("gru", "gru", 2500, 3000, [0.97])]
-    assert obs.claim_near_perfect_by_1000(late, "MNIST").verdict == NOT_SUPPORTED
+    assert cl.claim_near_perfect_by_1000(late, "MNIST").verdict == NOT_SUPPORTED
     never = [cs[0], curve_model("gru", "gru", None, 3000, [0.5])]
-    c = obs.claim_near_perfect_by_1000(never, "MNIST")
+    c = cl.claim_near_perfect_by_1000(never, "MNIST")
     assert c.verdict == NOT_SUPPORTED and "never (ran 3000 iterations)" in c.evidence
     short = [curve_model("cnn", "lenet5", None, 500, [0.5])]
-    c = obs.claim_near_perfect_by_1000(short, "digits")
+    c = cl.claim_near_perfect_by_1000(short, "digits")
     assert c.verdict == NOT_TESTABLE
     assert c.evidence.startswith("On digits (the reference used MNIST)")
 
@@ -202,60 +203,59 @@ def test_cnn_rnn_difference_claim() -> None:
     cnn = make("cnn", final=[0.985, 0.987, 0.986], model="lenet5")
     same = make("gru", final=[0.986, 0.984, 0.988], model="gru")
     worse = make("rnn", final=[0.90, 0.91, 0.905], model="rnn")
-    assert obs.claim_cnn_rnn_no_difference([cnn, same], "MNIST").verdict == SUPPORTED
-    c = obs.claim_cnn_rnn_no_difference([cnn, same, worse], "MNIST")
+    assert cl.claim_cnn_rnn_no_difference([cnn, same], "MNIST").verdict == SUPPORTED
+    c = cl.claim_cnn_rnn_no_difference([cnn, same, worse], "MNIST")
     assert c.verdict == NOT_SUPPORTED and "Welch p" in c.evidence
-    one = obs.claim_cnn_rnn_no_difference(
+    one = cl.claim_cnn_rnn_no_difference(
         [make("cnn", final=[0.98]), make("gru", final=[0.97], model="gru")], "MNIST"
     )
     assert one.verdict == NOT_TESTABLE and "One seed" in one.evidence
-    far = obs.claim_cnn_rnn_no_difference(
+    far = cl.claim_cnn_rnn_no_difference(
         [make("cnn", final=[0.98]), make("rnn", final=[0.50], model="rnn")], "MNIST"
     )
     assert far.verdict == NOT_SUPPORTED and "real difference" in far.evidence
     # two noisy seeds: Welch finds nothing, but a 45 pp gap is still a difference
-    noisy = obs.claim_cnn_rnn_no_difference(
+    noisy = cl.claim_cnn_rnn_no_difference(
         [make("cnn", final=[0.95, 0.91]), make("gru", final=[0.54, 0.42], model="gru")], "MNIST"
     )
     assert noisy.verdict == NOT_SUPPORTED
 
 
-# --- 1.3 / 1.4 from analysis outputs --------------------------------------------------------------
-def test_gabor_claim() -> None:
+# --- 1.3 / 1.4: the verdicts the studies save ------------------------------------------------------
+def test_gabor_verdict() -> None:
+    from convscope.analysis.gabor import compare_gabor
+    from convscope.studies.filters import gabor_verdict
+
     trained = summarize_r2(np.array([0.9, 0.85, 0.7, 0.6, 0.55, 0.3]))
     init = summarize_r2(np.array([0.2, 0.3, 0.1, 0.45, 0.35, 0.25]))
-    c = obs.claim_gabor({"trained": trained, "init": init}, "x")
-    assert c.verdict == SUPPORTED and "5 of 6 trained filters (83%)" in c.evidence
-    same = obs.claim_gabor({"trained": init, "at_init": init}, "x")
+    v = gabor_verdict(compare_gabor(trained, init, paired=True), trained, init)
+    assert v.verdict == SUPPORTED and "5 of 6 trained filters (83%)" in v.evidence
+    same = gabor_verdict(compare_gabor(init, init, paired=True), init, init)
     assert same.verdict == NOT_SUPPORTED
-    assert obs.claim_gabor(None, "not run").verdict == NOT_TESTABLE
-    assert obs.claim_gabor({"something": 1}, "x").verdict == NOT_TESTABLE
 
 
-def test_early_layers_claim_reads_convergence_rows() -> None:
-    rows = [
-        {"layer": "Layer_1_Activations", "kind": "conv", "settled_at": 200},
-        {"layer": "Layer_2_Activations", "kind": "conv", "settled_at": 300},
-        {"layer": "Layer_3_Activations", "kind": "linear", "settled_at": 700},
-        {"layer": "Logits", "kind": "logits", "settled_at": 900},
-    ]
-    assert obs.claim_early_layers({"table": rows}, "x").verdict == SUPPORTED
-    assert obs.claim_early_layers({"convergence": {"rows": rows}}, "x").verdict == SUPPORTED
-    late = [dict(r) for r in rows]
-    late[1]["settled_at"] = 800
-    c = obs.claim_early_layers({"table": late}, "x")
-    assert c.verdict == NOT_SUPPORTED and "Layer_2_Activations: 800" in c.evidence
-    assert obs.claim_early_layers(None, "x").verdict == NOT_TESTABLE
-    same = [dict(r, settled_at=30) for r in rows]
-    c = obs.claim_early_layers({"table": same}, "x")
-    assert c.verdict == NOT_TESTABLE and "same record" in c.evidence
+def test_early_layers_verdict_is_the_convergence_rule() -> None:
+    from convscope.studies.activations import early_layers_verdict
+
+    def rows(*steps: int, last: int = 1000) -> list[dict[str, Any]]:
+        kinds = ("conv", "conv", "linear", "logits")
+        names = ("relu1", "relu2", "relu3", "fc2")
+        return [
+            {"layer": n, "kind": k, "settled_at": s, "last_step": last}
+            for n, k, s in zip(names, kinds, steps)
+        ]
+
+    assert early_layers_verdict(rows(200, 300, 700, 900), 25).verdict == SUPPORTED
+    v = early_layers_verdict(rows(200, 800, 700, 900), 25)
+    assert v.verdict == NOT_SUPPORTED and "relu2: 800" in v.evidence
+    # one record interval apart is "about the same time", not earlier
+    assert early_layers_verdict(rows(200, 300, 320, 900), 25).verdict == NOT_SUPPORTED
+    # the quick profile's case: conv layers at 325 and 375 of 400 do not settle first
+    assert early_layers_verdict(rows(325, 375, 350, 400, last=400), 25).verdict == NOT_SUPPORTED
     # every layer settling in the last 10% of training: still changing, not an ordering
-    late = [dict(r, settled_at=s, last_step=1000) for r, s in zip(rows, (920, 940, 960, 1000))]
-    c = obs.claim_early_layers({"table": late}, "x")
-    assert c.verdict == NOT_TESTABLE and "last 10% of training" in c.evidence
-    early = [dict(r, last_step=1000) for r in rows]
-    assert obs.claim_early_layers({"table": early}, "x").verdict == SUPPORTED
-    assert obs.claim_early_layers({"table": rows[:2]}, "x").verdict == NOT_TESTABLE
+    v = early_layers_verdict(rows(920, 940, 960, 1000), 25)
+    assert v.verdict == NOT_TESTABLE and "last 10% of training" in v.evidence
+    assert early_layers_verdict(rows(200, 300)[:2], 25).verdict == NOT_TESTABLE
 
 
 def test_ranking_and_divergence_sentences() -> None:
@@ -272,19 +272,3 @@ def test_ranking_and_divergence_sentences() -> None:
     assert s[1] == "Worst: `c` with 10.0%, -45.0 pp below the best."
     assert obs.divergence_sentence(cs) == "Diverged: `c` (1/1 seeds, at iteration 300)."
     assert obs.divergence_sentence(cs[:2]) == "No run diverged."
-
-
-def test_gabor_claim_takes_the_analysis_verdict() -> None:
-    """The test is made once, by the analysis (compare_gabor); the report reads its verdict."""
-    from convscope.analysis.gabor import compare_gabor, summarize_r2
-
-    init = summarize_r2(np.array([0.3, 0.4, 0.5, 0.45, 0.35, 0.42]))
-    up = summarize_r2(np.array([0.6, 0.7, 0.8, 0.65, 0.55, 0.62]))
-    comparison = compare_gabor(up, init, paired=True)
-    c = obs.claim_gabor({"trained": up, "init": init, "comparison": comparison}, "x")
-    assert c.verdict == (SUPPORTED if comparison["better"] else NOT_SUPPORTED)
-    assert f"p = {comparison['p']:.2g}" in c.evidence
-    # a verdict of "not better" from the analysis wins over the larger share above 0.5
-    flat = {**comparison, "better": False}
-    c = obs.claim_gabor({"trained": up, "init": init, "comparison": flat}, "x")
-    assert c.verdict == NOT_SUPPORTED

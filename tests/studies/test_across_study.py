@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-# the analysis registry (issue 8): this test runs once convscope.studies.base is on the branch
-pytest.importorskip("convscope.studies.base", reason="the analysis registry has not landed yet")
-from convscope.studies import resolve  # noqa: E402, I001
-from convscope.studies.runner import analyze_group  # noqa: E402
+from convscope.report.document import Figure, Table
+from convscope.report.sections.analysis import RenderView
+from convscope.studies import resolve
+from convscope.studies.runner import analyze_group
 
 
 def _group(root: Path, across_run) -> list[tuple[Path, str]]:
@@ -49,9 +47,6 @@ def test_group_study_writes_verdicts_figures_and_renders(tmp_path: Path, across_
     )
     for f in doc["figures"]:
         assert (path.parent.parent / f["path"]).is_file()
-    from convscope.report.document import Figure, Table  # noqa: I001
-    from convscope.report.sections.analysis import RenderView
-
     blocks = cls().render(doc, RenderView(tmp_path, path.parent.parent, "optimizers"))
     tables = [b for b in blocks if isinstance(b, Table)]
     assert tables[0].header == ["configuration", "conv1", "fc1"]

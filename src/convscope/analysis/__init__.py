@@ -1,6 +1,5 @@
-"""Analyses: read a run directory or a model, return arrays (numpy/torch); no plotting here."""
+"""Pure methods: tensors in, arrays and typed results out; no files, figures or verdicts.
 
-# What `convscope analyze --what` and an experiment's [[analysis]] tables may name.
-INSIDE = ("filters", "activations")  # convscope.analysis.inside (issue: sections 1.3, 1.4)
-ZF = ("deconv", "topk", "evolution", "occlusion", "invariance", "correspondence")  # .zf.run
-ANALYSES = INSIDE + ZF
+The analyses a user names (``convscope analyze --what``, ``[[analysis]]``) are the registered
+studies of :mod:`convscope.studies`, which call these.
+"""

@@ -114,7 +114,7 @@ def convergence_table(
 LATE_FRACTION = 0.9  # settling after this share of training counts as "still changing"
 
 
-def _compare(
+def compare_settling(
     early: list[tuple[str, int]], late: list[tuple[str, int]], gap: int, early_name: str
 ) -> tuple[str, str]:
     """Verdict code and clause comparing settling steps of early and fully connected layers."""
@@ -179,7 +179,7 @@ def convergence_sentence(table: list[dict[str, Any]], cadence: int | None = None
         if early and fc:
             out += (
                 "; "
-                + _compare(
+                + compare_settling(
                     [(r["layer"], r["settled_at"]) for r in early],
                     [(r["layer"], r["settled_at"]) for r in fc],
                     gap,
@@ -207,7 +207,7 @@ def convergence_sentence(table: list[dict[str, Any]], cadence: int | None = None
         e = [(r["layer"], r[stat]["settled_at"]) for r in moving if r["kind"] in early_kinds]
         f = [(r["layer"], r[stat]["settled_at"]) for r in moving if r["kind"] in late_kinds]
         if e and f:
-            clauses.append(f"{name} ({nums}): " + _compare(e, f, gap, early_name)[1])
+            clauses.append(f"{name} ({nums}): " + compare_settling(e, f, gap, early_name)[1])
         else:
             clauses.append(f"{name} ({nums})")
     if clauses:

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -36,18 +36,8 @@ def _common(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> Any:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError("convscope parser has no subcommands")  # a bug
-
-
-def add_commands(
-    parser: argparse.ArgumentParser, commands: dict[str, Callable[[argparse.Namespace], int]]
-) -> None:
-    """Add the ``run`` and ``report`` subcommands to ``parser`` and their functions to ``commands``."""
-    sub = _subparsers(parser)
+def add_commands(sub: Any) -> None:
+    """Add the ``run`` and ``report`` subcommands to the subparsers object ``sub``."""
     r = sub.add_parser(
         "run",
         help="train, analyse and report a whole experiment file",
@@ -79,7 +69,7 @@ def add_commands(
         "--ray-address", help="join this Ray cluster (default: $RAY_ADDRESS, else local)"
     )
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
-    commands["run"] = cmd_run
+    r.set_defaults(func=cmd_run)
 
     rep = sub.add_parser(
         "report",
@@ -88,7 +78,7 @@ def add_commands(
     )
     _common(rep)
     rep.add_argument("out", type=Path, help="output directory of `convscope run`")
-    commands["report"] = cmd_report
+    rep.set_defaults(func=cmd_report)
 
 
 # --- display ---------------------------------------------------------------------------------
@@ -259,11 +249,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not (args.out / "experiment.json").is_file():
         raise ConvscopeError(f"{args.out}: no experiment.json; is this a `convscope run` --out?")
-    try:
-        from convscope.report import write_report
-    except ImportError as e:
-        print(f"convscope: report module not available: {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+    from convscope.report import write_report
+
     paths = write_report(args.out)
     print(f"report: {_report_paths(paths, args.out)}")
     return EXIT_OK

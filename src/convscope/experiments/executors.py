@@ -22,23 +22,10 @@ import os
 from typing import Any, Protocol
 
 from convscope.errors import ConfigError
+from convscope.experiments.cores import available_cores, threads_per_worker
 from convscope.experiments.worker import execute, init_pool_worker
 
 log = logging.getLogger(__name__)
-
-
-def available_cores() -> int:
-    """CPU cores this process may use (affinity-aware)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    """``max(1, cores // workers)``: never more torch threads than cores in total."""
-    cores = cores or available_cores()
-    return max(1, cores // max(1, workers))
 
 
 class Executor(Protocol):
@@ -51,6 +38,12 @@ class Executor(Protocol):
     def submit(self, task: dict[str, Any]) -> cf.Future: ...
 
     def describe(self) -> str: ...
+
+    def reset(self) -> None:
+        """Replace workers that died (a broken pool); a no-op where workers cannot break."""
+
+    def interrupt(self) -> None:
+        """Pass Ctrl-C on to running tasks (they checkpoint and stop); no-op in-process."""
 
     def shutdown(self, cancel: bool = False) -> None: ...
 
@@ -71,6 +64,12 @@ class InlineExecutor:
 
     def describe(self) -> str:
         return f"inline, {self.threads} thread(s)"
+
+    def reset(self) -> None:
+        pass
+
+    def interrupt(self) -> None:
+        pass  # the task runs in this process: it got the KeyboardInterrupt itself
 
     def shutdown(self, cancel: bool = False) -> None:
         pass

@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from convscope.errors import ConfigError, ConvscopeError
-from convscope.experiments.executors import available_cores
+from convscope.experiments.cores import available_cores
 from convscope.experiments.worker import execute
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,9 @@ class RayExecutor:
             f"ray {where}: {nodes} node(s), {self.cluster_cpus} CPU(s); "
             f"{self.slots} task(s) at once x {self.threads} thread(s)"
         )
+
+    def reset(self) -> None:
+        """Ray replaces dead workers itself."""
 
     def interrupt(self) -> None:
         """Cancel the tasks in flight (a KeyboardInterrupt in each: the loop checkpoints)."""

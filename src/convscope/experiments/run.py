@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 
 from convscope import io
 from convscope.config import DataConfig, RunConfig
+from convscope.experiments.executors import Executor
 from convscope.experiments.spec import Experiment, RunSpec
 from convscope.experiments.worker import ANALYSIS_DONE
 from convscope.runs import FINISHED, STATUS_COMPLETED, STATUS_FAILED, RunDir
@@ -56,6 +58,7 @@ class PlannedRun:
     dir: Path  # absolute
     rel: str  # "runs/<dirname>", relative to OUT
     analyses: list[str] = field(default_factory=list)
+    analysis_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cost: float = 1.0  # estimated work, arbitrary units (ordering and ETA)
     steps: int | None = None
     status: str = "pending"
@@ -114,6 +117,15 @@ def plan_runs(
     for a in exp.analysis:
         pr = planned[a.hash]
         pr.analyses = list(dict.fromkeys([*pr.analyses, *a.what]))
+        for name, o in a.options.items():
+            if pr.analysis_options.get(name, o) != o:
+                from convscope.errors import ConfigError
+
+                raise ConfigError(
+                    f"{exp.file}: [[analysis]]: run '{a.label}' (seed {a.seed}) gets two different "
+                    f"option sets for {name!r}"
+                )
+            pr.analysis_options[name] = dict(o)
     for pr in planned.values():
         t = pr.spec.config.train
         if t.iterations is not None:
@@ -148,6 +160,9 @@ def experiment_doc(
                 "title": g.title,
                 "section": g.section,
                 "description": g.description,
+                "report": g.report,
+                "titled": g.titled,
+                "milestones": g.milestones,
                 "runs": [
                     {
                         "label": r.label,
@@ -162,6 +177,21 @@ def experiment_doc(
             for g in exp.groups
         ],
         "analysis": [{"run": r.rel, "what": r.analyses} for r in runs if r.analyses],
+        "entries": [
+            {
+                "group": e.group,
+                "what": e.what,
+                "names": e.names,
+                "scope": e.scope,
+                "section": e.section,
+                "title": e.title,
+                "options": e.options,
+                "runs": [by_hash[h].rel for h in e.runs if h in by_hash],
+            }
+            for e in exp.entries
+        ],
+        "claims": [dataclasses.asdict(c) for c in exp.claims],
+        "chapters": exp.chapters,
     }
     doc["status"] = {
         "runs": {
@@ -280,7 +310,7 @@ def preflight(exp: Experiment) -> None:
 def run_experiment(
     exp: Experiment,
     out: str | Path,
-    executor: Any,
+    executor: Executor,
     monitor: SweepMonitor | None = None,
     experiment_text: str | None = None,
     stop_after: int | None = None,
@@ -417,7 +447,6 @@ def _run_locked(
         )
 
     monitor.start(status())
-    across_rows: list[dict[str, Any]] = []
     try:
         while pending or inflight:
             while pending and len(inflight) < executor.slots:
@@ -443,7 +472,7 @@ def _run_locked(
                         monitor.event(f"{r.name}: worker process died; retrying (resumes)")
                         continue
                 _handle_result(r, task, result, pending, monitor)
-            if broken and hasattr(executor, "reset"):
+            if broken:
                 for f, task in list(inflight.items()):  # every in-flight task failed with it
                     inflight.pop(f)
                     if task["kind"] == "train":
@@ -451,21 +480,16 @@ def _run_locked(
                     pending.appendleft(task)
                 executor.reset()
             monitor.update(status())
-        if exp.across:  # group-level analyses, once every run has finished
-            from convscope.experiments.across import run_across
-
-            across_rows = run_across(exp, {r.hash: r.dir for r in runs}, out)
-            for a in across_rows:
-                monitor.event(f"group {a['group']}: across-group analysis {a['status']}")
     except KeyboardInterrupt:
         interrupted = True
         monitor.event("interrupted: stopping runs at their next step (they checkpoint)")
-        if hasattr(executor, "interrupt"):
-            executor.interrupt()
+        executor.interrupt()
         for f, task in inflight.items():
             r = by_key[task["key"]]
             with contextlib.suppress(Exception):
                 _handle_result(r, task, f.result(timeout=120), deque(), monitor)
+    else:
+        run_group_analyses(exp, out, runs, monitor)
     finally:
         monitor.close()
         wall = time.monotonic() - t0
@@ -477,11 +501,7 @@ def _run_locked(
             experiment_doc(
                 exp,
                 runs,
-                {
-                    "finished": not interrupted,
-                    "wall_time_s": round(wall, 1),
-                    **({"across": across_rows} if across_rows else {}),
-                },
+                {"finished": not interrupted, "wall_time_s": round(wall, 1)},
             ),
         )
     return ExperimentResult(out, runs, wall, interrupted)
@@ -500,7 +520,35 @@ def _train_task(r: PlannedRun, stop_after: int | None) -> dict[str, Any]:
 
 
 def _analysis_task(r: PlannedRun) -> dict[str, Any]:
-    return {"kind": "analyze", "key": r.hash, "run_dir": str(r.dir), "what": _analysis_todo(r)}
+    return {
+        "kind": "analyze",
+        "key": r.hash,
+        "run_dir": str(r.dir),
+        "what": _analysis_todo(r),
+        "options": r.analysis_options,
+    }
+
+
+def run_group_analyses(exp: Experiment, out: Path, runs: list[PlannedRun], monitor: Any) -> None:
+    """Group-scope analyses (``scope = "group"``), in this process, once every run of their
+    group has finished; a failure is reported and does not stop the others."""
+    from convscope.studies.runner import analyze_group
+
+    by_hash = {r.hash: r for r in runs}
+    for e in exp.entries:
+        names = [w for w, n in zip(e.what, e.names) if e.scope[n] == "group"]
+        if not names:
+            continue
+        g = next(g for g in exp.groups if g.name == e.group)
+        members = [by_hash[r.hash] for r in g.runs]
+        if not all(m.status in FINISHED for m in members):
+            monitor.event(f"group {g.name}: analyses {', '.join(names)} wait for its runs")
+            continue
+        try:
+            analyze_group(out, g.name, [(m.dir, m.spec.label) for m in members], names, e.options)
+            monitor.event(f"group {g.name}: analyses done ({', '.join(names)})")
+        except Exception as ex:  # reported like a failed run analysis
+            monitor.event(f"group {g.name}: analyses failed: {type(ex).__name__}: {ex}")
 
 
 def _handle_result(
@@ -543,10 +591,7 @@ def _handle_result(
 
 
 def write_report_if_available(out: str | Path) -> Any:
-    """``convscope report OUT`` when the report module is installed; None (a warning) if not."""
-    try:
-        from convscope.report import write_report
-    except ImportError as e:
-        log.warning("report skipped: convscope.report is not available (%s)", e)
-        return None
+    """``convscope report OUT`` (the name is kept for callers)."""
+    from convscope.report import write_report
+
     return write_report(Path(out))

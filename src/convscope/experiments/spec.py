@@ -31,10 +31,25 @@ An experiment file is TOML::
     [profiles.quick.groups.cnn]       # applied on top of one group's runs
     keep_checkpoints = [50, 100, 200]
 
-    [[analysis]]                      # analyses after training
+    [[analysis]]                      # analyses after training, shown under their group
     group = "cnn"                     # every run of the group (first seed only) ...
     label = "adam_lr=1e-3"            # ... or only this label (optional)
-    what = ["filters", "activations"]
+    what = ["filters", "mypkg.mod:Mine"]  # registered names (convscope analyze --list) or paths
+    options = { filters = { alpha = 0.01 } }  # per analysis, checked against its Options
+    section = "1.3"                   # optional section number / title (one analysis)
+
+    [[claims]]                        # claims the report tests (table only if any)
+    quote = "..."                     # the claim's words
+    section = "1.3"                   # where the report shows it
+    group = "cnn"                     # whose numbers test it
+    rule = "filters.gabor_like"       # convscope.report.claims.RULES or <analysis>.<verdict>
+
+    [chapters]                        # titles of section-number prefixes (optional)
+    "1" = "Problem 1"
+
+Group keys for the report: ``title``, ``section``, ``description``, ``report = "analyses"``
+(no curves: the group only shows its analyses; without a ``title``, no heading of its own) and
+``milestones = { test_accuracy = 0.95, train_loss = 0.2 }`` (first-iteration columns).
 
 Precedence, lowest first: ``[defaults]``, the group's keys, the variation (a ``runs`` item and a
 ``grid`` point), the profile's ``defaults``, the profile's group table. Setting ``iterations`` in
@@ -63,7 +78,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convscope.analysis import ANALYSES
 from convscope.config import FLAT_KEYS, SECTIONS, RunConfig, config_hash, flatten, from_flat
 from convscope.errors import ConfigError
 
@@ -81,10 +95,25 @@ TOP_KEYS = (
     "groups",
     "profiles",
     "analysis",
+    "claims",
+    "chapters",
 )
-GROUP_META = ("title", "section", "description", "label", "seeds", "grid", "runs")
+GROUP_META = (
+    "title",
+    "section",
+    "description",
+    "label",
+    "seeds",
+    "grid",
+    "runs",
+    "report",
+    "milestones",
+)
+MILESTONE_METRICS = ("test_accuracy", "train_accuracy", "train_loss")
+GROUP_REPORT = ("full", "analyses")  # a group's report section: curves and tables, or analyses only
 PROFILE_KEYS = ("description", "seeds", "defaults", "groups")
-ANALYSIS_KEYS = ("group", "label", "seeds", "what")
+ANALYSIS_KEYS = ("group", "label", "seeds", "what", "options", "section", "title")
+CLAIM_KEYS = ("quote", "section", "group", "rule")
 
 
 @dataclass
@@ -104,6 +133,11 @@ class Group:
     section: str
     description: str
     runs: list[RunSpec]
+    report: str = "full"  # one of GROUP_REPORT
+    titled: bool = (
+        True  # the file gives the group a title (an untitled "analyses" group has no heading)
+    )
+    milestones: dict[str, float] = field(default_factory=dict)  # metric -> level for the report
 
 
 @dataclass
@@ -114,17 +148,32 @@ class AnalysisSpec:
     label: str
     seed: int
     hash: str
-    what: list[str]
+    what: list[str]  # registered names or pkg.module:Class, as the file gives them
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
-class AcrossSpec:
-    """A group-level analysis (``[[analysis]] across = true``): every run of ``group``
-    compared across its configurations (:mod:`convscope.analysis.across_summary`)."""
+class AnalysisEntry:
+    """One ``[[analysis]]`` table as the report shows it: under ``group``, in file order."""
 
     group: str
+    what: list[str]  # as given (names or import paths)
+    names: list[str]  # registered names (the JSON file names)
+    scope: dict[str, str]  # name -> "run" | "group"
+    section: str
     title: str
-    reference: str = ""  # configuration label compared against; "" = the group's first
+    options: dict[str, dict[str, Any]]
+    runs: list[str]  # run hashes analysed (run scope)
+
+
+@dataclass
+class ClaimSpec:
+    """A claim the experiment makes: quote, report section, group, and a named rule."""
+
+    quote: str
+    section: str
+    group: str
+    rule: str
 
 
 @dataclass
@@ -140,7 +189,9 @@ class Experiment:
     data_note: str
     groups: list[Group]
     analysis: list[AnalysisSpec] = field(default_factory=list)
-    across: list[AcrossSpec] = field(default_factory=list)
+    entries: list[AnalysisEntry] = field(default_factory=list)
+    claims: list[ClaimSpec] = field(default_factory=list)
+    chapters: dict[str, str] = field(default_factory=dict)
 
     def unique_runs(self) -> list[RunSpec]:
         """Distinct runs by identity, in first-listed order."""
@@ -460,26 +511,38 @@ def expand(
                         name=f"{label}-s{seed}",
                     )
                     runs.append(RunSpec(label, seed, cfg, config_hash(cfg)))
+        report = meta.get("report", "full")
+        if report not in GROUP_REPORT:
+            raise ConfigError(
+                f"{where}: key 'report': expected one of {', '.join(GROUP_REPORT)}, got {report!r}"
+            )
+        milestones = meta.get("milestones", {})
+        if not isinstance(milestones, dict) or any(
+            k not in MILESTONE_METRICS or isinstance(v, bool) or not isinstance(v, int | float)
+            for k, v in milestones.items()
+        ):
+            raise ConfigError(
+                f"{where}: key 'milestones': expected a table of {', '.join(MILESTONE_METRICS)} "
+                "= number"
+            )
         groups.append(
             Group(
                 gname,
                 meta.get("title", gname),
-                meta.get("section", ""),
+                str(meta.get("section", "")),
                 meta.get("description", ""),
                 runs,
+                report,
+                "title" in meta,
+                {k: float(v) for k, v in milestones.items()},
             )
         )
 
-    raw_analysis = doc.get("analysis", [])
-    raw_analysis = [raw_analysis] if isinstance(raw_analysis, dict) else raw_analysis
-    across = _across(raw_analysis, groups, file)
-    if isinstance(raw_analysis, list):
-        raw_analysis = [
-            {k: v for k, v in a.items() if k != "across"} if isinstance(a, dict) else a
-            for a in raw_analysis
-            if not (isinstance(a, dict) and a.get("across") is True)
-        ]
-    analysis = _analysis(raw_analysis, groups, file)
+    analysis, entries = _analysis(doc.get("analysis", []), groups, file)
+    claims = _claims(doc.get("claims", []), groups, file)
+    chapters = doc.get("chapters", {})
+    if not isinstance(chapters, dict) or not all(isinstance(v, str) for v in chapters.values()):
+        raise ConfigError(f"{file}: key 'chapters': expected a table of section number = title")
     used = sorted({r.config.data.data for g in groups for r in g.runs if r.config.data.data})
     if data_root is None and replaced:
         note = (
@@ -503,54 +566,62 @@ def expand(
         data_note=note,
         groups=groups,
         analysis=analysis,
-        across=across,
+        entries=entries,
+        claims=claims,
+        chapters={str(k): v for k, v in chapters.items()},
     )
 
 
-def _across(raw: Any, groups: list[Group], file: str) -> list[AcrossSpec]:
-    """The ``[[analysis]]`` tables with ``across = true`` (group-level; no ``what``)."""
+def _claims(raw: Any, groups: list[Group], file: str) -> list[ClaimSpec]:
+    if isinstance(raw, dict):
+        raw = [raw]
     if not isinstance(raw, list):
-        return []
+        raise ConfigError(f"{file}: key 'claims': expected an array of tables ([[claims]])")
     names = [g.name for g in groups]
     out = []
-    for i, a in enumerate(raw):
-        if not isinstance(a, dict) or "across" not in a:
-            continue
-        where = f"{file} [[analysis]] #{i + 1}"
-        if not isinstance(a["across"], bool):
-            raise ConfigError(f"{where}: key 'across': expected true or false")
-        if not a["across"]:
-            continue
-        bad = sorted(set(a) - {"group", "across", "title", "reference"})
-        if bad:
+    for i, c in enumerate(raw):
+        where = f"{file} [[claims]] #{i + 1}"
+        c = _table(c, where)
+        _check_keys(c, CLAIM_KEYS, where)
+        for key in CLAIM_KEYS:
+            if not isinstance(c.get(key), str) or not c[key]:
+                raise ConfigError(f"{where}: key '{key}': expected a non-empty string")
+        if c["group"] not in names:
             raise ConfigError(
-                f"{where}: key '{bad[0]}' does not apply to a group-level analysis (across = "
-                "true); expected group, title, reference"
+                f"{where}: key 'group': expected one of {', '.join(names)}, got {c['group']!r}"
             )
-        g = a.get("group")
-        if g not in names:
-            raise ConfigError(
-                f"{where}: key 'group': expected one of {', '.join(names)}, got {g!r}"
-            )
-        labels = {r.label for r in groups[names.index(g)].runs}
-        ref = a.get("reference", "")
-        if ref and ref not in labels:
-            raise ConfigError(
-                f"{where}: key 'reference': group '{g}' has no run '{ref}'; expected one of "
-                f"{', '.join(sorted(labels))}"
-            )
-        title = a.get("title", "Inside the network, per configuration")
-        out.append(AcrossSpec(str(g), str(title), str(ref)))
+        from convscope.report.claims import check_rule
+
+        check_rule(c["rule"], where)
+        out.append(ClaimSpec(c["quote"], c["section"], c["group"], c["rule"]))
     return out
 
 
-def _analysis(raw: Any, groups: list[Group], file: str) -> list[AnalysisSpec]:
+def _resolve_what(what: list[str], where: str) -> list[Any]:
+    from convscope.studies.base import resolve
+
+    out = []
+    for w in what:
+        try:
+            out.append(resolve(w))
+        except ConfigError as e:
+            raise ConfigError(f"{where}: key 'what': {e}") from None
+    return out
+
+
+def _analysis(
+    raw: Any, groups: list[Group], file: str
+) -> tuple[list[AnalysisSpec], list[AnalysisEntry]]:
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
         raise ConfigError(f"{file}: key 'analysis': expected an array of tables ([[analysis]])")
+    from convscope.studies.base import make_options
+    from convscope.studies.runner import run_scope_names
+
     by_name = {g.name: g for g in groups}
     out: list[AnalysisSpec] = []
+    entries: list[AnalysisEntry] = []
     for i, a in enumerate(raw):
         where = f"{file} [[analysis]] #{i + 1}"
         a = _table(a, where)
@@ -560,17 +631,28 @@ def _analysis(raw: Any, groups: list[Group], file: str) -> list[AnalysisSpec]:
             raise ConfigError(
                 f"{where}: key 'group': expected one of {', '.join(by_name)}, got {gname!r}"
             )
-        what = a.get("what", list(ANALYSES))
+        what = a.get("what", "all")
         if isinstance(what, str):
-            what = list(ANALYSES) if what == "all" else [w.strip() for w in what.split(",")]
-        if not isinstance(what, list) or not what:
+            what = run_scope_names() if what == "all" else [w.strip() for w in what.split(",")]
+        if not isinstance(what, list) or not what or not all(isinstance(w, str) for w in what):
             raise ConfigError(f"{where}: key 'what': expected a non-empty list of analyses")
-        bad = [w for w in what if w not in ANALYSES]
-        if bad:
-            raise ConfigError(
-                f"{where}: key 'what': unknown analysis '{bad[0]}'; expected any of "
-                f"{', '.join(ANALYSES)}"
-            )
+        what = list(dict.fromkeys(what))
+        classes = _resolve_what(what, where)
+        options = a.get("options", {})
+        if not isinstance(options, dict):
+            raise ConfigError(f"{where}: key 'options': expected a table per analysis name")
+        by_cls = {c.name: c for c in classes}
+        for k, v in options.items():
+            if k not in by_cls:
+                raise ConfigError(
+                    f"{where}: key 'options': {k!r} is not in 'what' ({', '.join(by_cls)})"
+                )
+            if not isinstance(v, dict):
+                raise ConfigError(f"{where}: key 'options.{k}': expected a table")
+            make_options(by_cls[k], v, where)  # fails here, before anything runs
+        for key in ("section", "title"):
+            if not isinstance(a.get(key, ""), str):
+                raise ConfigError(f"{where}: key '{key}': expected a string")
         runs = by_name[gname].runs
         label = a.get("label")
         if label is not None:
@@ -594,6 +676,21 @@ def _analysis(raw: Any, groups: list[Group], file: str) -> list[AnalysisSpec]:
         else:
             first = min(r.seed for r in runs)
             runs = [r for r in runs if r.seed == first]
-        for r in runs:
-            out.append(AnalysisSpec(gname, r.label, r.seed, r.hash, list(dict.fromkeys(what))))
-    return out
+        run_what = [w for w, c in zip(what, classes) if c.scope == "run"]
+        run_opts = {k: v for k, v in options.items() if by_cls[k].scope == "run"}
+        if run_what:
+            for r in runs:
+                out.append(AnalysisSpec(gname, r.label, r.seed, r.hash, run_what, run_opts))
+        entries.append(
+            AnalysisEntry(
+                group=gname,
+                what=what,
+                names=[c.name for c in classes],
+                scope={c.name: c.scope for c in classes},
+                section=a.get("section", ""),
+                title=a.get("title", ""),
+                options={k: dict(v) for k, v in options.items()},
+                runs=[r.hash for r in runs],
+            )
+        )
+    return out, entries

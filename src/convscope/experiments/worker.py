@@ -4,8 +4,8 @@ A task is a plain dict (picklable, JSON-able), so every executor can ship it:
 
 * ``{"kind": "train", "key": ..., "run_dir": ABS_PATH, "config": RunConfig.to_dict(), "threads": N}``
   trains (or resumes, or returns the finished summary of) one run;
-* ``{"kind": "analyze", "key": ..., "run_dir": ABS_PATH, "what": [...], "threads": N}`` runs
-  analyses of a finished run, skipping (with a warning) those whose module is not installed.
+* ``{"kind": "analyze", "key": ..., "run_dir": ABS_PATH, "what": [...], "options": {name: {...}},
+  "threads": N}`` runs registered analyses (:mod:`convscope.studies`) of a finished run.
 
 :func:`execute` never raises for a failing run: it returns ``{"status": "failed", "error": ...}``
 and records the failure in the run's ``summary.json``, so one bad run never stops the others.
@@ -84,11 +84,14 @@ def _train(task: dict[str, Any]) -> dict[str, Any]:
     if task.get("threads"):
         cfg.train.threads = int(task["threads"])
     dataset = _dataset(json.dumps(task["config"]["data"], sort_keys=True))
+    from convscope.callbacks import config_callbacks
+
     summary = train(
         cfg,
         task["run_dir"],
         resume=True,
         dataset=dataset,
+        callbacks=config_callbacks(cfg),
         stop_after=task.get("stop_after"),
     )
     return {"status": summary.get("status"), "summary": summary}
@@ -119,31 +122,18 @@ def _analyze(task: dict[str, Any]) -> dict[str, Any]:
             done = {**done, **io.read_json(done_path)}
     done["skipped"] = {}
     todo = [w for w in what if w not in done["completed"]]
-    inside = [w for w in todo if w in ("filters", "activations")]
-    zf = [w for w in todo if w not in ("filters", "activations")]
     errors: dict[str, str] = {}
-    for names, module, fn in (
-        (inside, "convscope.analysis.inside", "analyze_filters_activations"),
-        (zf, "convscope.analysis.zf.run", "analyze_zf"),
-    ):
-        if not names:
-            continue
-        try:
-            mod = __import__(module, fromlist=[fn])
-            func = getattr(mod, fn)
-        except (ImportError, AttributeError) as e:
-            log.warning("analyses %s skipped: %s not available (%s)", ",".join(names), module, e)
-            for n in names:
-                done["skipped"][n] = f"{module}.{fn} not available"
-            continue
-        try:
-            func(run_dir, set(names))
-            done["completed"] = sorted({*done["completed"], *names})
-        except Exception as e:
-            msg = f"{type(e).__name__}: {e}"
-            log.error("%s: analyses %s failed: %s", run_dir, ",".join(names), msg)
-            for n in names:
-                errors[n] = msg
+    from convscope.studies.runner import analyze
+
+    options = task.get("options") or {}
+    if todo:  # a failing analysis is recorded in errors and does not stop the others
+        from convscope.studies.base import study_name
+
+        written = analyze(run_dir, todo, options, errors=errors)
+        # recorded as the experiment names them (a name or an import path)
+        done["completed"] = sorted(
+            {*done["completed"], *(w for w in todo if study_name(w) in written)}
+        )
     done["failed"] = errors
     io.write_json(done_path, done)
     status = "failed" if errors else "completed"

@@ -1,19 +1,14 @@
-"""The report's view of a group-level across analysis (``OUT/groups/<group>/across.json``,
-written by :mod:`convscope.experiments.across`): its tables, figure and sentences, read back and
-never re-derived."""
+"""The report's blocks for the ``across`` study (:mod:`convscope.studies.across`): its tables,
+one figure and its sentences, read back from the saved JSON and never re-derived."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from convscope import io
-from convscope.report.document import Block, Bullets, Details, Figure, Para, Section, Table
-from convscope.report.results import Experiment
+from convscope.report.document import Block, Bullets, Details, Figure, Para, Table
 
-RESULT = "groups/{group}/across.json"
 SHOWN = "dead_fraction"  # the figure shown in the text; the others are listed
-DEFAULT_TITLE = "Inside the network, per configuration"
 
 
 def across_blocks(
@@ -61,21 +56,3 @@ def across_blocks(
     if choices:
         blocks.append(Details("How these numbers are computed", choices))
     return blocks
-
-
-def across_section(exp: Experiment, group: str, number: str = "") -> Section | None:
-    """A subsection for ``group``'s across analysis; None when the experiment has none."""
-    rel = RESULT.format(group=group)
-    path = exp.out / rel
-    sid = f"sec-{group}-across"
-    if not path.is_file():
-        return None
-    try:
-        saved: dict[str, Any] = io.read_json(path)
-    except (ValueError, OSError) as e:
-        s = Section(sid, number, DEFAULT_TITLE)
-        s.blocks.append(Para(f"`{rel}` could not be read ({e}).", "warn"))
-        return s
-    s = Section(sid, number, str(saved.get("title") or DEFAULT_TITLE))
-    s.blocks.extend(across_blocks(saved, lambda p: f"groups/{group}/{p}"))
-    return s

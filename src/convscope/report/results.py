@@ -164,10 +164,35 @@ class Group:
     title: str
     section: str
     configs: list[Configuration]
+    description: str = ""
+    report: str = "full"  # "full": curves and tables; "analyses": its analyses only
+    titled: bool = True
+    milestones: dict[str, float] = field(default_factory=dict)
 
     @property
     def runs(self) -> list[Run]:
         return [r for c in self.configs for r in c.runs]
+
+
+@dataclass
+class Entry:
+    """One ``[[analysis]]`` table of the experiment file: analyses shown under ``group``."""
+
+    group: str
+    what: list[str]
+    names: list[str]
+    scope: dict[str, str]
+    section: str
+    title: str
+    runs: list[str]
+
+
+@dataclass
+class ClaimSpec:
+    quote: str
+    section: str
+    group: str
+    rule: str
 
 
 @dataclass
@@ -183,6 +208,9 @@ class Experiment:
     groups: dict[str, Group]
     analysis: list[dict[str, Any]]
     raw: dict[str, Any] = field(default_factory=dict)
+    entries: list[Entry] = field(default_factory=list)
+    claims: list[ClaimSpec] = field(default_factory=list)
+    chapters: dict[str, str] = field(default_factory=dict)
 
     def planned(self, rel: str) -> dict[str, Any]:
         """What the runner recorded for run dir ``rel`` (status, error, analysis)."""
@@ -298,7 +326,45 @@ def load_experiment(out_dir: str | Path) -> Experiment:
             title=str(g.get("title") or name),
             section=str(g.get("section") or ""),
             configs=list(configs.values()),
+            description=str(g.get("description") or ""),
+            report=str(g.get("report") or "full"),
+            titled=bool(g.get("titled", True)),
+            milestones={
+                str(k): float(v)
+                for k, v in (g.get("milestones") or {}).items()
+                if isinstance(v, int | float)
+            },
         )
+    entries = []
+    for i, e in enumerate(raw.get("entries") or []):
+        where = f"{ep}: entries[{i}]"
+        if not isinstance(e, dict) or e.get("group") not in groups:
+            raise ConvscopeError(f"{where}: expected an object naming one of the groups")
+        names = [str(n) for n in _need(e, "names", list, where)]
+        for rel in e.get("runs") or []:
+            _safe_rel(out, str(rel), where)
+        entries.append(
+            Entry(
+                group=str(e["group"]),
+                what=[str(w) for w in e.get("what") or names],
+                names=names,
+                scope={str(k): str(v) for k, v in (e.get("scope") or {}).items()},
+                section=str(e.get("section") or ""),
+                title=str(e.get("title") or ""),
+                runs=[str(r).rstrip("/") for r in e.get("runs") or []],
+            )
+        )
+    claims = []
+    for i, c in enumerate(raw.get("claims") or []):
+        where = f"{ep}: claims[{i}]"
+        if not isinstance(c, dict):
+            raise ConvscopeError(f"{where}: expected an object")
+        claims.append(
+            ClaimSpec(
+                *(str(_need(c, k, str, where)) for k in ("quote", "section", "group", "rule"))
+            )
+        )
+    chapters = raw.get("chapters") if isinstance(raw.get("chapters"), dict) else {}
     analysis = raw.get("analysis") or []
     if not isinstance(analysis, list):
         raise ConvscopeError(f"{ep}: key 'analysis' must be a list")
@@ -312,4 +378,7 @@ def load_experiment(out_dir: str | Path) -> Experiment:
         groups=groups,
         analysis=[a for a in analysis if isinstance(a, dict) and "run" in a],
         raw=raw,
+        entries=entries,
+        claims=claims,
+        chapters={str(k): str(v) for k, v in chapters.items()},
     )

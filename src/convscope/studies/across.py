@@ -1,8 +1,8 @@
 """Inside the network, across a sweep: what each configuration of a group does to the units.
 
-For the analysis registry (issue 8, ``convscope.studies``): once that package is on this branch,
-``[[analysis]] group = "optimizers"  what = ["across"]`` runs it. Until then the experiment
-file's ``across = true`` entry runs the same computation (:mod:`convscope.experiments.across`).
+Named in an experiment file as ``[[analysis]] group = "optimizers"  what = ["across"]``; it runs
+once every run of the group has finished and writes ``OUT/groups/<group>/analysis/across.json``
+(and ``across.md``, the tables and sentences ready to quote).
 
 A group-level study (``scope = "group"``): for every run of the group (every seed) it reads the
 activation records and model snapshots training wrote -- no retraining -- and measures dead units
@@ -18,8 +18,7 @@ from the reference after correction, "not supported" when tests were made and no
 testable" with fewer than two seeds per configuration.
 """
 
-# I001: until the registry (issue 8) is merged, convscope.studies.base does not resolve here
-from __future__ import annotations  # noqa: I001
+from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any

@@ -324,8 +324,9 @@ def train(
             is; an unfinished one is continued only with ``resume=True``.
         resume: continue from ``checkpoints/last.pt`` (or start, if there is none).
         dataset: the loaded data set (loaded from ``cfg.data`` when None).
-        callbacks: called at step 0, every ``cb.every`` steps and at the end, after those
-            the config asks for (:func:`config_callbacks`).
+        callbacks: called at step 0, every ``cb.every`` steps and at the end. The loop adds
+            none of its own: the caller passes what the config asks for
+            (:func:`convscope.callbacks.config_callbacks`).
         progress: progress sink (the CLI's bar); silent when None.
         max_steps: cap the budget (``--dry-run``).
         stop_after: stop (as if interrupted) after this many steps; for tests.
@@ -433,7 +434,7 @@ def _train_locked(
     tb = summary_writer_cls(str(run.tb_dir))
     records = Records(run)
     metrics = io.JsonlAppender(run.metrics_path)
-    callbacks = [*config_callbacks(cfg), *callbacks]
+    callbacks = list(callbacks)
     ctx = StepContext(0, model, ds, normalize, device, cfg, run.path, tb, records)
     stop = _StopFlag()
     status = STATUS_RUNNING
@@ -511,20 +512,6 @@ def _train_locked(
         # optimizer state (2/3 of last.pt) need not stay on disk.
         run.last_checkpoint_path.unlink(missing_ok=True)
     return summary
-
-
-def config_callbacks(cfg: RunConfig) -> list[Callback]:
-    """The callbacks a config asks for: activation statistics when activation_stats_every > 0."""
-    callbacks: list[Callback] = []
-    if cfg.train.activation_stats_every > 0:
-        from convscope.analysis.activations import ActivationStatsCallback
-
-        callbacks.append(
-            ActivationStatsCallback(
-                cfg.train.activation_stats_every, cfg.train.activation_stats_size
-            )
-        )
-    return callbacks
 
 
 def _run_callbacks(callbacks: Sequence[Callback], ctx: StepContext, step: int, total: int) -> None:

@@ -1,4 +1,4 @@
-"""analyze_filters_activations on real (tiny) runs of the training loop."""
+"""The filters and activations studies on real (tiny) runs of the training loop."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from convscope.analysis.inside import analyze_filters_activations, initial_model
+from convscope.callbacks import config_callbacks
 from convscope.config import from_flat
 from convscope.errors import ConvscopeError
 from convscope.io import read_npz
 from convscope.runs import RunDir
+from convscope.studies.filters import initial_model
+from convscope.studies.runner import analyze
 from convscope.train.loop import train
 
 
@@ -44,17 +46,21 @@ def config(model: str = "lenet5", iterations: int = 30, **over: object):
 @pytest.fixture(scope="module")
 def lenet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("inside") / "lenet"
-    s = train(config(), out)  # the loop adds the activation callback the config asks for
+    cfg = config()
+    s = train(cfg, out, callbacks=config_callbacks(cfg))  # the caller passes what cfg asks for
     assert s["status"] == "completed"
     return out
 
 
 @pytest.mark.slow
 def test_filters_and_activations_from_a_run(lenet_run: Path) -> None:
-    done = analyze_filters_activations(lenet_run, {"filters", "activations"})
-    assert set(done) == {"filters", "activations", "convergence", "dead_units"}
+    done = analyze(lenet_run, ["filters", "activations"])
+    assert set(done) == {"filters", "activations"}
     a = lenet_run / "analysis"
-    f = json.loads((a / "filters.json").read_text())
+    saved = json.loads((a / "filters.json").read_text())
+    assert saved["schema"] == "convscope.study/1" and saved["options"]["alpha"] == 0.05
+    assert saved["verdicts"]["gabor_like"]["verdict"] in ("supported", "not supported")
+    f = {**saved["numbers"], "observation": saved["observations"][0]}
     assert f["layer"] == "conv1" and f["shape"] == [32, 1, 5, 5] and f["trained_step"] == 30
     assert f["init_source"] == "checkpoint step 0"
     assert f["trained"]["n"] == 32 and len(f["trained"]["r2"]) == 32
@@ -67,37 +73,39 @@ def test_filters_and_activations_from_a_run(lenet_run: Path) -> None:
     np.testing.assert_allclose(arr["weights_by_step"][0], arr["weights_init"])
     np.testing.assert_allclose(arr["gabor_r2_trained"], f["trained"]["r2"])
 
-    act = json.loads((a / "activations.json").read_text())
-    assert act["source"].startswith("activations.jsonl")
+    saved = json.loads((a / "activations.json").read_text())
+    act = {**saved["numbers"], "observation": saved["observations"][0]}
+    assert saved["choices"]["source"].startswith("activations.jsonl")
     assert act["steps"] == [0, 10, 20, 30] and act["cadence"] == 10 and act["n_images"] == 32
     acts = read_npz(a / "activations.npz")
     rows = RunDir(lenet_run).records("activations")
-    assert acts["Layer_2_Activations.mean"][-1] == pytest.approx(
+    # module paths name the layers (one scheme with the ZF studies); TensorBoard tags kept
+    assert acts["relu2.mean"][-1] == pytest.approx(
         rows[-1]["layers"]["Layer_2_Activations"]["mean"]
     )
-    assert (
-        f"{100 * act['final']['Layer_1_Activations']['zero_fraction']:.0f}% zeros"
-        in act["observation"]
-    )
+    assert act["layers"]["relu2"]["tag"] == "Layer_2_Activations"
+    assert f"{100 * act['final']['relu1']['zero_fraction']:.0f}% zeros" in act["observation"]
 
-    conv = json.loads((a / "convergence.json").read_text())
-    assert [r["layer"] for r in conv["table"]] == [
-        "Layer_1_Activations",
-        "Layer_2_Activations",
-        "Layer_3_Activations",
-        "Logits",
-    ]
-    for r in conv["table"]:
-        assert f"{r['layer']} at {r['settled_at']}" in conv["observation"]
+    table = act["convergence"]
+    assert [r["layer"] for r in table] == ["relu1", "relu2", "relu3", "fc2"]
+    for r in table:
+        assert f"{r['layer']} at {r['settled_at']}" in saved["observations"][1]
+    # the verdict is the convergence sentence's rule, on the same table
+    v = saved["verdicts"]["early_layers_converge_first"]
+    conv = [r["settled_at"] for r in table if r["kind"] == "conv"]
+    fc = [r["settled_at"] for r in table if r["kind"] in ("linear", "logits")]
+    if v["verdict"] == "supported":
+        assert max(conv) + act["cadence"] <= min(fc)
+        assert "converge faster" in saved["observations"][1]
 
-    dead = json.loads((a / "dead_units.json").read_text())
-    assert dead["n_images"] == 80 and dead["layers"]["Layer_1_Activations"]["n_units"] == 32
-    assert dead["layers"]["Layer_3_Activations"]["n_units"] == 1024
-    l3 = dead["on_fixed_batch_over_training"]["Layer_3_Activations"]
+    dead = act["dead_units"]
+    assert dead["n_images"] == 80 and dead["layers"]["relu1"]["n_units"] == 32
+    assert dead["layers"]["relu3"]["n_units"] == 1024
+    l3 = dead["on_fixed_batch_over_training"]["relu3"]
     assert l3["steps"] == [0, 10, 20, 30]
-    um = acts["Layer_3_Activations.unit_max"]
+    um = acts["relu3.unit_max"]
     assert l3["n_dead"] == (um <= 0).sum(axis=1).tolist()
-    assert f"{dead['layers']['Layer_3_Activations']['n_dead']} of 1024" in dead["observation"]
+    assert f"{dead['layers']['relu3']['n_dead']} of 1024" in saved["observations"][2]
     for name in (
         "filters",
         "filters_shared",
@@ -115,13 +123,14 @@ def test_recomputed_from_checkpoints_equals_recorded(lenet_run: Path, tmp_path: 
     shutil.copytree(lenet_run, copy)
     (copy / "activations.jsonl").unlink()
     shutil.rmtree(copy / "analysis", ignore_errors=True)
-    analyze_filters_activations(copy, {"activations"})
-    act = json.loads((copy / "analysis" / "activations.json").read_text())
+    analyze(copy, ["activations"])
+    act = json.loads((copy / "analysis" / "activations.json").read_text())["choices"]
     assert act["source"] == "recomputed from the checkpoints at steps 0, 10, 20, 30"
     recorded = RunDir(lenet_run).records("activations")
     recomputed = read_npz(copy / "analysis" / "activations.npz")
     for i, row in enumerate(recorded):
-        for name, s in row["layers"].items():
+        for tag, s in row["layers"].items():
+            name = row["points"][tag]["module"] or row["points"][tag]["layer"]
             for k in ("mean", "std", "zero_fraction"):
                 assert recomputed[f"{name}.{k}"][i] == pytest.approx(s[k], rel=1e-4, abs=1e-6), (
                     name,
@@ -149,17 +158,21 @@ def test_initial_model_rebuilt_from_seed_equals_step_0_snapshot(
 def test_recurrent_run(tmp_path: Path) -> None:
     out = tmp_path / "gru"
     cfg = config("gru", iterations=10, keep_checkpoints=[], activation_stats_every=5)
-    train(cfg, out)
-    done = analyze_filters_activations(out, {"filters", "activations"})
+    train(cfg, out, callbacks=config_callbacks(cfg))
+    done = analyze(out, ["filters", "activations"])
     f = json.loads(Path(done["filters"]).read_text())
-    assert f["applicable"] is False and "no nn.Conv2d" in f["observation"]
+    assert f["numbers"]["applicable"] is False and "no nn.Conv2d" in f["observations"][0]
+    assert f["verdicts"]["gabor_like"]["verdict"] == "not testable"
     acts = read_npz(out / "analysis" / "activations.npz")
-    assert acts["Layer_1_Activations.step_mean"].shape == (3, 12)  # steps 0, 5, 10; 12 rows
-    assert (out / "figures" / "activations_Layer_1_Activations_per_step.png").is_file()
+    (name,) = [k[: -len(".step_mean")] for k in acts if k.endswith(".step_mean")]
+    assert acts[f"{name}.step_mean"].shape == (3, 12)  # steps 0, 5, 10; 12 rows
+    assert (out / "figures" / f"activations_{name}_per_step.png").is_file()
 
 
 def test_bad_requests(lenet_run: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConvscopeError, match="unknown part deconv"):
-        analyze_filters_activations(lenet_run, {"deconv"})
+    with pytest.raises(ConvscopeError, match="unknown analysis 'gabor'"):
+        analyze(lenet_run, ["gabor"])
+    with pytest.raises(ConvscopeError, match="has no option 'size'"):
+        analyze(lenet_run, ["filters"], {"filters": {"size": 3}})
     with pytest.raises(ConvscopeError, match="not a run directory"):
-        analyze_filters_activations(tmp_path, {"filters"})
+        analyze(tmp_path, ["filters"])

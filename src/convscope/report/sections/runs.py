@@ -1,0 +1,126 @@
+"""The sections every report ends with (all runs, how the numbers are computed) and the
+claims table it opens with when its experiment declares claims."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from convscope.report import claims as claim_rules
+from convscope.report import stats
+from convscope.report.document import Bullets, Claim, Para, Section, Table
+from convscope.report.results import Experiment
+from convscope.report.sections.common import GroupNumbers
+from convscope.report.stats import pct
+
+
+def _f(v: Any, fmt: str) -> str:
+    if v is None:
+        return "–"
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return format(x, fmt) if math.isfinite(x) else str(x)
+
+
+def section_runs(exp: Experiment, out_label: str) -> Section:
+    s = Section("sec-runs", "", "All runs")
+    rows = []
+    for r, groups in exp.all_runs():
+        sm = r.summary or {}
+        status = r.status
+        if r.diverged and r.diverged_step is not None:
+            status += f" at {r.diverged_step}"
+        if r.error and r.status in ("diverged", "failed"):
+            status += f" ({r.error})"
+        best = r.best_test_accuracy
+        best_step = sm.get("best_step")
+        rows.append(
+            [
+                f"`{r.label}`",
+                ", ".join(groups),
+                "–" if r.seed is None else str(r.seed),
+                status,
+                f"{sm.get('step', r.last_step)}/{sm.get('total_steps', '?')}",
+                pct(best)
+                + (f" @{best_step}" if best is not None and best_step is not None else ""),
+                pct(r.final_test_accuracy),
+                _f(sm.get("wall_time_s"), ".1f"),
+                _f(sm.get("images_per_second"), ".0f"),
+                f"`{r.dir}`",
+            ]
+        )
+    s.blocks.append(
+        Table(
+            [
+                "run",
+                "group",
+                "seed",
+                "status",
+                "iterations",
+                "best test acc. @iteration",
+                "final test acc.",
+                "wall time (s)",
+                "images/s",
+                "directory",
+            ],
+            rows,
+        )
+    )
+    s.blocks.append(
+        Para(
+            f"`tensorboard --logdir {out_label}` shows every run (scalars `train_loss`, "
+            "`train_accuracy`, `test_accuracy`, activation histograms where recorded) with its "
+            "hyperparameters in the HPARAMS tab."
+        )
+    )
+    return s
+
+
+def section_method(groups: Sequence[GroupNumbers], rules: Sequence[tuple[str, str]]) -> Section:
+    s = Section("sec-method", "", "How the numbers are computed")
+    items = list(stats.CHOICES.values())
+    for gn in groups:
+        items.append(
+            f"`{gn.group.name}`: threshold {gn.threshold_note}; speed horizon {gn.horizon} "
+            "iterations."
+        )
+    s.blocks.append(Bullets(items, "text", "Aggregation and thresholds"))
+    if rules:
+        s.blocks.append(
+            Bullets(
+                [f"“{q}”: {claim_rules.rule_text(r)}" for q, r in rules],
+                "text",
+                "How each claim is tested",
+            )
+        )
+    s.blocks.append(
+        Para(
+            "Every number in this report is read from the run directories under this output "
+            "(metrics.jsonl, summary.json, analysis/*.json); the report never trains. Rerun "
+            "`convscope report OUT` after more runs or analyses finish.",
+            "note",
+        )
+    )
+    return s
+
+
+def section_summary(claims: Sequence[Claim]) -> Section:
+    s = Section("sec-summary", "", "The experiment's claims at a glance")
+    counts = Counter(c.verdict for c in claims)
+    s.blocks.append(
+        Para(
+            f"{counts.get('supported', 0)} supported, {counts.get('not supported', 0)} not "
+            f"supported, {counts.get('not testable', 0)} not testable with this output. Each "
+            "verdict links to its section, where the numbers are."
+        )
+    )
+    rows = [
+        [f"[{c.section}](#sec-{c.section.replace('.', '-')})", f"“{c.quote}”", f"**{c.verdict}**"]
+        for c in sorted(claims, key=lambda c: c.section)
+    ]
+    s.blocks.append(Table(["section", "claim", "this output"], rows))
+    return s

@@ -1,0 +1,119 @@
+"""What the Zeiler & Fergus studies of one run share: the model as a chain, the data, the
+deterministic choice of test images (moved here from ``analysis/zf/run.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+
+from convscope.analysis.zf.graph import Chain, trace_chain
+from convscope.analysis.zf.occlusion import mean_fill
+from convscope.errors import ConvscopeError
+from convscope.studies.base import FigureRef, RunContext, StudyResult
+
+CITATION = "Zeiler & Fergus 2014, arXiv 1311.2901"
+
+
+def display_classes(name: str, classes: Sequence[str]) -> tuple[list[str], str]:
+    """Class names for figures and sentences, and where they came from."""
+    return list(classes), "the data set's class names (set them with the config key class_names)"
+
+
+def caption(stem: str) -> str:
+    return stem.replace("zf_", "").replace("_", " ").replace("-", " ").strip().capitalize()
+
+
+def zf_context(run: RunContext) -> _Context:
+    """The shared ZF context of a run (built once per analyze call)."""
+    if "zf" not in run.cache:
+        run.require_checkpoint()
+        run.cache["zf"] = _Context(run)
+    return run.cache["zf"]
+
+
+def from_info(info: dict[str, Any]) -> StudyResult:
+    """A study result from the flat dict the ZF studies build: sentences, figures and choices
+    are taken out, the rest are its numbers."""
+    info = dict(info)
+    obs = [info.pop("observation")]
+    obs += [str(x) for x in info.pop("observations", [])]
+    figs = info.pop("figures", [])
+    choices = info.pop("choices", {})
+    return StudyResult(numbers=info, observations=obs, figures=list(figs), choices=choices)
+
+
+class _Context:
+    """What every analysis of one run needs, loaded once."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.rd = rd = run.rd
+        cfg = rd.config()
+        device = run.device
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ConvscopeError(f"device {device!r}: CUDA is not available here")
+        self.model = rd.load_model(None, device=self.device)
+        try:
+            self.chain: Chain = trace_chain(self.model)
+        except ConvscopeError as e:
+            raise ConvscopeError(
+                f"{rd.path}: the Zeiler & Fergus analyses need a CNN ({cfg.model.model}): {e}"
+            ) from None
+        self.dataset, self.normalize = run.data()
+        self.classes, self.class_names_from = display_classes(
+            self.dataset.name, self.dataset.classes
+        )
+        self.hw = (int(self.dataset.image_shape[1]), int(self.dataset.image_shape[2]))
+        self.fill = mean_fill(self.dataset.channel_stats()[0], self.normalize)
+        self._preds: torch.Tensor | None = None
+
+    @property
+    def test(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.dataset.test.images, self.dataset.test.labels
+
+    def predictions(self) -> torch.Tensor:
+        """``(N_test,)`` predicted classes of the final model."""
+        if self._preds is None:
+            out = []
+            with torch.no_grad():
+                for s in range(0, len(self.dataset.test), 500):
+                    x = self.normalize(self.dataset.test.images[s : s + 500].to(self.device))
+                    out.append(self.model(x).argmax(1).cpu())
+            self._preds = torch.cat(out)
+        return self._preds
+
+    def pick(self, classes: Sequence[int], per_class: int = 1) -> list[int]:
+        """Test indices: per class, the first ``per_class`` correctly classified images
+        (then the first misclassified ones if there are not enough)."""
+        labels = self.dataset.test.labels
+        preds = self.predictions()
+        out: list[int] = []
+        for c in classes:
+            idx = torch.nonzero(labels == c).flatten().tolist()
+            good = [i for i in idx if int(preds[i]) == c]
+            bad = [i for i in idx if int(preds[i]) != c]
+            out.extend((good + bad)[:per_class])
+        return out
+
+    def layer_names(self, layers: Sequence[str] | None) -> list[int]:
+        if layers is None:
+            return self.chain.default_layers()
+        return [self.chain.resolve(ly) for ly in layers]
+
+    def save(self, fig: Figure, name: str) -> FigureRef:
+        return FigureRef(self.run.save_figure(fig, name), caption(name))
+
+    def base_info(self) -> dict[str, Any]:
+        return {
+            "run": str(self.rd.path),
+            "data": self.dataset.source,
+            "model": self.rd.config().model.model,
+            "layers": self.chain.names,
+            "device": str(self.device),
+            "class_names": self.class_names_from,
+            "citation": CITATION,
+        }

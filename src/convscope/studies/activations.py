@@ -1,0 +1,246 @@
+"""Activation statistics of every layer over training, when each layer settles, and dead units.
+
+The number behind the reference's “the early layers converge very quickly while the fully
+connected layers take longer” (Sec. 1.4; cf. Zeiler & Fergus 2014, arXiv 1311.2901, §4 "Feature
+Evolution during Training", Fig. 4). Layers are named by module path (``relu1``, ``fc3``); the
+TensorBoard tags (``Layer_1_Activations``) are display names, recorded as ``tag``.
+
+Verdict ``early_layers_converge_first`` (one rule, the one the convergence sentence uses,
+:func:`convscope.analysis.convergence.compare_settling`): supported when every convolutional
+(or recurrent) layer settles at least one record interval before every fully connected layer;
+not testable when the output has no such pair of layers, or when no layer settles before the
+last :data:`~convscope.analysis.convergence.LATE_FRACTION` of training.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from convscope.analysis import activations as act
+from convscope.analysis.convergence import (
+    CONVERGENCE_CHOICES,
+    LATE_FRACTION,
+    compare_settling,
+    convergence_sentence,
+    convergence_table,
+)
+from convscope.studies.base import FigureRef, RunContext, Study, StudyResult, Verdict, register
+from convscope.studies.filters import trained_step
+
+log = logging.getLogger(__name__)
+CITATION = "Zeiler & Fergus 2014, arXiv 1311.2901"
+EARLY, LATE = ("conv", "recurrent"), ("linear", "logits")
+
+
+@dataclass(frozen=True)
+class ActivationsOptions:
+    dead_unit_batch: int = 500  # test images per forward pass when looking for dead units
+
+
+def module_names(points: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Record name (``Layer_1_Activations``) -> module path (``relu1``) of where it was taken."""
+    out = {}
+    for tag, p in points.items():
+        out[tag] = str(p.get("module") or p.get("layer") or tag)
+    if len(set(out.values())) < len(out):  # never merge two records under one name
+        return {t: t for t in points}
+    return out
+
+
+def early_layers_verdict(table: list[dict[str, Any]], cadence: int) -> Verdict:
+    """The 1.4 claim from a convergence table (the rule in the module docstring)."""
+    early = [(r["layer"], r["settled_at"]) for r in table if r["kind"] in EARLY]
+    late = [(r["layer"], r["settled_at"]) for r in table if r["kind"] in LATE]
+    parts = ", ".join(f"{r['layer']}: {r['settled_at']}" for r in table)
+    head = (
+        "Iteration after which each layer's statistics stay within 5% of their final value — "
+        f"{parts}. "
+    )
+    if not early or not late:
+        return Verdict("not testable", head + "The model lacks conv and fully connected layers.")
+    last = max(int(r.get("last_step", 0) or 0) for r in table)
+    if last and all(r["settled_at"] >= LATE_FRACTION * last for r in table):
+        return Verdict(
+            "not testable",
+            head + f"No layer settles before the last {100 * (1 - LATE_FRACTION):.0f}% of "
+            f"training (iteration {last}): training ended before the statistics converged.",
+        )
+    name = (
+        "convolutional"
+        if all(r["kind"] == "conv" for r in table if r["kind"] in EARLY)
+        else "early"
+    )
+    code, clause = compare_settling(early, late, cadence if cadence > 0 else 0, name)
+    return Verdict(
+        "supported" if code == "faster" else "not supported",
+        head + clause[0].upper() + clause[1:] + ".",
+    )
+
+
+@register
+class Activations(Study):
+    name = "activations"
+    title = "Activation statistics"
+    paper_section = "Zeiler & Fergus 2014, §4, Fig. 4"
+    description = (
+        "Statistics of every layer's activations on a fixed batch of test images over "
+        "training, when each layer settles, and units that never activate."
+    )
+    order = 20
+    reads = ("activations.jsonl (else the checkpoints)", "final checkpoint", "test split")
+    Options = ActivationsOptions
+    verdict_rules = {
+        "early_layers_converge_first": "every conv layer's statistics settle (within 5% of "
+        "their final value for good) at least one record interval before every fully "
+        "connected layer's — the rule of the convergence sentence and table; not testable "
+        f"when no layer settles before the last {100 * (1 - LATE_FRACTION):.0f}% of training."
+    }
+
+    def run(self, ctx: RunContext, opts: ActivationsOptions) -> StudyResult:
+        from convscope.plots.activations import (
+            plot_activation_ridgeline,
+            plot_activation_stats,
+            plot_recurrent_steps,
+        )
+
+        ctx.require_checkpoint()
+        rd = ctx.rd
+        rows = rd.records(act.STREAM)
+        if rows:
+            source = f"{act.STREAM}.jsonl, recorded during training"
+        else:
+            rows = act.activation_rows_over_checkpoints(rd.path)
+            source = "recomputed from the checkpoints at steps " + ", ".join(
+                str(r["step"]) for r in rows
+            )
+        points = rows[-1].get("points", {})
+        names = module_names({t: points.get(t, {}) for t in rows[-1]["layers"]})
+        arrays = {
+            (names[k.split(".", 1)[0]] + "." + k.split(".", 1)[1] if "." in k else k): v
+            for k, v in act.rows_to_arrays(rows).items()
+        }
+        layers = [names[t] for t in rows[-1]["layers"]]
+        kinds = {names[t]: points.get(t, {}).get("kind", "") for t in names}
+        ctx.write_npz("activations", **arrays)
+        steps = arrays["steps"]
+        cadence = int(np.median(np.diff(steps))) if steps.size > 1 else 0
+        final = {n: {k: float(arrays[f"{n}.{k}"][-1]) for k in act.SCALAR_STATS} for n in layers}
+        stat_sentence = (
+            f"At step {int(steps[-1])}: "
+            + "; ".join(
+                f"{n} mean {v['mean']:.3g}, std {v['std']:.3g}, {100 * v['zero_fraction']:.0f}% zeros"
+                for n, v in final.items()
+            )
+            + "."
+        )
+        if steps.size >= 2:
+            table = convergence_table(arrays, layers, kinds)
+            conv_sentence = convergence_sentence(table, cadence)
+            verdict = early_layers_verdict(table, cadence)
+        else:
+            table = []
+            conv_sentence = "Only one activation record: convergence cannot be measured."
+            verdict = Verdict("not testable", conv_sentence)
+
+        dataset, normalize = ctx.data()
+        model = rd.load_model(None)
+        dead = act.dead_units(
+            model, dataset.test.images, normalize, batch_size=opts.dead_unit_batch
+        )
+        dead = {names.get(t, t): d for t, d in dead.items()}
+        step = trained_step(rd)
+        over_time: dict[str, dict[str, list[int]]] = {}
+        when = []
+        for name in dead:
+            key = f"{name}.unit_max"
+            if key not in arrays:
+                continue
+            counts = (np.asarray(arrays[key]) <= 0).sum(axis=1).astype(int).tolist()
+            over_time[name] = {"steps": steps.tolist(), "n_dead": counts}
+            if counts[-1] > 0 and len(counts) > 1:
+                i = next(j for j, c in enumerate(counts) if c >= 0.5 * counts[-1])
+                when.append(
+                    f"{name} {counts[i]} at iteration {int(steps[i])} ({counts[-1]} at {int(steps[-1])})"
+                )
+        dead_sentence = (
+            f"At step {step}, units that never activate on the {len(dataset.test)} test images: "
+            + "; ".join(
+                f"{d['n_dead']} of {d['n_units']} in {n} (after {d['after']})"
+                for n, d in dead.items()
+            )
+            + "."
+        )
+        if when:
+            dead_sentence += (
+                f" On the {rows[-1].get('n_images')} fixed images, dead units appear early: "
+                + "; ".join(when)
+                + "."
+            )
+        settled = {r["layer"]: r["settled_at"] for r in table}
+        figs = [
+            FigureRef(
+                ctx.save_figure(
+                    plot_activation_stats(arrays, layers, settled=settled or None), "activations"
+                ),
+                "Per layer: mean ± std and fraction of zeros over iterations",
+            ),
+            FigureRef(
+                ctx.save_figure(plot_activation_ridgeline(arrays, layers), "activations_ridgeline"),
+                "Per layer: activation histograms over iterations (ridgeline)",
+            ),
+        ]
+        for name in layers:
+            if kinds.get(name) == "recurrent":
+                figs.append(
+                    FigureRef(
+                        ctx.save_figure(
+                            plot_recurrent_steps(arrays, name), f"activations_{name}_per_step"
+                        ),
+                        f"{name}: statistics per time step",
+                    )
+                )
+        log.info("activations: %s", conv_sentence)
+        return StudyResult(
+            numbers={
+                "n_images": rows[-1].get("n_images"),
+                "steps": steps.tolist(),
+                "cadence": cadence,
+                "layers": {n: {**points.get(t, {}), "tag": t} for t, n in names.items()},
+                "final": final,
+                "convergence": table,
+                "dead_units": {
+                    "step": step,
+                    "n_images": len(dataset.test),
+                    "layers": dead,
+                    "on_fixed_batch_over_training": over_time,
+                },
+            },
+            observations=[stat_sentence, conv_sentence, dead_sentence],
+            verdicts={"early_layers_converge_first": verdict},
+            figures=figs,
+            choices={
+                "source": source,
+                "cites": f"{CITATION}, Sec. 4 and Fig. 4 (feature evolution during training); "
+                "Sec. 4.1, Fig. 6(b) (dead first-layer features)",
+                **act.STAT_CHOICES,
+                **{f"convergence_{k}": v for k, v in CONVERGENCE_CHOICES.items()},
+                "dead_unit": "a unit (feature map for conv layers) whose maximum over every test "
+                "image and position is <= 0; for tanh/recurrent layers this means 'never positive'",
+                "layer_names": "module paths (relu1, fc3); the TensorBoard tags are recorded as "
+                "layers.<name>.tag",
+            },
+        )
+
+    def render(self, saved: dict[str, Any], view: Any) -> list[Any] | None:
+        from convscope.studies._tables import activations_tables
+
+        n = saved.get("numbers", {})
+        return view.default(
+            saved,
+            extra=activations_tables(n),
+            skip={"final", "layers", "convergence", "dead_units", "steps"},
+        )

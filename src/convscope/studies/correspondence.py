@@ -1,0 +1,188 @@
+"""Zeiler & Fergus 2014 (arXiv 1311.2901) §4.3, Table 1: correspondence analysis of one run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from convscope.analysis.zf.correspondence import correspondence, correspondence_summary
+from convscope.errors import ConvscopeError
+from convscope.studies._zf import _Context, from_info, zf_context
+from convscope.studies.base import RunContext, Study, StudyResult, register
+
+
+@dataclass(frozen=True)
+class CorrespondenceOptions:
+    class_name: str | None = None  # default: dog, else the first class
+    images: int = 20
+    group_size: int = 5
+    seed: int = 0
+
+
+def _correspondence(
+    ctx: _Context, class_name: str | None, n_images: int, group_size: int, seed: int
+) -> StudyResult:
+    from convscope.plots.zf import correspondence_table_figure
+
+    images, labels = ctx.test
+    raw_names = list(ctx.dataset.classes)
+    if class_name is None:  # the paper uses dogs
+        dog = [i for i, n in enumerate(ctx.classes) if n == "dog" or n.startswith("dog (")]
+        class_name = ctx.classes[dog[0]] if dog else ctx.classes[0]
+    elif class_name in raw_names:
+        class_name = ctx.classes[raw_names.index(class_name)]
+    if class_name not in ctx.classes:
+        raise ConvscopeError(
+            f"correspondence class {class_name!r}: expected one of {', '.join(raw_names)}"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    per_class: dict[str, Any] = {}
+    main = None
+    for c, name in enumerate(ctx.classes):
+        idx = torch.nonzero(labels == c).flatten()[:n_images]
+        if len(idx) < group_size:
+            continue
+        cor = correspondence(
+            ctx.chain,
+            images[idx],
+            group_size=group_size,
+            fill=ctx.fill,
+            seed=seed,
+            transform=ctx.normalize,
+        )
+        per_class[name] = cor
+        if name == class_name:
+            main = cor
+            arrays.update(cor.arrays(prefix="main_"))
+            arrays["main_test_index"] = idx.numpy()
+    if main is None:
+        raise ConvscopeError(
+            f"correspondence class {class_name!r}: fewer than {group_size} test images"
+        )
+    # control for position: the same regions masked in groups of images of *different* classes
+    # (group g holds one image from each of group_size consecutive classes)
+    by_class = [torch.nonzero(labels == c).flatten().tolist() for c in range(len(ctx.classes))]
+    mixed_idx: list[int] = []
+    n_cls = len(ctx.classes)
+    for j in range(n_images):
+        c = j % n_cls
+        r = j // n_cls
+        if r < len(by_class[c]):
+            mixed_idx.append(by_class[c][r])
+    mixed = None
+    if n_cls >= group_size and len(mixed_idx) >= group_size:
+        mixed = correspondence(
+            ctx.chain,
+            images[mixed_idx],
+            group_size=group_size,
+            fill=ctx.fill,
+            seed=seed,
+            transform=ctx.normalize,
+        )
+        arrays.update(mixed.arrays(prefix="mixed_"))
+        arrays["mixed_test_index"] = np.array(mixed_idx)
+    all_mean = torch.stack([c.mean for c in per_class.values()]).mean(0)  # (R, L)
+    all_std = torch.stack([c.mean for c in per_class.values()]).std(0, correction=0)
+    arrays["all_classes_mean"] = all_mean.numpy()
+    arrays["all_classes_std_over_classes"] = all_std.numpy()
+    summary = correspondence_summary(main, class_name)
+    fixed_all, rand_all = all_mean[:-1].mean(0), all_mean[-1]
+    consistent_all = [ly for ly, f, r in zip(main.layers, fixed_all, rand_all) if f < r]
+    fig = correspondence_table_figure(
+        summary["table"]["rows"],
+        summary["table"]["columns"],
+        summary["table"]["text"],
+        title=f"Delta for class {class_name} (mean ± std over image pairs; lower = more "
+        "consistent)",
+    )
+    figs = [ctx.save(fig, "zf_correspondence")]
+    ctx.rd.write_npz("analysis/zf_correspondence.npz", **arrays)
+    table_all = {
+        "rows": main.regions,
+        "columns": main.layers,
+        "mean": all_mean.tolist(),
+        "std_over_classes": all_std.tolist(),
+        "text": [
+            [f"{m:.3f} ± {s:.3f}" for m, s in zip(mr, sr)]
+            for mr, sr in zip(all_mean.tolist(), all_std.tolist())
+        ],
+    }
+    pairs = "; ".join(
+        f"{ly}: {float(f):.3f} vs {float(r):.3f}"
+        for ly, f, r in zip(main.layers, fixed_all, rand_all)
+    )
+    observations = [
+        f"Over all {len(per_class)} classes, masking the same region is more consistent than "
+        f"random at {', '.join(consistent_all) if consistent_all else 'no layer'} ({pairs})."
+    ]
+    mixed_info: dict[str, Any] = {}
+    if mixed is not None:
+        same_fixed = all_mean[:-1].mean(0)
+        mixed_fixed = mixed.mean[:-1].mean(0)
+        beyond = [ly for ly, a, b in zip(main.layers, same_fixed, mixed_fixed) if a < b]
+        observations.append(
+            "Same regions, images of one class vs of different classes (a control for "
+            "position): "
+            + "; ".join(
+                f"{ly}: {float(a):.3f} vs {float(b):.3f}"
+                for ly, a, b in zip(main.layers, same_fixed, mixed_fixed)
+            )
+            + (
+                f"; same-class groups are more consistent at {', '.join(beyond)}."
+                if beyond
+                else "; same-class groups are not more consistent at any layer."
+            )
+        )
+        mixed_info = {
+            "mixed_classes_fixed_regions_mean": mixed_fixed.tolist(),
+            "same_class_fixed_regions_mean": same_fixed.tolist(),
+            "layers_same_class_more_consistent": beyond,
+            "table_mixed_classes": mixed.table(),
+        }
+    info = {
+        "observation": summary["observation"],
+        "observations": observations,
+        "class": class_name,
+        "fixed_regions_mean": summary["fixed_regions_mean"],
+        "random_mean": summary["random_mean"],
+        "layers_more_consistent_than_random": summary["layers_more_consistent_than_random"],
+        "table": summary["table"],
+        "table_all_classes": table_all,
+        **mixed_info,
+        "figures": figs,
+        "choices": {
+            **summary["choices"],
+            "images": f"the first {n_images} test images of the class ({main.groups} groups of "
+            f"{group_size})",
+            "all_classes": "the same measure for every class; mean, and std over classes",
+            "fill_is": "the training set's mean pixel, normalised like the model's input",
+            "caveat": "a fixed region changes features at the same positions in every image, "
+            "so spatial layers agree on the unchanged (sign 0) positions for fixed regions more "
+            "than for random ones; compare the gap between layers, not only its sign",
+            "mixed_classes_control": f"the same regions in groups of {group_size} images from "
+            f"{group_size} different classes (image j of the set: the (j // classes)-th test "
+            "image of class j mod classes); lower Delta within a class than across classes "
+            "means correspondence beyond position",
+        },
+        **ctx.base_info(),
+    }
+    return from_info(info)
+
+
+@register
+class Correspondence(Study):
+    name = "correspondence"
+    title = "Correspondence analysis"
+    paper_section = "Zeiler & Fergus 2014, §4.3, Table 1"
+    description = "Masking the same part in several images of one class against random regions: Δ, the mean normalised Hamming distance between signs of feature differences (lower = more consistent correspondence)."
+    order = 80
+    reads = ("final checkpoint", "data")
+    Options = CorrespondenceOptions
+
+    def run(self, ctx: RunContext, opts: CorrespondenceOptions) -> StudyResult:
+        return _correspondence(
+            zf_context(ctx), opts.class_name, opts.images, opts.group_size, opts.seed
+        )

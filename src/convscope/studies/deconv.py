@@ -1,0 +1,121 @@
+"""Zeiler & Fergus 2014 (arXiv 1311.2901) §2.1, Fig. 1: deconvnet projections of one run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project
+from convscope.analysis.zf.receptive import receptive_fields
+from convscope.studies._zf import _Context, from_info, zf_context
+from convscope.studies.base import RunContext, Study, StudyResult, register
+
+
+@dataclass(frozen=True)
+class DeconvOptions:
+    layers: tuple[str, ...] | None = None  # default: every conv block's output
+    images: int = 4
+
+
+def _support90(p: torch.Tensor) -> float:
+    """Pixels holding 90% of the squared projection (summed over channels): ``(C, H, W)``."""
+    e = p.double().pow(2).sum(0).flatten().sort(descending=True).values
+    total = float(e.sum())
+    if total == 0:
+        return 0.0
+    return float(int(torch.searchsorted(e.cumsum(0), 0.9 * total)) + 1)
+
+
+def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> StudyResult:
+    from convscope.plots.zf import deconv_figure
+
+    chain = ctx.chain
+    idxs = list(dict.fromkeys([*ctx.layer_names(layers), chain.penultimate()]))
+    picked = ctx.pick(range(min(n_images, len(ctx.classes))))
+    raw, labels = ctx.test[0][picked], ctx.test[1][picked]
+    x = ctx.normalize(raw.to(ctx.device))
+    rfs = receptive_fields(chain)
+    arrays: dict[str, np.ndarray] = {"image_index": np.array(picked), "labels": labels.numpy()}
+    projections, captions, per_layer = {}, {}, []
+    with torch.no_grad():
+        acts, _ = chain.run(x, taps=idxs, to_end=False)
+    for i in idxs:
+        name = chain.layers[i].name
+        a = acts[i]
+        flat = a.flatten(1).argmax(1)
+        if a.dim() == 4:
+            h, w = a.shape[2:]
+            ch, rem = flat // (h * w), flat % (h * w)
+            ys, xs = rem // w, rem % w
+        else:
+            ch, ys, xs = flat, torch.zeros_like(flat), torch.zeros_like(flat)
+        units = Units.of(torch.arange(len(picked)), ch.cpu(), ys.cpu(), xs.cpu())
+        p = project(chain, x, i, units, block_output=False).float().cpu()
+        values = a.flatten(1).max(1).values.float().cpu()
+        projections[name] = p
+        captions[name] = [
+            f"map {int(c)} ({int(y)},{int(xx)})" if a.dim() == 4 else f"unit {int(c)}"
+            for c, y, xx in zip(ch, ys, xs)
+        ]
+        support = [_support90(pi) for pi in p]
+        rf = rfs[i]
+        per_layer.append(
+            {
+                "layer": name,
+                "receptive_field_px": list(rf.size) if not rf.full else list(ctx.hw),
+                "mean_support90_px": float(np.mean(support)),
+                "mean_activation": float(values.mean()),
+            }
+        )
+        arrays[f"{name}_projections"] = p.numpy()
+        arrays[f"{name}_unit"] = np.stack([ch.cpu(), ys.cpu(), xs.cpu()], 1)
+        arrays[f"{name}_value"] = values.numpy()
+    titles = [f"{ctx.classes[int(c)]} (test {i})" for c, i in zip(labels, picked)]
+    figs = [
+        ctx.save(deconv_figure(raw, projections, titles=titles, captions=captions), "zf_deconv")
+    ]
+    parts = ", ".join(
+        f"{r['layer']} {r['mean_support90_px']:.0f} px (receptive field "
+        f"{r['receptive_field_px'][0]}x{r['receptive_field_px'][1]})"
+        for r in per_layer
+    )
+    grows = all(
+        a["mean_support90_px"] <= b["mean_support90_px"] for a, b in zip(per_layer, per_layer[1:])
+    )
+    sentence = (
+        f"90% of the energy of the strongest unit's projection lies in {parts}; the projected "
+        f"structure {'grows' if grows else 'does not grow monotonically'} with depth."
+    )
+    ctx.rd.write_npz("analysis/zf_deconv.npz", **arrays)
+    info = {
+        "observation": sentence,
+        "per_layer": per_layer,
+        "images": [{"test_index": i, "class": ctx.classes[int(c)]} for i, c in zip(picked, labels)],
+        "figures": figs,
+        "choices": {
+            **DECONV_CHOICES,
+            "unit": "per image and layer, the strongest activation (argmax over maps and "
+            "positions)",
+            "images": "first correctly classified test image of each of the first classes",
+            "support90": "fewest pixels holding 90% of the projection's squared values",
+        },
+        **ctx.base_info(),
+    }
+    return from_info(info)
+
+
+@register
+class Deconv(Study):
+    name = "deconv"
+    title = "Deconvnet projections"
+    paper_section = "Zeiler & Fergus 2014, §2.1, Fig. 1"
+    description = "Single activations projected back to pixel space: unpool with the forward pass's switches, rectify, filter with the transposed weights, down to the input."
+    order = 30
+    reads = ("final checkpoint", "data")
+    Options = DeconvOptions
+
+    def run(self, ctx: RunContext, opts: DeconvOptions) -> StudyResult:
+        return _deconv(zf_context(ctx), opts.layers, opts.images)

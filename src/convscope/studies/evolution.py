@@ -1,0 +1,125 @@
+"""Zeiler & Fergus 2014 (arXiv 1311.2901) §4, Fig. 4: feature evolution during training of one run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from convscope.analysis.zf.deconvnet import DECONV_CHOICES
+from convscope.analysis.zf.evolution import feature_evolution
+from convscope.errors import ConvscopeError
+from convscope.studies._zf import CITATION, _Context, from_info, zf_context
+from convscope.studies.base import RunContext, Study, StudyResult, register
+
+
+@dataclass(frozen=True)
+class EvolutionOptions:
+    layers: tuple[str, ...] | None = None
+    maps: int = 16  # maps shown per layer
+    max_checkpoints: int = 12
+
+
+def _evolution(
+    ctx: _Context, layers: Sequence[str] | None, show_maps: int, max_checkpoints: int
+) -> StudyResult:
+    from convscope.plots.zf import evolution_grid
+
+    steps = ctx.rd.checkpoint_steps()
+    if not steps:
+        raise ConvscopeError(f"{ctx.rd.checkpoint_dir}: no step_*.pt snapshots for evolution")
+    if len(steps) > max_checkpoints:  # keep the first and last, spread the rest
+        pick = np.unique(np.round(np.linspace(0, len(steps) - 1, max_checkpoints)).astype(int))
+        steps = [steps[i] for i in pick]
+    images = ctx.dataset.train.images
+    arrays: dict[str, np.ndarray] = {"steps": np.array(steps)}
+    per_layer, figs = [], []
+
+    def load(step: int) -> nn.Module:
+        return ctx.rd.load_model(step, device=ctx.device)
+
+    for i in ctx.layer_names(layers):
+        ev = feature_evolution(
+            steps, load, images, ctx.chain.layers[i].name, transform=ctx.normalize
+        )
+        arrays.update(ev.arrays(prefix=f"{ev.layer}_"))
+        alive = ev.values[:, -1] > 0  # dead maps tie at 0: their "top image" means nothing
+        img = ev.image_index[alive]  # (M', S)
+        changed = img[:, 1:] != img[:, :-1]  # (M', S-1)
+        # settle: first checkpoint from which the top training image no longer changes
+        settle = []
+        for row in changed:
+            later = torch.nonzero(row).flatten()
+            settle.append(steps[int(later[-1]) + 1] if len(later) else steps[0])
+        stable_last = float((~changed[:, -1]).double().mean()) if changed.numel() else float("nan")
+        per_layer.append(
+            {
+                "layer": ev.layer,
+                "maps": int(ev.image_index.shape[0]),
+                "maps_active_at_the_end": int(alive.sum()),
+                "median_settle_step": float(np.median(settle)) if settle else None,
+                "mean_settle_step": float(np.mean(settle)) if settle else None,
+                "share_same_top_image_last_two_checkpoints": stable_last,
+            }
+        )
+        order = torch.argsort(ev.values[:, -1], descending=True, stable=True)[:show_maps]
+        order = order.sort().values
+        fig = evolution_grid(
+            ev.projections[order],
+            steps,
+            maps=ev.maps[order].tolist(),
+            title=f"{ev.layer}: strongest training activation per map across checkpoints",
+        )
+        figs.append(ctx.save(fig, f"zf_evolution_{ev.layer}"))
+    known = [r for r in per_layer if r["median_settle_step"] is not None]
+    parts = ", ".join(f"{r['layer']} at step {r['median_settle_step']:.0f}" for r in known)
+    if len(steps) < 3 or len(known) < 2:
+        verdict = "too few checkpoints or active maps to compare layers"
+    elif all(a["median_settle_step"] <= b["median_settle_step"] for a, b in zip(known, known[1:])):
+        verdict = "lower layers settle no later than higher ones"
+    else:
+        verdict = "a lower layer settles later than a higher one"
+    sentence = (
+        f"Across {len(steps)} checkpoints (steps {steps[0]}..{steps[-1]}), the strongest "
+        f"training image of an active map stops changing (median over maps) for {parts}: "
+        f"{verdict}."
+    )
+    ctx.rd.write_npz("analysis/zf_evolution.npz", **arrays)
+    info = {
+        "observation": sentence,
+        "steps": steps,
+        "per_layer": per_layer,
+        "figures": figs,
+        "choices": {
+            "source": f"{CITATION}, section 4 (Feature Evolution during Training), Fig. 4",
+            "split": f"the whole training split ({len(images)} images)",
+            "checkpoints": f"the run's step_*.pt snapshots (at most {max_checkpoints}, evenly "
+            "spread, first and last kept)",
+            "settle_step": "first checkpoint from which a map's strongest training image stays "
+            "the same to the end; maps inactive (max <= 0) at the last checkpoint are left out",
+            "figure_maps": f"the {show_maps} maps with the strongest final activation, in map "
+            "order",
+            "deconv": DECONV_CHOICES,
+        },
+        **ctx.base_info(),
+    }
+    return from_info(info)
+
+
+@register
+class Evolution(Study):
+    name = "evolution"
+    title = "Feature evolution during training"
+    paper_section = "Zeiler & Fergus 2014, §4, Fig. 4"
+    description = (
+        "The strongest activation of each map, projected, at several checkpoints of training."
+    )
+    order = 50
+    reads = ("final checkpoint", "data")
+    Options = EvolutionOptions
+
+    def run(self, ctx: RunContext, opts: EvolutionOptions) -> StudyResult:
+        return _evolution(zf_context(ctx), opts.layers, opts.maps, opts.max_checkpoints)

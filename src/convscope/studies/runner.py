@@ -1,0 +1,118 @@
+"""Run registered studies and save their results: ``analyze(run_dir, names)``.
+
+Each study's result goes to ``RUN/analysis/<name>.json`` (schema
+:data:`convscope.studies.base.SCHEMA`), written atomically after the study returned, so a
+failing study leaves the previous result in place. Group-scope studies write under
+``OUT/groups/<group>/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from convscope import io
+from convscope.errors import ConfigError
+from convscope.studies.base import (
+    REGISTRY,
+    GroupContext,
+    RunContext,
+    Study,
+    make_options,
+    resolve,
+    result_doc,
+)
+
+log = logging.getLogger(__name__)
+
+
+def run_scope_names(names: Sequence[str] | None = None) -> list[str]:
+    """Registered run-scope study names (all of them when ``names`` is None), resolved."""
+    from convscope.studies import load_builtin
+
+    load_builtin()
+    if names is None:
+        return [n for n, c in REGISTRY.items() if c.scope == "run"]
+    return [resolve(n).name for n in names]
+
+
+def result_path(run_dir: str | Path, name: str) -> Path:
+    return Path(run_dir) / "analysis" / f"{name}.json"
+
+
+def analyze(
+    run_dir: str | Path,
+    names: Sequence[str],
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    label: str = "",
+    device: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Path]:
+    """Run the run-scope studies ``names`` (names or ``pkg.mod:Class``) on one run directory.
+
+    Args:
+        options: per study name, its options (checked against the study's ``Options``).
+        errors: when given, a study that raises is recorded here (``name: message``) and the
+            others still run; otherwise the first error propagates.
+
+    Returns:
+        ``{name: path of the JSON written}``.
+
+    Raises:
+        ConfigError: an unknown study, a bad option, or a group-scope study.
+    """
+    classes = [resolve(n) for n in names]
+    opts = {}
+    for cls in classes:
+        if cls.scope != "run":
+            raise ConfigError(
+                f"analysis {cls.name!r} compares the runs of a group; name it in an experiment "
+                "file's [[analysis]] and use `convscope run`"
+            )
+        opts[cls.name] = make_options(cls, (options or {}).get(cls.name), f"analysis {cls.name}")
+    ctx = RunContext(run_dir, label=label, device=device)
+    say = progress or (lambda m: log.info("%s", m))
+    out: dict[str, Path] = {}
+    for cls in classes:
+        say(f"{cls.name}: {ctx.path}")
+        study: Study = cls()
+        try:
+            result = study.run(ctx, opts[cls.name])
+        except Exception as e:
+            if errors is None:
+                raise
+            errors[cls.name] = f"{type(e).__name__}: {e}"
+            log.error("%s: analysis %s failed: %s", ctx.path, cls.name, errors[cls.name])
+            continue
+        doc = result_doc(cls, opts[cls.name], result, {"run": str(ctx.path), "group": None})
+        path = result_path(ctx.path, cls.name)
+        io.write_json(path, doc)
+        out[cls.name] = path
+    return out
+
+
+def analyze_group(
+    out_dir: str | Path,
+    group: str,
+    runs: Sequence[tuple[str | Path, str]],
+    names: Sequence[str],
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Path]:
+    """Run group-scope studies over ``runs`` (``(run_dir, label)`` pairs) of ``group``."""
+    ctx = GroupContext(Path(out_dir), group, [RunContext(d, label=lb) for d, lb in runs])
+    written: dict[str, Path] = {}
+    for n in names:
+        cls = resolve(n)
+        if cls.scope != "group":
+            raise ConfigError(f"analysis {cls.name!r} is not a group analysis")
+        opts = make_options(cls, (options or {}).get(cls.name), f"analysis {cls.name}")
+        result = cls().run_group(ctx, opts)
+        doc = result_doc(cls, opts, result, {"run": None, "group": group})
+        path = ctx.dir / "analysis" / f"{cls.name}.json"
+        io.write_json(path, doc)
+        written[cls.name] = path
+    return written

@@ -1,0 +1,119 @@
+"""Zeiler & Fergus 2014 (arXiv 1311.2901) §4, Fig. 2: top-9 activations per feature map of one run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from convscope.analysis.zf.deconvnet import DECONV_CHOICES
+from convscope.analysis.zf.topk import topk_per_map
+from convscope.studies._zf import CITATION, _Context, from_info, zf_context
+from convscope.studies.base import RunContext, Study, StudyResult, register
+
+
+@dataclass(frozen=True)
+class TopkOptions:
+    layers: tuple[str, ...] | None = None
+    k: int = 9  # images per map (9 in the paper)
+
+
+def _chance_purity(labels: torch.Tensor, k: int, draws: int = 2000, seed: int = 0) -> float:
+    """Expected share of the most common class among ``k`` images drawn without replacement."""
+    rng = np.random.default_rng(seed)
+    lab = labels.numpy()
+    picks = np.stack([rng.choice(len(lab), size=k, replace=False) for _ in range(draws)])
+    counts = np.apply_along_axis(lambda r: np.bincount(lab[r]).max(), 1, picks)
+    return float(counts.mean() / k)
+
+
+def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
+    from convscope.plots.zf import topk_grid
+
+    images, labels = ctx.test
+    arrays: dict[str, np.ndarray] = {}
+    per_layer, figs = [], []
+    for i in ctx.layer_names(layers):
+        t = topk_per_map(ctx.chain, images, i, k=k, transform=ctx.normalize)
+        arrays.update(t.arrays(prefix=f"{t.layer}_"))
+        top_labels = labels[t.image_index]  # (M, k)
+        alive = t.values[:, 0] > 0  # a dead map's ties put test images 0..k-1 first
+        purity = torch.tensor(
+            [float(torch.bincount(r).max()) / k for r in top_labels[alive]], dtype=torch.float64
+        )
+        dead = int((~alive).sum())
+        per_layer.append(
+            {
+                "layer": t.layer,
+                "maps": int(t.values.shape[0]),
+                "receptive_field_px": t.receptive_field["size"]
+                if not t.receptive_field["full"]
+                else list(ctx.hw),
+                "mean_top1_activation": float(t.values[:, 0].mean()),
+                "maps_never_active": dead,
+                "mean_class_purity": float(purity.mean()) if len(purity) else None,
+            }
+        )
+        fig = topk_grid(
+            t.projection_patches,
+            t.patches,
+            maps=t.maps.tolist(),
+            title=f"{t.layer}: top {k} test activations per map (receptive field "
+            f"{per_layer[-1]['receptive_field_px'][0]} px)",
+        )
+        figs.append(ctx.save(fig, f"zf_topk_{t.layer}"))
+    chance = _chance_purity(labels, k)
+    known = [r for r in per_layer if r["mean_class_purity"] is not None]
+    parts = ", ".join(
+        f"{r['layer']} {100 * r['mean_class_purity']:.0f}% ({r['maps'] - r['maps_never_active']}"
+        f" of {r['maps']} maps active)"
+        for r in known
+    )
+    rising = all(a["mean_class_purity"] <= b["mean_class_purity"] for a, b in zip(known, known[1:]))
+    sentence = (
+        f"The {k} strongest test images of an active map share their most common class {parts} "
+        f"of the time (chance {100 * chance:.0f}%): maps become "
+        f"{'more' if rising else 'not steadily more'} class-specific with depth."
+        if known
+        else f"No map of {', '.join(r['layer'] for r in per_layer)} is ever active on the test "
+        "split."
+    )
+    ctx.rd.write_npz("analysis/zf_topk.npz", **arrays)
+    info = {
+        "observation": sentence,
+        "per_layer": per_layer,
+        "chance_class_purity": chance,
+        "split": "test",
+        "k": k,
+        "figures": figs,
+        "choices": {
+            "source": f"{CITATION}, section 4 (Feature Visualization), Fig. 2",
+            "split": f"the whole test split ({len(labels)} images)",
+            "per_image_activation": "max over positions; the k images per map are distinct",
+            "ties": "equal maxima: lower image index first",
+            "figure": "projections cut to the receptive field (grey = 0) next to the patches",
+            "class_purity": "share of the k images in their most common class; chance by "
+            "drawing k test images at random (2000 draws, seed 0)",
+            "maps_never_active": "maps whose strongest test activation is <= 0; left out of "
+            "the class purity (their tied zeros would pick test images 0..k-1)",
+            "deconv": DECONV_CHOICES,
+        },
+        **ctx.base_info(),
+    }
+    return from_info(info)
+
+
+@register
+class Topk(Study):
+    name = "topk"
+    title = "Top-9 activations per feature map"
+    paper_section = "Zeiler & Fergus 2014, §4, Fig. 2"
+    description = "For each feature map, the 9 strongest activations over the test split (9 distinct images), each with its projection and the image patch of its receptive field."
+    order = 40
+    reads = ("final checkpoint", "data")
+    Options = TopkOptions
+
+    def run(self, ctx: RunContext, opts: TopkOptions) -> StudyResult:
+        return _topk(zf_context(ctx), opts.layers, opts.k)
