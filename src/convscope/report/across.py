@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from convscope.report.document import Block, Bullets, Details, Figure, Para, Table
+from convscope.report.document import Block, Bullets, Details, Figure, Table
 
 SHOWN = "dead_fraction"  # the figure shown in the text; the others are listed
 
@@ -18,16 +18,7 @@ def across_blocks(
 ) -> list[Block]:
     """Blocks for a saved across summary (:func:`convscope.analysis.across_summary.summarize`
     plus ``figures``/``notes``/``choices``); ``src`` maps a saved figure path to the report's."""
-    blocks: list[Block] = [
-        Para(
-            "From the activation statistics and snapshots every run recorded (no retraining): "
-            "dead units, the first layer's Gabor fit against its initialisation, when each layer "
-            "settles and how far its weights moved. Mean ± sample std over seeds; each setting is "
-            f"compared with `{saved.get('reference', '?')}` by Welch's t-test, Holm-corrected "
-            "over each column's comparisons.",
-            "note",
-        )
-    ]
+    blocks: list[Block] = []  # the study's description heads the section
     for t in saved.get("tables") or []:
         blocks.append(
             Table(
