@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from convscope.analysis import across
-from convscope.analysis.across_summary import write_group
+from convscope.studies import _across_io
+from convscope.studies._across_io import group_runs, write_group
 
 
 def main() -> None:
@@ -41,9 +41,9 @@ def main() -> None:
         s = json.loads((args.out / d / "summary.json").read_text())
         train += float(s.get("train_time_s") or 0.0)
         wall += float(s.get("wall_time_s") or 0.0)
-    refs = across.group_runs(args.out, args.group)
+    refs = group_runs(args.out, args.group)
     if args.no_reuse:
-        across.GaborCache.add_filters_npz = lambda self, path: None  # type: ignore[method-assign]
+        _across_io.reuse_filters_npz = lambda cache, path: None  # type: ignore[assignment]
     times, cpus = [], []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:

@@ -11,16 +11,12 @@ these numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convscope import io
-from convscope.analysis.across import CHOICES, RunRef, collect
+from convscope.analysis.across import CHOICES
 from convscope.analysis.significance import ALPHA, TEST_CHOICES, compare_to_reference, finite
 
 SCHEMA = 1
@@ -365,105 +361,3 @@ def markdown(summary: dict[str, Any]) -> str:
     for o in summary.get("observations", []):
         lines += [f"- {md_escape(o['text'])}"]
     return "\n".join(lines) + "\n"
-
-
-# --- files -----------------------------------------------------------------------------------
-FIGURE_UNITS = {
-    "percent": "share",
-    "steps": "iteration",
-    "r2": "median R²",
-    "ratio": "||ΔW|| / ||W₀||",
-}
-
-
-def _dead_curves(runs: list[dict[str, Any]], labels: list[str], col: str) -> list[Any]:
-    """Per configuration: steps and the mean over seeds of the dead fraction (common steps)."""
-    curves = []
-    for lab in labels:
-        series = [r["dead"][col] for r in runs if r["label"] == lab and col in r.get("dead", {})]
-        if not series:
-            curves.append((np.zeros(0), np.zeros(0)))
-            continue
-        common = sorted(set.intersection(*(set(s["steps"]) for s in series)))
-        vals = [
-            [dict(zip(s["steps"], s["fraction_over_training"], strict=True))[t] for t in common]
-            for s in series
-        ]
-        curves.append((np.asarray(common), np.mean(np.asarray(vals, dtype=float), axis=0)))
-    return curves
-
-
-def figures(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[tuple[str, Any, str]]:
-    """``(name, Figure, caption)``: one seed-dot figure per family and the dead fraction over
-    training (mean over seeds)."""
-    from convscope.plots.across import plot_over_training, plot_seed_dots
-
-    labels = summary["configurations"]
-    out = []
-    for fam in FAMILIES:
-        q = summary["quantities"].get(fam.name, {})
-        if not q:
-            continue
-        panels = [(col, [q[col][lab]["values"] for lab in labels]) for col in q]
-        marked = [
-            [
-                any(
-                    c["label"] == lab and c["significant"]
-                    for c in summary["comparisons"][fam.name][col]
-                )
-                for lab in labels
-            ]
-            for col in q
-        ]
-        fig = plot_seed_dots(
-            labels,
-            panels,
-            FIGURE_UNITS[fam.unit],
-            percent=fam.unit == "percent",
-            marked=marked,
-            title=fam.title,
-        )
-        caption = (
-            f"{fam.title}: one dot per seed, bar at the mean; † differs from "
-            f"{summary['reference']} (Welch t, Holm-corrected, p < {summary['alpha']:g})."
-        )
-        out.append((fam.name, fig, caption))
-    dead = summary["quantities"].get("dead_fraction", {})
-    if dead:
-        panels = [(col, _dead_curves(runs, labels, col)) for col in dead]
-        fig = plot_over_training(
-            labels, panels, "dead", percent=True, title="Dead units over training (mean over seeds)"
-        )
-        caption = "Dead units over training on the fixed measurement images, mean over seeds."
-        out.append(("dead_over_training", fig, caption))
-    return out
-
-
-def write_group(
-    refs: Sequence[RunRef],
-    out_dir: str | Path,
-    reference: str | None = None,
-    alpha: float = ALPHA,
-    prefix: str = "across",
-    gabor: bool = True,
-    title: str = "",
-) -> dict[str, Any]:
-    """Compute, compare and write ``<prefix>.json``, ``<prefix>.md`` and
-    ``figures/<prefix>_*.png`` into ``out_dir``; returns the summary (with ``files``)."""
-    runs, notes = collect(refs, gabor)
-    summary = summarize(runs, reference, alpha)
-    summary["notes"] = notes
-    summary["title"] = title
-    summary["runs"] = runs
-    d = Path(out_dir)
-    summary["figures"] = {}  # name -> {"path" (relative to out_dir), "caption"}
-    for name, fig, caption in figures(summary, runs) if runs else []:
-        buf = BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        rel = f"figures/{prefix}_{name}.png"
-        io.atomic_write_bytes(d / rel, buf.getvalue())
-        summary["figures"][name] = {"path": rel, "caption": caption}
-    io.write_json(d / f"{prefix}.json", summary)
-    io.atomic_write_bytes(d / f"{prefix}.md", markdown(summary).encode())
-    summary["files"] = {"json": str(d / f"{prefix}.json"), "markdown": str(d / f"{prefix}.md")}
-    return summary

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from convscope import io
-from convscope.analysis.across import RunRef, collect
-from convscope.analysis.across_summary import FAMILIES, figures, markdown, summarize
+from convscope.analysis.across import RunRef
+from convscope.analysis.across_summary import FAMILIES, markdown, summarize
+from convscope.studies._across_io import collect, figures
 from convscope.studies.base import FigureRef, GroupContext, Study, StudyResult, Verdict, register
 
 
