@@ -27,6 +27,7 @@ from convscope.errors import (
     ConfigError,
     ConvscopeError,
 )
+from convscope.explore.cli import add_parser as add_explore_parser
 
 log = logging.getLogger("convscope")
 
@@ -136,9 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: every registered run analysis)",
     )
     a.add_argument("--list", action="store_true", help="list the registered analyses and exit")
+    a.add_argument(
+        "--layers",
+        action="store_true",
+        help="list the model's layers (name, kind, inputs, output shape, receptive field) and exit",
+    )
     a.set_defaults(func=cmd_analyze)
     t.set_defaults(func=cmd_train)
     d.set_defaults(func=cmd_data)
+    add_explore_parser(sub, common)
 
     from convscope.experiments.cli import add_commands
 
@@ -243,6 +250,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.run_dir is None:
         raise ConfigError("analyze: give a run directory (or --list)")
+    if args.layers:
+        return _list_layers(args.run_dir)
     names = (
         run_scope_names()
         if args.what == "all"
@@ -251,6 +260,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     done = analyze(args.run_dir, names)
     for name, path in done.items():
         print(f"{name}: {path}")
+    return EXIT_OK
+
+
+def _list_layers(run_dir: Path) -> int:
+    from convscope.analysis.zf.graph import trace_chain
+    from convscope.analysis.zf.receptive import describe_layers
+    from convscope.runs import RunDir
+
+    run = RunDir(run_dir)
+    run.config()  # fails with one line if this is not a run directory
+    chain = trace_chain(run.load_model(None, device="cpu"))
+    rows = describe_layers(chain, run.load_data()[0].image_shape)
+    w = max(len(str(r["name"])) for r in rows)
+    print(f"{'layer':<{w}}  {'kind':<15} {'output':<14} {'field':<6} reads")
+    for r in rows:
+        shape = "x".join(str(d) for d in r["shape"])  # type: ignore[union-attr]
+        mark = "*" if r["default"] else (" " if r["analyzable"] else "-")
+        print(
+            f"{r['name']:<{w}}  {r['kind']:<15} {shape:<14} {r['receptive_field']:<6} "
+            f"{', '.join(r['inputs'])} {mark}"  # type: ignore[arg-type]
+        )
+    print("* analysed by default; - not analysable (the logits, or not (C, H, W) / (F,))")
     return EXIT_OK
 
 

@@ -125,6 +125,10 @@ class RunConfig:
             raise ConfigError(
                 f"config key 'dropout': expected 0 <= dropout < 1, got {self.model.dropout}"
             )
+        file, sep, attr = self.model.model.rpartition(":")
+        if sep and file.endswith(".py") and not Path(file).is_absolute():
+            # a user's model file: kept absolute so the run rebuilds it from any folder
+            self.model.model = f"{Path(file).expanduser().resolve()}:{attr}"
         if self.model.hidden_size <= 0 or self.model.num_layers <= 0:
             raise ConfigError(
                 "config keys 'hidden_size' and 'num_layers': expected positive integers"

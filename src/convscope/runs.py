@@ -105,7 +105,7 @@ class RunDir:
         if not self.config_path.is_file():
             raise ConvscopeError(f"{self.path}: not a run directory (no config.json)")
         d = io.read_json(self.config_path)
-        d = {k: v for k, v in d.items() if k not in ("hash", "version")}
+        d = {k: v for k, v in d.items() if k not in ("hash", "version", "memory_format")}
         return from_dict(d, where=str(self.config_path))
 
     def config_hash(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,7 +164,7 @@ class SharedAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.bn(self.c1(x)))
         x = self.act(self.c2(x))
-        x = torch.tanh(self.fc(x.flatten(1)))  # functional: invisible to hooks
+        x = torch.tanh(self.fc(x.flatten(1)))  # functional: taken after the tanh
         return self.out(x)
 
 
@@ -175,7 +176,7 @@ def test_shared_activation_norm_and_functional_nonlinearity() -> None:
     assert [(p.name, p.module, p.call, p.after) for p in pts] == [
         ("Layer_1_Activations", "act", 0, "ReLU"),
         ("Layer_2_Activations", "act", 1, "ReLU"),
-        ("Layer_3_Activations", "fc", 0, "none"),
+        ("Layer_3_Activations", "fn:tanh", 0, "tanh (function)"),
         ("Logits", "out", 0, "none"),
     ]
     acts = capture(m, x, pts)
@@ -183,8 +184,8 @@ def test_shared_activation_norm_and_functional_nonlinearity() -> None:
     with torch.no_grad():
         a1 = F.relu(m.bn(m.c1(x)))
         a2 = F.relu(m.c2(a1))
-        a3 = m.fc(a2.flatten(1))
-        logits = m.out(torch.tanh(a3))
+        a3 = torch.tanh(m.fc(a2.flatten(1)))
+        logits = m.out(a3)
     for name, want in zip(
         ["Layer_1_Activations", "Layer_2_Activations", "Layer_3_Activations", "Logits"],
         [a1, a2, a3, logits],
@@ -208,18 +209,21 @@ def test_capture_is_not_changed_by_a_later_inplace_op() -> None:
     m = InplaceAfterConv()
     x = torch.randn(2, 1, 5, 5)
     pts = find_hook_points(m, x)
-    assert (pts[0].module, pts[0].after) == ("conv", "none")
-    a = capture(m, x, pts)["Layer_1_Activations"]
+    assert (pts[0].module, pts[0].after) == ("fn:relu", "relu (function)")  # post-activation
     with torch.no_grad():
-        torch.testing.assert_close(a, m.conv(x))  # the conv output, negatives included
+        torch.testing.assert_close(capture(m, x, pts)["Layer_1_Activations"], F.relu(m.conv(x)))
+    raw = dataclasses.replace(pts[0], module="conv", after="none")  # the conv output itself
+    a = capture(m, x, [raw, pts[1]])["Layer_1_Activations"]
+    with torch.no_grad():
+        torch.testing.assert_close(a, m.conv(x))  # negatives included: a copy, not overwritten
     assert float(a.min()) < 0
     # the meter computes inside the hook: the same numbers, no copy needed
     row = ActivationMeter(x).measure(m, 0)
     assert row["layers"] == stats_row(0, capture(m, x, pts), pts)["layers"]
-    assert row["layers"]["Layer_1_Activations"]["min"] < 0
-    # dead units too: the conv output has negative maxima only where it is really negative
+    assert row["layers"]["Layer_1_Activations"]["min"] == 0  # after the in-place F.relu
+    # dead units too: measured after the functional rectifier
     dead = dead_units(m, (x.clamp(-1, 1) * 127 + 128).to(torch.uint8), Normalize(), batch_size=1)
-    assert dead["Layer_1_Activations"]["after"] == "none"
+    assert dead["Layer_1_Activations"]["after"] == "relu (function)"
 
 
 def test_model_without_linear_uses_its_output_as_logits() -> None:
@@ -564,3 +568,74 @@ def test_dead_units_over_batches() -> None:
     assert no_hooks_left(m)
     with pytest.raises(ConvscopeError, match="batch_size"):
         dead_units(m, images, norm, batch_size=0)
+
+
+def test_functional_rectifiers_are_post_activation_points() -> None:
+    """small_bn_cnn's third block uses F.relu; a residual model uses F.relu after an add and
+    x.relu_(): each is taken after its rectifier (was: the raw conv output, 0% zeros)."""
+    import torch.nn.functional as F
+
+    from convscope.analysis.activations import capture, find_hook_points
+    from convscope.models.examples import small_bn_cnn
+
+    torch.manual_seed(0)
+    m = small_bn_cnn().eval()
+    x = torch.randn(4, 3, 32, 32)
+    points = find_hook_points(m, x[:2])
+    p3 = next(p for p in points if p.name == "Layer_3_Activations")
+    assert (p3.layer, p3.module, p3.after) == ("conv3", "fn:relu", "relu (function)")
+    out = capture(m, x, points)
+    with torch.no_grad():
+        h = m.pool2(m.relu2(m.bn2(m.conv2(m.pool1(m.relu1(m.bn1(m.conv1(x))))))))
+        want = F.relu(m.bn3(m.conv3(h)))
+    torch.testing.assert_close(out["Layer_3_Activations"], want)
+    assert float((out["Layer_3_Activations"] == 0).float().mean()) > 0.2
+
+    class Res(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 3, 3, padding=1), nn.Conv2d(3, 3, 3, padding=1)
+            self.act = nn.ReLU()
+            self.fc = nn.Linear(3 * 6 * 6, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.act(self.c1(x))
+            x = F.relu(x + self.c2(x))
+            return self.fc(x.relu_().flatten(1))
+
+    r = Res().eval()
+    xr = torch.randn(3, 1, 6, 6)
+    pts = find_hook_points(r, xr)
+    assert [(p.layer, p.module, p.call) for p in pts] == [
+        ("c1", "act", 0),
+        ("c2", "fn:relu", 0),
+        ("fc", "fc", 0),
+    ]
+    got = capture(r, xr, pts)["Layer_2_Activations"]
+    with torch.no_grad():
+        h1 = torch.relu(r.c1(xr))
+        torch.testing.assert_close(got, torch.relu(h1 + r.c2(h1)))
+
+
+def test_residual_blocks_are_measured_after_their_rectified_sum() -> None:
+    """resnet8: a block's last conv is measured after the ReLU of the residual sum (its own
+    output is followed by an add, then the rectifier); the projection conv keeps its output."""
+    from convscope.config import ModelConfig
+    from convscope.models import build_model
+
+    torch.manual_seed(0)
+    m = build_model(ModelConfig(model="resnet8"), (3, 16, 16), 10).eval()
+    x = torch.randn(4, 3, 16, 16)
+    pts = {p.layer: p for p in find_hook_points(m, x[:2])}
+    assert (pts["layer1.conv2"].module, pts["layer1.conv2"].after) == ("layer1.relu2", "ReLU")
+    assert pts["layer2.conv2"].module == "layer2.relu2"
+    assert (pts["layer2.shortcut.0"].module, pts["layer2.shortcut.0"].after) == (
+        "layer2.shortcut.0",
+        "none",
+    )
+    got = capture(m, x, list(pts.values()))[pts["layer2.conv2"].name]
+    with torch.no_grad():
+        b = m.layer2
+        h = m.layer1(m.relu(m.bn1(m.conv1(x))))
+        want = torch.relu(b.bn2(b.conv2(b.relu1(b.bn1(b.conv1(h))))) + b.shortcut(h))
+    torch.testing.assert_close(got, want)

@@ -227,3 +227,12 @@ def test_paired_sentence_uses_per_filter_differences() -> None:
 def test_sentence_needs_counts() -> None:
     with pytest.raises(ConvscopeError, match="lacks"):
         gabor_sentence({"n": 3}, _summary([0.1]))
+
+
+def test_gabor_fit_is_not_applicable_below_5x5() -> None:
+    from convscope.analysis.gabor import gabor_applicable
+
+    assert "not applicable" in gabor_applicable((3, 3))
+    assert "9 pixels" in gabor_applicable((3, 3))
+    assert gabor_applicable((3, 5)) is not None
+    assert gabor_applicable((5, 5)) is None

@@ -88,7 +88,9 @@ def test_analyze_zf_writes_everything(tiny_run: Path) -> None:
     cor = load("correspondence")
     assert cor["table"]["rows"][-1] == "random" and len(cor["observations"]) == 2
     assert "mixed_classes_fixed_regions_mean" in cor
-    assert cor["class"] == "0"  # digits: no dog, the first class
+    assert cor["class"] == "0"  # digits: no dog, the first class, and the JSON says why
+    assert "no class is named 'dog'" in cor["class_choice"]
+    assert cor["observation"].startswith("Class used: class '0' (class 0)")
 
 
 def test_display_classes() -> None:

@@ -8,9 +8,10 @@ module measures that, for any model.
 
 Where activations are taken (:func:`find_hook_points`): one forward pass is traced in
 execution order. For each ``nn.Conv*`` / ``nn.Linear`` call, if the next module that runs
-(skipping normalisation layers such as BatchNorm) is an activation module (ReLU, Tanh, ...),
-that module's output is taken -- the layer *after* its nonlinearity; otherwise the layer's own
-output (a functional nonlinearity inside ``forward`` is invisible to hooks). The last
+(skipping normalisation layers such as BatchNorm) is an activation -- a module (ReLU, Tanh,
+...) or a function called in ``forward`` (``F.relu``, ``torch.relu``, ``x.relu_()``,
+``F.leaky_relu``, ...; seen with a ``TorchFunctionMode``, calls inside modules ignored) --
+its output is taken: the layer *after* its nonlinearity; otherwise the layer's own output. The last
 ``nn.Linear`` call is the logits; a model without one has its own output as the logits.
 Recurrent modules (``nn.RNN``/``nn.LSTM``/``nn.GRU``) are layers too: their top layer's output
 sequence ``(B, T, H)`` is taken, with statistics per time step as well. A module called more
@@ -30,6 +31,7 @@ permutation of the test split drawn from a private generator seeded with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -40,9 +42,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from convscope.config import TrainConfig
 from convscope.errors import ConvscopeError
+from convscope.train.memory_format import model_memory_format
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +68,9 @@ STAT_CHOICES: dict[str, Any] = {
     "per hidden unit (recurrent: max over images and time steps)",
     "batch": f"first N of a permutation of the test split, torch.Generator seeded {BATCH_SEED}, "
     "sorted; the same images for every run on the same data",
-    "hook_rule": "after each conv/linear: the next executed module if it is an activation "
-    "(normalisation layers skipped), else the layer output; last linear = Logits",
+    "hook_rule": "after each conv/linear: the next executed activation, module or function "
+    "(F.relu, torch.relu, x.relu_(), F.leaky_relu, ...; normalisation layers skipped), else "
+    "the layer output; last linear = Logits",
 }
 
 ACTIVATIONS: tuple[type[nn.Module], ...] = (
@@ -123,6 +128,70 @@ class HookPoint:
     after: str
 
 
+# functional activations, by ``__name__`` (F.relu, torch.relu, Tensor.relu, in-place ``_``)
+FUNCTIONAL_ACTIVATIONS = frozenset(
+    {"relu", "leaky_relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish"}
+    | {"sigmoid", "tanh", "hardtanh", "hardswish", "hardsigmoid", "softplus", "prelu"}
+)
+FN_PREFIX = "fn:"  # HookPoint.module of a functional activation: "fn:relu"
+
+
+class _Functional:
+    """Stands for a functional activation call in the traced execution order."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _activation_name(func: Any) -> str | None:
+    name = str(getattr(func, "__name__", "")).removesuffix("_")
+    return name if name in FUNCTIONAL_ACTIVATIONS else None
+
+
+class _FunctionTap(TorchFunctionMode):
+    """Calls ``on_call(name, output)`` for each functional activation run outside any leaf
+    module (an ``nn.ReLU`` calls ``F.relu`` itself: that call is the module's, not a tap)."""
+
+    def __init__(self, on_call: Callable[[str, torch.Tensor], None]) -> None:
+        super().__init__()
+        self.on_call = on_call
+        self.depth = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        out = func(*args, **(kwargs or {}))
+        if self.depth == 0 and isinstance(out, torch.Tensor):
+            name = _activation_name(func)
+            if name is not None:
+                self.on_call(name, out)
+        return out
+
+
+@contextlib.contextmanager
+def _tap_functions(
+    model: nn.Module, on_call: Callable[[str, torch.Tensor], None]
+) -> Iterator[None]:
+    """Within the block, ``on_call(name, out)`` for every functional activation in forward."""
+    tap = _FunctionTap(on_call)
+
+    def enter(_m: nn.Module, _inp: Any) -> None:
+        tap.depth += 1
+
+    def leave(_m: nn.Module, _inp: Any, _out: Any) -> None:
+        tap.depth -= 1
+
+    handles = []
+    try:
+        for m in model.modules():
+            if m is not model and (isinstance(m, nn.RNNBase) or not any(m.children())):
+                handles.append(m.register_forward_pre_hook(enter))
+                handles.append(m.register_forward_hook(leave))
+        with tap:
+            yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _is_layer(m: nn.Module) -> bool:
     return isinstance(m, CONVS + (nn.Linear, nn.RNNBase))
 
@@ -151,13 +220,20 @@ def _trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Module, int]
 
         return hook
 
+    fn_counts: dict[str, int] = {}
+
+    def on_call(name: str, _out: torch.Tensor) -> None:
+        i = fn_counts.get(name, 0)
+        fn_counts[name] = i + 1
+        order.append((FN_PREFIX + name, _Functional(name), i))  # type: ignore[arg-type]
+
     try:
         for name, m in model.named_modules():
             if m is model and name == "" and len(list(m.children())) > 0:
                 continue
             if isinstance(m, nn.RNNBase) or not any(True for _ in m.children()):
                 handles.append(m.register_forward_hook(make(name)))
-        with torch.no_grad(), _eval_mode(model):
+        with torch.no_grad(), _eval_mode(model), _tap_functions(model, on_call):
             model(x)
     finally:
         for h in handles:
@@ -197,15 +273,61 @@ def find_hook_points(model: nn.Module, example: torch.Tensor) -> list[HookPoint]
                 j += 1
             if j < len(order) and isinstance(order[j][1], ACTIVATIONS):
                 target = (order[j][0], order[j][2], type(order[j][1]).__name__)
+            elif j < len(order) and isinstance(order[j][1], _Functional):
+                target = (order[j][0], order[j][2], f"{order[j][0][len(FN_PREFIX) :]} (function)")
         n += 1
         points.append(
             HookPoint(f"Layer_{n}_Activations", name, target[0], target[1], kind, target[2])
         )
+    points = _graph_targets(model, points)
     if logits_at is None:
         points.append(HookPoint("Logits", "", "", 0, "logits", "none"))
     if not points:
         raise ConvscopeError(f"model {type(model).__name__}: found no layer to measure")
     return points
+
+
+def _graph_targets(model: nn.Module, points: list[HookPoint]) -> list[HookPoint]:
+    """On a network with skips or branches, each conv/linear layer's rectifier from the traced
+    graph (through batch norm, dropout and a residual add: a block's last conv is measured
+    after the rectified sum, not at its raw output). The first layer in execution order keeps
+    a shared rectifier (a projection skip's conv then keeps its own output). Models that
+    ``torch.fx`` cannot trace, and plain chains, keep the execution-order rule."""
+    from convscope.analysis.zf.graph import RECTIFIERS, trace_chain
+    from convscope.errors import ConvscopeError as _Err
+
+    try:
+        chain = trace_chain(model)
+    except _Err:
+        return points
+    if chain.is_chain:
+        return points
+    names = {id(m): n for n, m in model.named_modules()}
+    seen_calls: dict[str, int] = {}
+    target_of: dict[int, tuple[str, int, str]] = {}  # chain index -> (module, call, after)
+    for i, ly in enumerate(chain.layers):
+        if ly.module is not None:
+            key = names.get(id(ly.module), ly.name)
+            after = type(ly.module).__name__
+        else:
+            key = FN_PREFIX + ("relu" if ly.kind == "relu" else "leaky_relu")
+            after = f"{key[len(FN_PREFIX) :]} (function)"
+        call = seen_calls.get(key, 0)
+        seen_calls[key] = call + 1
+        target_of[i] = (key, call, after)
+    out, taken = [], set()
+    for p in points:
+        if p.kind not in ("conv", "linear") or p.layer not in chain.names:
+            out.append(p)
+            continue
+        j = chain.resolve(p.layer)
+        if chain.layers[j].kind in RECTIFIERS and j not in taken:
+            taken.add(j)
+            module, call, after = target_of[j]
+            out.append(dataclasses.replace(p, module=module, call=call, after=after))
+        else:
+            out.append(dataclasses.replace(p, module=p.layer, call=0, after="none"))
+    return out
 
 
 def _first_tensor(out: Any) -> torch.Tensor:
@@ -238,10 +360,28 @@ def hooked(
     store: dict[str, torch.Tensor] = {}
     counts: dict[int, int] = {}
     wanted: dict[int, dict[int, HookPoint]] = {}
+    fn_wanted: dict[str, dict[int, HookPoint]] = {}
     for p in points:
+        if p.module.startswith(FN_PREFIX):
+            fn_wanted.setdefault(p.module[len(FN_PREFIX) :], {})[p.call] = p
+            continue
         if p.module not in modules:
             raise ConvscopeError(f"activation hook: model has no module {p.module!r}")
         wanted.setdefault(id(modules[p.module]), {})[p.call] = p
+    fn_counts: dict[str, int] = {}
+
+    def take(p: HookPoint, t: torch.Tensor) -> None:
+        if sink is not None:
+            sink(p, t)
+        else:
+            store[p.name] = t.clone()
+
+    def on_call(name: str, out: torch.Tensor) -> None:
+        i = fn_counts.get(name, 0)
+        fn_counts[name] = i + 1
+        p = fn_wanted.get(name, {}).get(i)
+        if p is not None:
+            take(p, out.detach())
 
     def hook(module: nn.Module, _inp: Any, out: Any) -> None:
         i = counts.get(id(module), 0)
@@ -252,19 +392,18 @@ def hooked(
         t = _first_tensor(out).detach()
         if isinstance(module, nn.RNNBase) and not module.batch_first:
             t = t.transpose(0, 1)
-        if sink is not None:
-            sink(p, t)
-        else:
-            store[p.name] = t.clone()
+        take(p, t)
 
     def reset(_module: nn.Module, _inp: Any) -> None:
         counts.clear()
+        fn_counts.clear()
 
     handles = [model.register_forward_pre_hook(reset)]
     try:
         for mid in wanted:
             handles.append(by_id[mid].register_forward_hook(hook))
-        yield store
+        with _tap_functions(model, on_call) if fn_wanted else contextlib.nullcontext():
+            yield store
     finally:
         for h in handles:
             h.remove()
@@ -512,10 +651,8 @@ class ActivationStatsCallback:
     def __call__(self, ctx: Any) -> None:
         if self._meter is None:
             x, _ = measurement_batch(ctx.dataset, ctx.normalize, self.size, ctx.device)
-            # the loop's memory format: channels-last for convolutional models when configured
-            four_d = any(isinstance(m, nn.Conv2d) for m in ctx.model.modules())
-            if four_d and getattr(getattr(ctx.config, "train", None), "channels_last", False):
-                x = x.contiguous(memory_format=torch.channels_last)
+            # the loop's memory format (channels-last unless the model cannot run it)
+            x = x.contiguous(memory_format=model_memory_format(ctx.model))
             self._meter = ActivationMeter(x, self.bins)
         row = self._meter.measure(ctx.model, ctx.step)
         if getattr(ctx, "tb", None) is not None:

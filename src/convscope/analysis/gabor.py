@@ -202,6 +202,20 @@ def _canonical(p: np.ndarray) -> np.ndarray:
     return np.array([amp, x0, y0, sx, sy, theta, f, phase, c])
 
 
+MIN_KERNEL = 5  # a 2-D Gabor has 9 parameters: on a 3x3 kernel (9 pixels) any fit is exact
+
+
+def gabor_applicable(kernel_hw: tuple[int, ...]) -> str | None:
+    """``None`` if a Gabor fit means something on ``(kh, kw)`` kernels, else the reason."""
+    kh, kw = int(kernel_hw[0]), int(kernel_hw[1])
+    if kh < MIN_KERNEL or kw < MIN_KERNEL:
+        return (
+            f"not applicable: {kh}x{kw} kernels have {kh * kw} pixels for the Gabor function's "
+            f"{len(PARAM_NAMES)} parameters (needs at least {MIN_KERNEL}x{MIN_KERNEL})"
+        )
+    return None
+
+
 def fit_gabor(filter2d: np.ndarray, n_refine: int = 4) -> tuple[np.ndarray, float, np.ndarray]:
     """Fit one 2-D Gabor to a ``(kh, kw)`` map.
 

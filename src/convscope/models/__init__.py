@@ -1,16 +1,25 @@
 """Model registry: ``build_model(ModelConfig, image_shape, num_classes)``.
 
-Names: ``lenet5``, ``rnn``, ``lstm``, ``gru``, or a user's factory by import path
-``package.module:factory``. A factory is called with keyword arguments ``in_channels``,
+Names: ``lenet5``, ``resnet8``, ``rnn``, ``lstm``, ``gru``, or a user's factory:
+
+* ``package.module:factory``: imported as usual; if that fails and ``package/module.py`` (or
+  ``module.py``) is in the current folder, imported from there (no ``PYTHONPATH=.`` needed);
+* ``path/to/file.py:factory``: the file, from any folder (relative to the current folder).
+
+A factory is called with keyword arguments ``in_channels``,
 ``image_size``, ``num_classes`` (and the config's ``hidden_size``, ``num_layers``, ``dropout``
 when its signature accepts them) and must return an ``nn.Module``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from torch import nn
 
@@ -18,10 +27,15 @@ from convscope.config import ModelConfig
 from convscope.errors import ConfigError
 from convscope.models.lenet import LeNet5
 from convscope.models.recurrent import RowRNN
+from convscope.models.resnet import ResNet8
 
 
 def _lenet5(cfg: ModelConfig, c: int, hw: tuple[int, int], n: int) -> nn.Module:
     return LeNet5(in_channels=c, image_size=hw, num_classes=n, dropout=cfg.dropout)
+
+
+def _resnet8(cfg: ModelConfig, c: int, hw: tuple[int, int], n: int) -> nn.Module:
+    return ResNet8(in_channels=c, num_classes=n)
 
 
 def _recurrent(cell: str) -> Callable[[ModelConfig, int, tuple[int, int], int], nn.Module]:
@@ -41,6 +55,7 @@ def _recurrent(cell: str) -> Callable[[ModelConfig, int, tuple[int, int], int], 
 
 REGISTRY: dict[str, Callable[[ModelConfig, int, tuple[int, int], int], nn.Module]] = {
     "lenet5": _lenet5,
+    "resnet8": _resnet8,
     "rnn": _recurrent("rnn"),
     "lstm": _recurrent("lstm"),
     "gru": _recurrent("gru"),
@@ -49,20 +64,68 @@ REGISTRY: dict[str, Callable[[ModelConfig, int, tuple[int, int], int], nn.Module
 RECURRENT = frozenset({"rnn", "lstm", "gru"})
 
 
+def _import_file(path: Path) -> object:
+    """Import a ``.py`` file as a module of its own (named after its resolved path)."""
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    name = f"convscope_user_{path.stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"config key 'model': cannot import {str(path)!r} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 - the user's file: say what it raised, in one line
+        del sys.modules[name]
+        raise ConfigError(
+            f"config key 'model': importing {str(path)!r} failed: {type(e).__name__}: {e}"
+        ) from None
+    return module
+
+
+def _import_module(module_name: str) -> object:
+    """``importlib.import_module``, falling back to the current folder (as ``python`` does for
+    a script's folder) when the module is not on the path."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is None or not module_name.startswith(e.name):
+            raise  # the user's module imports something missing: report that
+        cwd = str(Path.cwd())
+        candidates = (Path(*module_name.split(".")).with_suffix(".py"),)
+        candidates += (Path(*module_name.split("."), "__init__.py"),)
+        if cwd in sys.path or not any((Path.cwd() / c).is_file() for c in candidates):
+            raise
+        sys.path.insert(0, cwd)
+        try:
+            return importlib.import_module(module_name)
+        finally:
+            sys.path.remove(cwd)
+
+
 def load_factory(path: str) -> Callable[..., nn.Module]:
-    """Import ``package.module:factory``; raise ConfigError naming the key if it fails."""
-    module_name, _, attr = path.partition(":")
+    """Import ``package.module:factory`` or ``path/to/file.py:factory``; raise ConfigError
+    naming the key if it fails."""
+    module_name, _, attr = path.rpartition(":")
     if not module_name or not attr:
         raise ConfigError(
-            f"config key 'model': expected one of {', '.join(REGISTRY)} or "
-            f"'package.module:factory', got {path!r}"
+            f"config key 'model': expected one of {', '.join(REGISTRY)}, "
+            f"'package.module:factory' or 'path/to/file.py:factory', got {path!r}"
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(
-            f"config key 'model': cannot import module {module_name!r}: {e}"
-        ) from None
+    if module_name.endswith(".py"):
+        file = Path(module_name).expanduser().resolve()
+        if not file.is_file():
+            raise ConfigError(f"config key 'model': no file {module_name!r} (from {path!r})")
+        module = _import_file(file)
+    else:
+        try:
+            module = _import_module(module_name)
+        except ImportError as e:
+            raise ConfigError(
+                f"config key 'model': cannot import module {module_name!r}: {e}"
+            ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"config key 'model': {module_name!r} has no callable {attr!r}")
@@ -96,6 +159,7 @@ def is_recurrent(model: nn.Module) -> bool:
 
 __all__ = [
     "LeNet5",
+    "ResNet8",
     "RowRNN",
     "REGISTRY",
     "RECURRENT",

@@ -8,7 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from convscope.analysis.zf.correspondence import correspondence, correspondence_summary
+from convscope.analysis.zf.correspondence import (
+    choose_class,
+    correspondence,
+    correspondence_summary,
+)
 from convscope.errors import ConvscopeError
 from convscope.studies._zf import _Context, from_info, zf_context
 from convscope.studies.base import RunContext, Study, StudyResult, register
@@ -28,16 +32,7 @@ def _correspondence(
     from convscope.plots.zf import correspondence_table_figure
 
     images, labels = ctx.test
-    raw_names = list(ctx.dataset.classes)
-    if class_name is None:  # the paper uses dogs
-        dog = [i for i, n in enumerate(ctx.classes) if n == "dog" or n.startswith("dog (")]
-        class_name = ctx.classes[dog[0]] if dog else ctx.classes[0]
-    elif class_name in raw_names:
-        class_name = ctx.classes[raw_names.index(class_name)]
-    if class_name not in ctx.classes:
-        raise ConvscopeError(
-            f"correspondence class {class_name!r}: expected one of {', '.join(raw_names)}"
-        )
+    class_name, class_choice = choose_class(ctx.classes, class_name, list(ctx.dataset.classes))
     arrays: dict[str, np.ndarray] = {}
     per_class: dict[str, Any] = {}
     main = None
@@ -143,9 +138,10 @@ def _correspondence(
             "table_mixed_classes": mixed.table(),
         }
     info = {
-        "observation": summary["observation"],
+        "observation": f"Class used: {class_choice}. {summary['observation']}",
         "observations": observations,
         "class": class_name,
+        "class_choice": class_choice,
         "fixed_regions_mean": summary["fixed_regions_mean"],
         "random_mean": summary["random_mean"],
         "layers_more_consistent_than_random": summary["layers_more_consistent_than_random"],

@@ -37,7 +37,7 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
     picked = ctx.pick(range(min(n_images, len(ctx.classes))))
     raw, labels = ctx.test[0][picked], ctx.test[1][picked]
     x = ctx.normalize(raw.to(ctx.device))
-    rfs = receptive_fields(chain)
+    rfs = receptive_fields(chain, tuple(raw.shape[1:]))
     arrays: dict[str, np.ndarray] = {"image_index": np.array(picked), "labels": labels.numpy()}
     projections, captions, per_layer = {}, {}, []
     with torch.no_grad():

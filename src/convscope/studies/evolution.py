@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from convscope.analysis.zf.deconvnet import DECONV_CHOICES
-from convscope.analysis.zf.evolution import feature_evolution
+from convscope.analysis.zf.evolution import feature_evolution, settle_steps
 from convscope.errors import ConvscopeError
 from convscope.studies._zf import CITATION, _Context, from_info, zf_context
 from convscope.studies.base import RunContext, Study, StudyResult, register
@@ -49,11 +49,8 @@ def _evolution(
         alive = ev.values[:, -1] > 0  # dead maps tie at 0: their "top image" means nothing
         img = ev.image_index[alive]  # (M', S)
         changed = img[:, 1:] != img[:, :-1]  # (M', S-1)
-        # settle: first checkpoint from which the top training image no longer changes
-        settle = []
-        for row in changed:
-            later = torch.nonzero(row).flatten()
-            settle.append(steps[int(later[-1]) + 1] if len(later) else steps[0])
+        settled_or_not = settle_steps(img, steps)  # None: still changing at the last step
+        settle = [s for s in settled_or_not if s is not None]
         stable_last = float((~changed[:, -1]).double().mean()) if changed.numel() else float("nan")
         per_layer.append(
             {
@@ -62,6 +59,8 @@ def _evolution(
                 "maps_active_at_the_end": int(alive.sum()),
                 "median_settle_step": float(np.median(settle)) if settle else None,
                 "mean_settle_step": float(np.mean(settle)) if settle else None,
+                "maps_settled": len(settle),
+                "maps_still_changing": len(settled_or_not) - len(settle),
                 "share_same_top_image_last_two_checkpoints": stable_last,
             }
         )
@@ -75,7 +74,17 @@ def _evolution(
         )
         figs.append(ctx.save(fig, f"zf_evolution_{ev.layer}"))
     known = [r for r in per_layer if r["median_settle_step"] is not None]
-    parts = ", ".join(f"{r['layer']} at step {r['median_settle_step']:.0f}" for r in known)
+    parts = ", ".join(
+        f"{r['layer']} at step {r['median_settle_step']:.0f} ({r['maps_settled']} maps; "
+        f"{r['maps_still_changing']} still changing at the last checkpoint)"
+        for r in known
+    )
+    changing = [r for r in per_layer if r["median_settle_step"] is None]
+    if changing:
+        parts += ("; " if parts else "") + ", ".join(
+            f"{r['layer']}: every active map still changing at the last checkpoint"
+            for r in changing
+        )
     if len(steps) < 3 or len(known) < 2:
         verdict = "too few checkpoints or active maps to compare layers"
     elif all(a["median_settle_step"] <= b["median_settle_step"] for a, b in zip(known, known[1:])):
@@ -99,7 +108,9 @@ def _evolution(
             "checkpoints": f"the run's step_*.pt snapshots (at most {max_checkpoints}, evenly "
             "spread, first and last kept)",
             "settle_step": "first checkpoint from which a map's strongest training image stays "
-            "the same to the end; maps inactive (max <= 0) at the last checkpoint are left out",
+            "the same to the end; a map whose image changes between the last two checkpoints "
+            "is 'still changing' (counted, no settle step); maps inactive (max <= 0) at the "
+            "last checkpoint are left out",
             "figure_maps": f"the {show_maps} maps with the strongest final activation, in map "
             "order",
             "deconv": DECONV_CHOICES,

@@ -22,6 +22,7 @@ from convscope.analysis.gabor import (
     PARAM_NAMES,
     compare_gabor,
     fit_filters,
+    gabor_applicable,
     gabor_sentence,
     summarize_r2,
 )
@@ -129,6 +130,9 @@ class Filters(Study):
         init_model, init_source = initial_model(rd)
         init = first_conv_weights(init_model)
         step = trained_step(rd)
+        not_applicable = gabor_applicable(trained.shape[2:])
+        if not_applicable is not None:
+            return _without_gabor(ctx, layer, trained, init, step, not_applicable)
         fits_t, kept_t = fit_filters(trained, opts.channel_reduce)
         fits_i, kept_i = fit_filters(init, opts.channel_reduce)
         sum_t, sum_i = summarize_r2(fits_t.r2), summarize_r2(fits_i.r2)
@@ -250,6 +254,50 @@ class Filters(Study):
         return view.default(
             saved, extra=gabor_table(saved.get("numbers", {})), skip={"trained", "init"}
         )
+
+
+def _without_gabor(
+    ctx: RunContext, layer: str, trained: np.ndarray, init: np.ndarray, step: int, reason: str
+) -> StudyResult:
+    """Filters of kernels under 5x5: the grids, and 'not applicable' for the Gabor fit."""
+    from convscope.plots.filters import plot_filter_grid
+
+    ctx.write_npz("filters", weights_trained=trained, weights_init=init)
+    change = float(np.linalg.norm(trained - init) / max(float(np.linalg.norm(init)), 1e-12))
+    figs = [
+        FigureRef(
+            ctx.save_figure(
+                plot_filter_grid(trained, "per_filter", title=f"{layer} filters, step {step}"),
+                "filters",
+            ),
+            "First-layer filters, each on its own scale",
+        ),
+        FigureRef(
+            ctx.save_figure(
+                plot_filter_grid(init, "per_filter", title=f"{layer} filters at initialisation"),
+                "filters_init",
+            ),
+            "The same filters at initialisation",
+        ),
+    ]
+    return StudyResult(
+        numbers={
+            "applicable": True,
+            "gabor": "not applicable",
+            "gabor_reason": reason,
+            "layer": layer,
+            "shape": list(trained.shape),
+            "trained_step": step,
+            "relative_change_from_init": change,
+        },
+        observations=[
+            f"Gabor fit of the {layer} filters {reason}. The weights moved {100 * change:.0f}% "
+            f"from their initial values (||W_{step} - W_0|| / ||W_0||)."
+        ],
+        verdicts={"gabor_like": Verdict("not testable", f"Gabor fit {reason}")},
+        figures=figs,
+        choices={"source": f"{CITATION}, Sec. 4.1, Fig. 6 (first-layer filters)"},
+    )
 
 
 def gabor_table(d: dict[str, Any]) -> list[Any]:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from convscope.analysis.zf.deconvnet import DECONV_CHOICES
-from convscope.analysis.zf.topk import topk_per_map
+from convscope.analysis.zf.topk import class_purity, topk_per_map
 from convscope.studies._zf import CITATION, _Context, from_info, zf_context
 from convscope.studies.base import RunContext, Study, StudyResult, register
 
@@ -38,11 +38,9 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
     for i in ctx.layer_names(layers):
         t = topk_per_map(ctx.chain, images, i, k=k, transform=ctx.normalize)
         arrays.update(t.arrays(prefix=f"{t.layer}_"))
-        top_labels = labels[t.image_index]  # (M, k)
-        alive = t.values[:, 0] > 0  # a dead map's ties put test images 0..k-1 first
-        purity = torch.tensor(
-            [float(torch.bincount(r).max()) / k for r in top_labels[alive]], dtype=torch.float64
-        )
+        alive = t.values[:, 0] > 0
+        purity_all, eligible = class_purity(t.values, t.image_index, labels)
+        purity = purity_all[eligible]
         dead = int((~alive).sum())
         per_layer.append(
             {
@@ -53,6 +51,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
                 else list(ctx.hw),
                 "mean_top1_activation": float(t.values[:, 0].mean()),
                 "maps_never_active": dead,
+                "maps_with_k_positive": int(eligible.sum()),
                 "mean_class_purity": float(purity.mean()) if len(purity) else None,
             }
         )
@@ -67,13 +66,13 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
     chance = _chance_purity(labels, k)
     known = [r for r in per_layer if r["mean_class_purity"] is not None]
     parts = ", ".join(
-        f"{r['layer']} {100 * r['mean_class_purity']:.0f}% ({r['maps'] - r['maps_never_active']}"
-        f" of {r['maps']} maps active)"
+        f"{r['layer']} {100 * r['mean_class_purity']:.0f}% ({r['maps_with_k_positive']}"
+        f" of {r['maps']} maps with {k} positive activations)"
         for r in known
     )
     rising = all(a["mean_class_purity"] <= b["mean_class_purity"] for a, b in zip(known, known[1:]))
     sentence = (
-        f"The {k} strongest test images of an active map share their most common class {parts} "
+        f"The {k} strongest test images of a map share their most common class {parts} "
         f"of the time (chance {100 * chance:.0f}%): maps become "
         f"{'more' if rising else 'not steadily more'} class-specific with depth."
         if known
@@ -92,12 +91,13 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
             "source": f"{CITATION}, section 4 (Feature Visualization), Fig. 2",
             "split": f"the whole test split ({len(labels)} images)",
             "per_image_activation": "max over positions; the k images per map are distinct",
-            "ties": "equal maxima: lower image index first",
+            "ties": "equal maxima: in a fixed random order of the test images",
             "figure": "projections cut to the receptive field (grey = 0) next to the patches",
             "class_purity": "share of the k images in their most common class; chance by "
             "drawing k test images at random (2000 draws, seed 0)",
-            "maps_never_active": "maps whose strongest test activation is <= 0; left out of "
-            "the class purity (their tied zeros would pick test images 0..k-1)",
+            "maps_never_active": "maps whose strongest test activation is <= 0",
+            "class_purity_maps": "only maps whose k strongest test activations are all "
+            "positive (a tie among zeros is not a preference for those images)",
             "deconv": DECONV_CHOICES,
         },
         **ctx.base_info(),

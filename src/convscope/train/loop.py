@@ -42,6 +42,7 @@ from convscope.runs import (
     snapshot_name,
 )
 from convscope.train import checkpoint
+from convscope.train.memory_format import choose_memory_format
 
 log = logging.getLogger(__name__)
 
@@ -398,8 +399,7 @@ def _train_locked(
 
     torch.manual_seed(t.seed)
     model = build_model(cfg.model, ds.image_shape, ds.num_classes).to(device)
-    four_d = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    fmt = torch.channels_last if (t.channels_last and four_d) else torch.contiguous_format
+    fmt, fmt_info = choose_memory_format(model, ds.image_shape, t.channels_last, device)
     model = model.to(memory_format=fmt)
     optimizer = make_optimizer(cfg, iter(model.parameters()))
     state = LoopState()
@@ -420,9 +420,12 @@ def _train_locked(
     else:
         _fresh(run)
 
-    io.write_json(run.config_path, {**cfg.to_dict(), "hash": h, "version": __version__})
+    io.write_json(
+        run.config_path,
+        {**cfg.to_dict(), "hash": h, "version": __version__, "memory_format": fmt_info},
+    )
     io.write_json(run.data_path, {**ds.describe(), "normalize": normalize.to_dict()})
-    _write_summary(run, cfg, h, state, STATUS_RUNNING, total)
+    _write_summary(run, cfg, h, state, STATUS_RUNNING, total, memory_format=fmt_info)
 
     images = ds.train.images.to(device)
     labels = ds.train.labels.to(device)
@@ -506,7 +509,7 @@ def _train_locked(
         metrics.close()
         records.close()
         tb.close()
-    summary = _write_summary(run, cfg, h, state, status, total, reason)
+    summary = _write_summary(run, cfg, h, state, status, total, reason, fmt_info)
     if finished:
         # Nothing will continue a finished run: its final weights are in the snapshot, and the
         # optimizer state (2/3 of last.pt) need not stay on disk.
@@ -635,6 +638,7 @@ def _write_summary(
     status: str,
     total: int,
     reason: str | None = None,
+    memory_format: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     images = state.step * cfg.train.batch_size
     summary = {
@@ -653,6 +657,7 @@ def _write_summary(
         else None,
         "diverged_step": state.step if status == STATUS_DIVERGED else None,
         "reason": reason,
+        "memory_format": memory_format,
     }
     io.write_json(run.summary_path, summary)
     return summary

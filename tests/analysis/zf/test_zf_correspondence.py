@@ -96,3 +96,17 @@ def test_correspondence_errors() -> None:
         correspondence(model, images)
     with pytest.raises(ConvscopeError, match="region 'x'"):
         correspondence(model, images, group_size=2, regions={"x": (25, 0, 8, 8)})
+
+
+def test_the_class_is_chosen_by_name_and_the_choice_is_explained() -> None:
+    from convscope.analysis.zf.correspondence import choose_class
+
+    cifar = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog"]
+    assert choose_class(cifar, None)[0] == "dog"
+    assert "paper" in choose_class(cifar, None)[1]
+    name, why = choose_class([str(i) for i in range(10)], None)
+    assert name == "0" and "no class is named 'dog'" in why
+    assert choose_class(["5 (dog)", "dog (5)"], None)[0] == "dog (5)"
+    assert choose_class(["a", "b"], "1", raw_names=["0", "1"]) == ("b", "class 'b' as requested")
+    with pytest.raises(ConvscopeError, match="correspondence class 'x'"):
+        choose_class(["a"], "x")

@@ -36,3 +36,18 @@ def test_each_column_is_the_top1_of_its_checkpoint() -> None:
             assert float(ev.values[r, s]) == pytest.approx(float(acts[:, m].max()))
     with pytest.raises(ConvscopeError, match="steps"):
         feature_evolution([], load, images, "conv2")
+
+
+def test_a_map_changing_at_the_last_checkpoint_is_still_changing() -> None:
+    from convscope.analysis.zf.evolution import settle_steps
+
+    steps = [0, 10, 20, 30]
+    rows = torch.tensor(
+        [
+            [4, 4, 4, 4],  # settled from the start
+            [1, 2, 3, 3],  # settled at step 20
+            [1, 1, 1, 2],  # changes between the last two checkpoints: still changing
+            [1, 2, 1, 2],
+        ]
+    )
+    assert settle_steps(rows, steps) == [0, 20, None, None]

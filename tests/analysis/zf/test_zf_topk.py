@@ -24,15 +24,18 @@ def _brute_force(model, images, module_name: str, k: int):
             acts.append(store["a"][0].clone())
     finally:
         handle.remove()
+    # ties: the documented order, a fixed random permutation of the images (seed 0)
+    perm = torch.randperm(len(acts), generator=torch.Generator().manual_seed(0)).tolist()
+    rank = {n: r for r, n in enumerate(perm)}
     out = {}
     for m in range(acts[0].shape[0]):
         per_image = []
         for n, a in enumerate(acts):
             fm = a[m].numpy().reshape(-1)
             p = int(np.argmax(fm))  # first maximum
-            per_image.append((-float(fm[p]), n, p))
+            per_image.append((-float(fm[p]), rank[n], n, p))
         per_image.sort()
-        out[m] = [(n, -v, p) for v, n, p in per_image[:k]]
+        out[m] = [(n, -v, p) for v, _, n, p in per_image[:k]]
     return out, acts[0].shape
 
 
@@ -56,7 +59,9 @@ def test_topk_equals_brute_force(layer: str, module: str) -> None:
         )
         assert (got.y[m] * w + got.x[m]).tolist() == [p for _, _, p in want[m]]
         assert len(set(got.image_index[m].tolist())) == 9
-    assert got.image_index[3].tolist() == list(range(9))  # the dead map's ties
+    perm = torch.randperm(30, generator=torch.Generator().manual_seed(0))
+    assert got.image_index[3].tolist() == perm[:9].tolist()  # the dead map's ties
+    assert got.image_index[3].tolist() != list(range(9))
 
 
 def test_topk_projections_and_patches() -> None:
@@ -97,3 +102,23 @@ def test_topk_fully_connected_and_errors() -> None:
         topk_per_map(model, images, "fc1", k=13)
     with pytest.raises(ConvscopeError, match="maps"):
         topk_per_map(model, images, "conv1", maps=[32])
+
+
+def test_ties_carry_no_class_information_and_partly_dead_maps_leave_purity() -> None:
+    """A test split sorted by class (10 per class) and a map positive on 3 images only: its
+    tied zeros must not go to images 0..5 (all class 0), and it must not count in purity."""
+    from convscope.analysis.zf.topk import class_purity, rank_images
+
+    labels = torch.arange(10).repeat_interleave(10)  # sorted by class, like the test split
+    values = torch.zeros((100, 2))
+    values[[55, 71, 90], 0] = torch.tensor([3.0, 2.0, 1.0])  # map 0: partly dead
+    values[:, 1] = torch.rand(100, generator=torch.Generator().manual_seed(0)) + 0.1
+    top = rank_images(values, 9)
+    assert top[0, :3].tolist() == [55, 71, 90]
+    assert top[0, 3:].tolist() != list(range(6))  # ties: not the lowest image indices
+    assert len(set(labels[top[0, 3:]].tolist())) > 1
+    purity, eligible = class_purity(values[top, torch.arange(2)[:, None]], top, labels)
+    assert eligible.tolist() == [False, True]
+    assert torch.isnan(purity[0]) and 0 < float(purity[1]) <= 1
+    want = torch.bincount(labels[top[1]]).max() / 9
+    assert float(purity[1]) == pytest.approx(float(want))

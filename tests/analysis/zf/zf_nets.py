@@ -26,30 +26,68 @@ def deconv_relu(x: torch.Tensor) -> torch.Tensor:
     return _DeconvReLU.apply(x)
 
 
+class _DeconvLeaky(torch.autograd.Function):
+    """LeakyReLU forward; backward = leaky_relu(grad_out) (the rule applied to the signal)."""
+
+    @staticmethod
+    def forward(ctx, x, slope):  # noqa: ANN001
+        ctx.slope = slope
+        return torch.where(x > 0, x, x * slope)
+
+    @staticmethod
+    def backward(ctx, g):  # noqa: ANN001
+        return torch.where(g > 0, g, g * ctx.slope), None
+
+
+def deconv_leaky(x: torch.Tensor, slope: float) -> torch.Tensor:
+    return _DeconvLeaky.apply(x, slope)
+
+
 fx.wrap("deconv_relu")
+fx.wrap("deconv_leaky")
 
 
-def _is_relu(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+def _rectifier_slope(node: fx.Node, modules: dict[str, nn.Module]) -> float | None:
+    """0.0 for a ReLU (any spelling, in place or not), the slope for a LeakyReLU, else None."""
     if node.op == "call_module":
-        return isinstance(modules[str(node.target)], nn.ReLU)
+        m = modules[str(node.target)]
+        if isinstance(m, nn.LeakyReLU):
+            return float(m.negative_slope)
+        return 0.0 if isinstance(m, nn.ReLU) else None
     if node.op == "call_function":
-        return node.target in (F.relu, torch.relu)
-    return node.op == "call_method" and node.target == "relu"
+        if node.target in (F.leaky_relu, F.leaky_relu_):
+            return float(
+                node.args[1] if len(node.args) > 1 else node.kwargs.get("negative_slope", 0.01)
+            )
+        return 0.0 if node.target in (F.relu, torch.relu, torch.relu_, F.relu_) else None
+    if node.op == "call_method" and node.target in ("relu", "relu_"):
+        return 0.0
+    return None
 
 
 def truncated_deconv_model(model: nn.Module, layer: str) -> fx.GraphModule:
-    """The model up to ``layer`` (module target or fx node name), ReLUs swapped for
-    :func:`deconv_relu`. Built straight from torch.fx, not from the code under test."""
+    """The model up to ``layer`` (module target or fx node name), rectifiers swapped for
+    :func:`deconv_relu` / :func:`deconv_leaky` (out of place: the test nets read no input of
+    an in-place rectifier after it). Built straight from torch.fx, not from the code under
+    test."""
     gm = fx.symbolic_trace(model)
     modules = dict(gm.named_modules())
     graph = gm.graph
     stop = None
+    seen: set[str] = set()
     for node in list(graph.nodes):
-        if _is_relu(node, modules):
+        slope = _rectifier_slope(node, modules)
+        if slope is not None:
             with graph.inserting_after(node):
-                new = graph.call_function(deconv_relu, (node.args[0],))
+                if slope == 0.0:
+                    new = graph.call_function(deconv_relu, (node.args[0],))
+                else:
+                    new = graph.call_function(deconv_leaky, (node.args[0], slope))
             node.replace_all_uses_with(new)
             name = str(node.target) if node.op == "call_module" else node.name
+            if node.op == "call_module" and name in seen:  # a shared module's 2nd use
+                name = node.name
+            seen.add(name)
             graph.erase_node(node)
             new.name = name  # keep the name for lookup below
             if name == layer:

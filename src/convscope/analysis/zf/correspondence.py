@@ -281,3 +281,37 @@ def correspondence_summary(cor: Correspondence, class_name: str = "") -> dict[st
         "observation": sentence,
         "choices": cor.choices,
     }
+
+
+PAPER_CLASS = "dog"  # Zeiler & Fergus 2014, Fig. 5 / Table 1: five dog images
+
+
+def choose_class(
+    classes: Sequence[str], requested: str | None, raw_names: Sequence[str] | None = None
+) -> tuple[str, str]:
+    """The class whose images the correspondence measure uses, and why (for the JSON/report).
+
+    Args:
+        classes: display names of classes ``0..K-1``; raw_names: the data set's own names
+            (a requested raw name maps to its display name).
+        requested: a class name, or ``None``: the paper's class ``"dog"`` when a class has
+            that name (``"dog"`` or ``"dog (...)"``), otherwise the first class.
+
+    Returns:
+        ``(display name, reason)``; ConvscopeError for an unknown requested name.
+    """
+    raw = list(raw_names) if raw_names is not None else list(classes)
+    if requested is not None:
+        name = classes[raw.index(requested)] if requested in raw else requested
+        if name not in classes:
+            raise ConvscopeError(
+                f"correspondence class {requested!r}: expected one of {', '.join(raw)}"
+            )
+        return name, f"class {name!r} as requested"
+    dog = [n for n in classes if n == PAPER_CLASS or n.startswith(PAPER_CLASS + " (")]
+    if dog:
+        return dog[0], f"class {dog[0]!r}: the paper's class (dogs, Fig. 5)"
+    return classes[0], (
+        f"class {classes[0]!r} (class 0): no class is named {PAPER_CLASS!r} (the paper's class, "
+        "Fig. 5), so the first class is used; name one with the correspondence class option"
+    )

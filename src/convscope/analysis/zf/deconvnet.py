@@ -8,8 +8,15 @@ on the way down:
 * ReLU: *rectify* the signal (ReLU on the reconstruction, not the forward mask);
 * convolution: *filter* with the transposed weights (``conv_transpose2d``, same weights).
 
-This is the same as back-propagation with every ReLU's backward replaced by
-``relu(grad_out)`` (the oracle the tests use). Choices the paper leaves open, for the layers it
+Derived once for any graph (:mod:`~convscope.analysis.zf.graph`): every layer other than a
+rectifier or a max-pool is linear in eval mode, and the deconvnet takes its transpose; a
+rectifier is applied to the signal coming down; a max-pool routes through its switches. The
+layers are visited in reverse execution order, and where a tensor feeds several readers (the
+input of a residual block feeds both the convs and the skip) the signals coming back down
+from them *add*: the reconstruction of a sum is the sum of the reconstructions along each
+path. Concatenation splits the signal back into its parts. This is the same as
+back-propagation with every rectifier's backward replaced by the rectifier applied to the
+incoming gradient (the oracle the tests use). Choices the paper leaves open, for the layers it
 did not have, are in :data:`DECONV_CHOICES` and written next to every result.
 """
 
@@ -24,11 +31,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from convscope.analysis.zf.graph import (
+    ADAPTIVEAVG,
+    ADAPTIVEMAX,
+    ADD,
     AVGPOOL,
     BN,
+    CAT,
     CONV,
     DROPOUT,
     FLATTEN,
+    INPUT,
+    LEAKYRELU,
     LINEAR,
     MAXPOOL,
     RELU,
@@ -52,6 +65,13 @@ DECONV_CHOICES: dict[str, str] = {
     "transposed linear part: scale by weight / sqrt(running_var + eps), no shift",
     "avgpool": "transposed average pooling: each output's signal spread evenly over its window",
     "dropout": "identity (eval mode)",
+    "leakyrelu": "apply the same leaky rectifier to the reconstruction (negative parts scaled "
+    "by the slope), the analogue of the ReLU rule",
+    "adaptivepool": "adaptive average pooling: its transpose (spread evenly over each bin); "
+    "adaptive max pooling: unpool with its switches",
+    "add": "a residual add passes the signal unchanged to both summands; where one tensor "
+    "feeds several layers (a skip) the signals coming back from them add",
+    "cat": "concatenation splits the signal back into its parts along the channels",
 }
 
 
@@ -132,9 +152,7 @@ def _conv_transpose(conv: nn.Conv2d, signal: torch.Tensor, in_shape: torch.Size)
     return full[..., pt : pt + h, pl : pl + w]
 
 
-def _avgpool_transpose(
-    pool: nn.AvgPool2d, signal: torch.Tensor, in_shape: torch.Size
-) -> torch.Tensor:
+def _avgpool_transpose(pool: nn.Module, signal: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
     """Transpose of average pooling (spread evenly): the adjoint of this linear map, computed
     exactly with one vector-Jacobian product so padding/ceil/divisor options are honoured."""
     with torch.enable_grad():
@@ -159,21 +177,42 @@ def _unpool(switches: torch.Tensor, signal: torch.Tensor, in_shape: torch.Size) 
 
 def transpose_layer(
     chain: Chain, i: int, signal: torch.Tensor, rec: ForwardRecord, image_of: torch.Tensor
-) -> torch.Tensor:
-    """One deconvnet step down through chain layer ``i``.
+) -> list[torch.Tensor]:
+    """One deconvnet step down through layer ``i``.
 
     Args:
         signal: ``(n, ...)`` reconstruction at layer ``i``'s output.
         rec: the forward record of the images (switches, input shapes).
         image_of: ``(n,)`` row of ``rec`` each signal row belongs to (for the switches).
     Returns:
-        ``(n, ...)`` reconstruction at layer ``i``'s input.
+        ``(n, ...)`` reconstructions at layer ``i``'s inputs, one per entry of its ``inputs``.
     """
     layer = chain.layers[i]
     kind, m = layer.kind, layer.module
-    in_shape = rec.input_shapes[i]
+    in_shapes = rec.input_shapes[i]
+    if kind == ADD:
+        return [signal for _ in in_shapes]
+    if kind == CAT:
+        return list(torch.split(signal, [s[1] for s in in_shapes], dim=1))
+    in_shape = in_shapes[0]
+    return [_transpose_one(layer.name, kind, m, layer.slope, signal, in_shape, rec, i, image_of)]
+
+
+def _transpose_one(
+    name: str,
+    kind: str,
+    m: nn.Module | None,
+    slope: float,
+    signal: torch.Tensor,
+    in_shape: torch.Size,
+    rec: ForwardRecord,
+    i: int,
+    image_of: torch.Tensor,
+) -> torch.Tensor:
     if kind == RELU:
         return torch.relu(signal)
+    if kind == LEAKYRELU:
+        return F.leaky_relu(signal, slope)
     if kind == DROPOUT:
         return signal
     if kind == FLATTEN:
@@ -184,10 +223,10 @@ def transpose_layer(
     if kind == CONV:
         assert isinstance(m, nn.Conv2d)
         return _conv_transpose(m, signal, in_shape)
-    if kind == MAXPOOL:
+    if kind in (MAXPOOL, ADAPTIVEMAX):
         return _unpool(rec.switches[i][image_of], signal, in_shape)
-    if kind == AVGPOOL:
-        assert isinstance(m, nn.AvgPool2d)
+    if kind in (AVGPOOL, ADAPTIVEAVG):
+        assert m is not None
         return _avgpool_transpose(m, signal, in_shape)
     if kind == BN:
         assert isinstance(m, nn.modules.batchnorm._BatchNorm)
@@ -196,7 +235,27 @@ def transpose_layer(
         if m.weight is not None:
             scale = scale * m.weight
         return signal * scale.view(1, -1, *([1] * (signal.dim() - 2)))
-    raise ConvscopeError(f"layer {layer.name!r}: no deconvnet rule for kind {kind!r}")
+    raise ConvscopeError(f"layer {name!r}: no deconvnet rule for kind {kind!r}")
+
+
+def project_down(
+    chain: Chain, idx: int, signal: torch.Tensor, rec: ForwardRecord, image_of: torch.Tensor
+) -> torch.Tensor:
+    """Take ``signal`` ``(n, ...)`` at layer ``idx``'s output down to the input
+    ``(n, C, H, W)``: layers in reverse execution order, signals of a tensor's readers summed."""
+    pending: dict[int, torch.Tensor] = {idx: signal}
+    out: torch.Tensor | None = None
+    for i in range(idx, -1, -1):
+        s = pending.pop(i, None)
+        if s is None:  # layer i does not lead to idx
+            continue
+        for j, down in zip(chain.layers[i].inputs, transpose_layer(chain, i, s, rec, image_of)):
+            if j == INPUT:
+                out = down if out is None else out + down
+            else:
+                pending[j] = down if j not in pending else pending[j] + down
+    assert out is not None
+    return out
 
 
 @torch.no_grad()
@@ -257,9 +316,7 @@ def project(
             signal[rows, ch[s:e], yy[s:e], xx[s:e]] = values[s:e]
         else:
             signal[rows, ch[s:e]] = values[s:e]
-        for i in range(idx, -1, -1):
-            signal = transpose_layer(chain, i, signal, rec, inverse[s:e])
-        out[s:e] = signal
+        out[s:e] = project_down(chain, idx, signal, rec, inverse[s:e])
     return out
 
 

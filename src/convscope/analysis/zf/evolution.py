@@ -106,3 +106,20 @@ def feature_evolution(
         x=stack("x"),
         projections=torch.stack([t.projections[:, 0] for t in cols], dim=1),  # type: ignore[index]
     )
+
+
+def settle_steps(image_index: torch.Tensor, steps: Sequence[int]) -> list[int | None]:
+    """Per map (row of ``(M, S)`` top-image indices over checkpoints ``steps``), the first
+    checkpoint step from which its strongest image stays the same to the end; ``None`` for a
+    map whose strongest image still changes between the last two checkpoints ("still
+    changing": nothing says it has settled)."""
+    if image_index.shape[1] != len(steps):
+        raise ConvscopeError(f"settle_steps: {image_index.shape[1]} columns but {len(steps)} steps")
+    out: list[int | None] = []
+    for row in image_index:
+        changed = torch.nonzero(row[1:] != row[:-1]).flatten()
+        if len(changed) and int(changed[-1]) == len(steps) - 2:
+            out.append(None)
+        else:
+            out.append(int(steps[int(changed[-1]) + 1]) if len(changed) else int(steps[0]))
+    return out

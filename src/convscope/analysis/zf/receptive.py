@@ -8,7 +8,13 @@ For each layer of a :class:`~convscope.analysis.zf.graph.Chain`, per spatial axi
   box starts in the padding).
 
 Unit ``u`` at that layer sees input pixels ``start + u * jump .. start + u * jump + size - 1``.
-After a ``flatten`` or ``linear`` layer every unit sees the whole image.
+After a ``flatten`` or ``linear`` layer every unit sees the whole image, and so does a unit of
+an adaptive pooling layer whose bins are not one fixed window (a global average pool).
+
+On a graph (residual adds, ``torch.cat``) a unit sees the *union* of what it sees along each
+path from the input; the box recorded is that union's bounding box (for the concentric boxes
+of the usual residual block the union itself). Paths with different jumps make the boxes of
+different units overlap differently: there the field is recorded as ``full`` (conservative).
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ import torch
 from torch import nn
 
 from convscope.analysis.zf.graph import (
+    ADAPTIVEAVG,
+    ADAPTIVEMAX,
     AVGPOOL,
     CONV,
     FLATTEN,
+    INPUT,
     LINEAR,
     MAXPOOL,
     Chain,
@@ -85,22 +94,84 @@ def _kernel_geometry(
     raise ConvscopeError(f"{type(m).__name__}: not a spatial layer")
 
 
-def receptive_fields(chain: Chain) -> list[ReceptiveField]:
-    """One :class:`ReceptiveField` per chain layer (the field of that layer's output units)."""
-    size, jump, start, full = (1, 1), (1, 1), (0, 0), False
-    out = []
+_PIXEL = ReceptiveField((1, 1), (1, 1), (0, 0))
+_FULL = ReceptiveField((1, 1), (1, 1), (0, 0), full=True)
+
+
+def _union(fields: Sequence[ReceptiveField]) -> ReceptiveField:
+    """The bounding box of what a unit sees along each of several paths."""
+    if any(f.full for f in fields) or len({f.jump for f in fields}) > 1:
+        return _FULL
+    start = tuple(min(f.start[a] for f in fields) for a in (0, 1))
+    end = tuple(max(f.start[a] + f.size[a] for f in fields) for a in (0, 1))
+    return ReceptiveField(
+        (end[0] - start[0], end[1] - start[1]), fields[0].jump, (start[0], start[1])
+    )
+
+
+def _adaptive_window(
+    out_size: object, in_hw: tuple[int, ...] | None
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """``(kernel, stride)`` of an adaptive pool whose bins are one fixed window (input size a
+    multiple of the output size), else ``None``."""
+    if in_hw is None:
+        return None
+    outs = out_size if isinstance(out_size, (tuple, list)) else (out_size, out_size)
+    ks = []
+    for o, n in zip(outs, in_hw):
+        o = n if o is None else int(o)
+        if n % o:
+            return None
+        ks.append(n // o)
+    return (ks[0], ks[1]), (ks[0], ks[1])
+
+
+def receptive_fields(
+    chain: Chain, input_shape: Sequence[int] | None = None
+) -> list[ReceptiveField]:
+    """One :class:`ReceptiveField` per layer (the field of that layer's output units).
+
+    Args:
+        input_shape: ``(C, H, W)`` of one input; needed only for adaptive pooling with more
+            than one output per axis (without it such a layer's units are recorded ``full``).
+    """
+    shapes = chain.output_shapes(input_shape) if input_shape is not None else None
+    out: list[ReceptiveField] = []
     for layer in chain.layers:
+        ins = [(_PIXEL if j == INPUT else out[j]) for j in layer.inputs]
+        rf = _union(ins) if len(ins) > 1 else ins[0]
         if layer.kind in (FLATTEN, LINEAR):
-            full = True
-        elif layer.kind in (CONV, MAXPOOL, AVGPOOL) and not full:
+            rf = _FULL
+        elif layer.kind in (ADAPTIVEAVG, ADAPTIVEMAX) and not rf.full:
+            j = layer.inputs[0]
+            in_hw = None
+            if shapes is not None:
+                in_hw = tuple(input_shape[1:]) if j == INPUT else shapes[j][1:]  # type: ignore[index]
+            geo = _adaptive_window(getattr(layer.module, "output_size", None), in_hw)
+            if geo is None or (in_hw is not None and geo[0] == tuple(in_hw)):
+                rf = _FULL
+            else:
+                rf = _grow(rf, geo[0], geo[1], (0, 0), (1, 1))
+        elif layer.kind in (CONV, MAXPOOL, AVGPOOL) and not rf.full:
             assert layer.module is not None
-            k, s, p, d = _kernel_geometry(layer.module)
-            eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
-            start = tuple(st - pi * ji for st, pi, ji in zip(start, p, jump))  # type: ignore[assignment]
-            size = tuple(r + (e - 1) * ji for r, e, ji in zip(size, eff, jump))  # type: ignore[assignment]
-            jump = tuple(ji * si for ji, si in zip(jump, s))  # type: ignore[assignment]
-        out.append(ReceptiveField(size, jump, start, full))
+            rf = _grow(rf, *_kernel_geometry(layer.module))
+        out.append(rf)
     return out
+
+
+def _grow(
+    rf: ReceptiveField,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    p: tuple[int, int],
+    d: tuple[int, int],
+) -> ReceptiveField:
+    """The field after a window of kernel ``k``, stride ``s``, padding ``p``, dilation ``d``."""
+    eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
+    start = tuple(st - pi * ji for st, pi, ji in zip(rf.start, p, rf.jump))
+    size = tuple(r + (e - 1) * ji for r, e, ji in zip(rf.size, eff, rf.jump))
+    jump = tuple(ji * si for ji, si in zip(rf.jump, s))
+    return ReceptiveField((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1]))
 
 
 def extract_patches(
@@ -141,3 +212,24 @@ def extract_patches(
     i = torch.arange(n, device=images.device)[:, None, None, None]
     ch = torch.arange(c, device=images.device)[None, :, None, None]
     return padded[i, ch, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def describe_layers(chain: Chain, input_shape: Sequence[int]) -> list[dict[str, object]]:
+    """One row per layer for listing: name, kind, what it reads, output shape (without the
+    batch) and receptive field; ``analyzable`` when the output is ``(C, H, W)`` or ``(F,)``."""
+    shapes = chain.output_shapes(input_shape)
+    rfs = receptive_fields(chain, input_shape)
+    rows: list[dict[str, object]] = []
+    for i, (layer, shape, rf) in enumerate(zip(chain.layers, shapes, rfs)):
+        rows.append(
+            {
+                "name": layer.name,
+                "kind": layer.kind,
+                "inputs": ["input" if j == INPUT else chain.layers[j].name for j in layer.inputs],
+                "shape": list(shape),
+                "receptive_field": "full" if rf.full else f"{rf.size[0]}x{rf.size[1]}",
+                "analyzable": len(shape) in (1, 3) and i != chain.output,
+                "default": i in chain.default_layers(),
+            }
+        )
+    return rows

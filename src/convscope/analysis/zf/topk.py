@@ -71,13 +71,45 @@ def max_per_map(
     return torch.cat(vals), torch.cat(poss), shape
 
 
-def rank_images(values: torch.Tensor, k: int) -> torch.Tensor:
-    """``(N, M)`` per-image maxima -> ``(M, k)`` image indices, strongest first; ties go to
-    the lower image index."""
-    if not 0 < k <= values.shape[0]:
-        raise ConvscopeError(f"k: expected 1..{values.shape[0]} (number of images), got {k}")
-    order = torch.sort(values.T, dim=1, descending=True, stable=True).indices
-    return order[:, :k]
+TIE_SEED = 0  # seed of the permutation that orders equal maxima (see :func:`rank_images`)
+
+
+def rank_images(values: torch.Tensor, k: int, seed: int = TIE_SEED) -> torch.Tensor:
+    """``(N, M)`` per-image maxima -> ``(M, k)`` image indices, strongest first.
+
+    Ties (a partly dead map's zeros) are broken by a fixed random permutation of the images
+    (``seed``), not by image index: a split sorted by class would otherwise hand every tie to
+    the first class.
+    """
+    n = values.shape[0]
+    if not 0 < k <= n:
+        raise ConvscopeError(f"k: expected 1..{n} (number of images), got {k}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    order = torch.sort(values[perm].T, dim=1, descending=True, stable=True).indices
+    return perm[order[:, :k]]
+
+
+def class_purity(
+    values: torch.Tensor, image_index: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per map, the share of its top-k images in their most common class.
+
+    Args:
+        values: ``(M, k)`` the top-k activations (strongest first).
+        image_index: ``(M, k)`` their images; labels: ``(N,)`` the images' classes.
+
+    Returns:
+        ``(purity, eligible)``: ``(M,)`` float64 purity (NaN where not eligible) and ``(M,)``
+        bool: maps whose k entries are all positive. A map with any non-positive entry among
+        its top k is left out: its order there is a tie, not a preference.
+    """
+    eligible = (values > 0).all(dim=1)
+    k = values.shape[1]
+    top_labels = labels[image_index]
+    purity = torch.full((values.shape[0],), float("nan"), dtype=torch.float64)
+    for m in torch.nonzero(eligible).flatten().tolist():
+        purity[m] = float(torch.bincount(top_labels[m]).max()) / k
+    return purity, eligible
 
 
 @dataclass
@@ -170,7 +202,7 @@ def topk_per_map(
     if progress:
         progress(f"top-{k} of {len(sel)} maps of {name} over {images.shape[0]} images")
 
-    rf = receptive_fields(chain)[idx]
+    rf = receptive_fields(chain, tuple(images.shape[1:]))[idx]
     hw = (int(images.shape[2]), int(images.shape[3]))
     flat_img, flat_y, flat_x = top.reshape(-1), ys.reshape(-1), xs.reshape(-1)
     boxes = torch.tensor(
@@ -207,8 +239,8 @@ def topk_per_map(
             "k": k,
             "per_image_activation": "max over positions of the map; one entry per image, so "
             "the k images are distinct",
-            "ties": "equal maxima: lower image index first; equal positions: first in "
-            "row-major order",
+            "ties": f"equal maxima: in a fixed random order of the images (seed {TIE_SEED}), "
+            "so ties carry no class information; equal positions: first in row-major order",
             "layer_read": name,
             "patch_fill": "0 where the receptive field leaves the image",
             "deconv": DECONV_CHOICES,

@@ -1,0 +1,8 @@
+"""The unit explorer: every unit of every layer of a run, as a static site (``convscope
+explore RUN``).
+
+:mod:`~convscope.explore.compute` turns the Zeiler & Fergus compute functions' arrays into
+per-unit numbers, :mod:`~convscope.explore.pages` and :mod:`~convscope.explore.images` render
+them, and :func:`~convscope.explore.build.build_site` writes the site. (Nothing is imported
+here, so the CLI's parser stays light.)
+"""
