@@ -4,10 +4,13 @@
   (PNG via Pillow) and returns the root and the pixel arrays it wrote.
 * ``real_data_root``: ``$CONVSCOPE_DATA_ROOT`` as a Path; the test is skipped when it is unset or
   missing. Never hard-code the real data path.
+* ``across_run``: :func:`make_across_run`, a run directory built by hand (activation records and
+  snapshots) whose dead units, settle steps and weight changes are known.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+from convscope import io
+from convscope.analysis.gabor import gabor
+from convscope.config import RunConfig
+from convscope.runs import snapshot_name
 
 
 @dataclass
@@ -111,3 +120,91 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("skipped tests: how to run them")
         for key, n in counts.items():
             terminalreporter.write_line(f"{n} skipped -- {SKIP_HELP[key]}")
+
+
+# --- run directories with known answers (across-group analysis) ------------------------------
+ACROSS_STEPS = [0, 10, 20, 30, 40]
+ACROSS_CONV, ACROSS_FC = 8, 10
+GABORS = [  # amplitude, x0, y0, sigma_x, sigma_y, theta, frequency, phase, offset
+    [1.0, 0.0, 0.0, 1.2, 1.6, 0.3, 0.25, 0.0, 0.0],
+    [0.8, 0.3, -0.2, 1.0, 1.4, 1.2, 0.2, 1.0, 0.1],
+    [1.2, -0.4, 0.1, 1.5, 1.1, 2.4, 0.3, -0.5, 0.0],
+]
+
+
+def across_init_state(seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "conv1.weight": torch.randn(3, 1, 5, 5, generator=g),
+        "conv1.bias": torch.randn(3, generator=g),
+        "fc1.weight": torch.randn(ACROSS_FC, 12, generator=g),
+        "fc1.bias": torch.randn(ACROSS_FC, generator=g),
+        "fc2.weight": torch.randn(4, ACROSS_FC, generator=g),
+        "fc2.bias": torch.randn(4, generator=g),
+    }
+
+
+def _layer(unit_max: list[float], mean: float) -> dict[str, object]:
+    return {"mean": mean, "std": 1.0, "zero_fraction": 0.5, "unit_max": unit_max}
+
+
+def make_across_run(
+    root: Path,
+    name: str,
+    seed: int,
+    dead_conv: int,
+    dead_fc: int,
+    scale: dict[str, float],
+    settle_at: int = 20,
+) -> Path:
+    """A run whose last record has ``dead_conv`` of 8 conv1 maps and ``dead_fc`` of 10 fc1
+    units dead (half of them from step 10, the rest from step 30), whose conv1 mean settles at
+    ``settle_at`` and whose final weights are ``(1 + scale[module]) * W_0``."""
+    d = root / name
+    cfg = RunConfig()
+    cfg.train.seed = seed
+    cfg.train.iterations = ACROSS_STEPS[-1]
+    io.write_json(d / "config.json", cfg.to_dict())
+    io.write_json(d / "summary.json", {"status": "completed"})
+    rows = []
+
+    def maxima(s: int, n_units: int, n_dead: int) -> list[float]:
+        now = n_dead // 2 if 10 <= s < 30 else (n_dead if s >= 30 else 0)
+        return [0.0 if i < now else 1.0 + i for i in range(n_units)]
+
+    for s in ACROSS_STEPS:
+        conv_mean = 1.0 if s < settle_at else 3.0
+        rows.append(
+            {
+                "step": s,
+                "n_images": 16,
+                "layers": {
+                    "Layer_1_Activations": _layer(maxima(s, ACROSS_CONV, dead_conv), conv_mean),
+                    "Layer_2_Activations": _layer(maxima(s, ACROSS_FC, dead_fc), 2.0),
+                    "Logits": {**_layer([1.0] * 4, 0.0), "zero_fraction": 0.0},
+                },
+                "points": {
+                    "Layer_1_Activations": {"layer": "conv1", "kind": "conv"},
+                    "Layer_2_Activations": {"layer": "fc1", "kind": "linear"},
+                    "Logits": {"layer": "fc2", "kind": "logits"},
+                },
+            }
+        )
+    (d / "activations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    init = across_init_state(seed)
+    (d / "checkpoints").mkdir(parents=True)
+    for s, share in ((0, 0.0), (20, 0.5), (40, 1.0)):
+        state = {k: v * (1.0 + share * scale[k.split(".")[0]]) for k, v in init.items()}
+        if s == 40:  # trained first-layer filters: exact Gabor functions
+            state["conv1.weight"] = torch.tensor(
+                np.stack([gabor(p, (5, 5))[None] for p in GABORS]), dtype=torch.float32
+            )
+            state["conv1.bias"] = init["conv1.bias"] * (1.0 + scale["conv1"])
+        torch.save({"model": state, "step": s}, d / "checkpoints" / snapshot_name(s))
+    return d
+
+
+@pytest.fixture(scope="session")
+def across_run() -> Callable[..., Path]:
+    """:func:`make_across_run`."""
+    return make_across_run

@@ -144,6 +144,7 @@ def test_assignment2_analysis_targets_the_cnn_run(a2: Any) -> None:
         ("inside", "1.3"),
         ("inside", "1.4"),
         ("zf", ""),
+        ("optimizers", ""),
     ]
     # the claims are the experiment's, each with a section, a group and a known rule
     assert len(a2.claims) == 11 and {c.section for c in a2.claims} == {
@@ -157,6 +158,12 @@ def test_assignment2_analysis_targets_the_cnn_run(a2: Any) -> None:
 
     for c in a2.claims:
         check_rule(c.rule, "test")
+
+
+def test_assignment2_compares_the_optimizers_across_seeds(a2: Any) -> None:
+    (e,) = [e for e in a2.entries if e.names == ["across"]]
+    assert e.group == "optimizers" and e.scope == {"across": "group"}
+    assert e.title == "Inside the network, per optimizer"
 
 
 def test_no_data_root_falls_back_to_digits(monkeypatch: pytest.MonkeyPatch) -> None:

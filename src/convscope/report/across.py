@@ -1,0 +1,49 @@
+"""The report's blocks for the ``across`` study (:mod:`convscope.studies.across`): its tables,
+one figure and its sentences, read back from the saved JSON and never re-derived."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from convscope.report.document import Block, Bullets, Details, Figure, Table
+
+SHOWN = "dead_fraction"  # the figure shown in the text; the others are listed
+
+
+def across_blocks(
+    saved: dict[str, Any],
+    src: Callable[[str], str],
+    observations: list[str] | None = None,
+) -> list[Block]:
+    """Blocks for a saved across summary (:func:`convscope.analysis.across_summary.summarize`
+    plus ``figures``/``notes``/``choices``); ``src`` maps a saved figure path to the report's."""
+    blocks: list[Block] = []  # the study's description heads the section
+    for t in saved.get("tables") or []:
+        blocks.append(
+            Table(
+                [str(c) for c in t.get("columns", [])],
+                [[str(c) for c in row] for row in t.get("rows", [])],
+                caption=f"{t.get('title', '')}. {t.get('note', '')}.",
+            )
+        )
+    figs = {k: f for k, f in (saved.get("figures") or {}).items() if isinstance(f, dict)}
+    shown = figs.get(SHOWN)
+    if shown and shown.get("path"):
+        blocks.append(Figure(src(str(shown["path"])), str(shown.get("caption", ""))))
+    if observations is None:
+        observations = [str(o.get("text", "")) for o in saved.get("observations") or []]
+        observations += [str(n) for n in saved.get("notes") or []]
+    if observations:
+        blocks.append(Bullets(observations, "obs", "Observations"))
+    more = [
+        f"`{src(str(f['path']))}`: {f.get('caption', name)}"
+        for name, f in figs.items()
+        if name != SHOWN and f.get("path")
+    ]
+    if more:
+        blocks.append(Details("The other figures (one dot per seed)", more))
+    choices = [f"{k}: {v}" for k, v in (saved.get("choices") or {}).items()]
+    if choices:
+        blocks.append(Details("How these numbers are computed", choices))
+    return blocks
