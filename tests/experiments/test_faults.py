@@ -31,7 +31,7 @@ from convscope.runs import RunDir
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import env_with_expmodels, run_dirs, write_experiment  # noqa: E402
 
-TIMES = {"wall_time_s", "train_time_s", "images_per_second", "seconds"}
+TIMES = {"wall_time_s", "train_time_s", "images_per_second", "seconds", "outside_steps_share"}
 SWEEP = """
 [groups.g]
 label = "lr={lr}"
