@@ -314,3 +314,17 @@ def test_runner_status_fills_in_for_runs_without_summary(out_factory) -> None:
     assert "| `y` | cnn | 0 | failed [1] |" in md
     assert "[1] `y` (failed): DataError: no such folder" in md
     assert "The analyses of run `x` failed during `convscope run`" in section_text(md, "1.3")
+
+
+def test_runs_with_a_unit_explorer_are_linked(tmp_path: Path) -> None:
+    """A run whose ``explore/index.html`` exists gets a link in both report files; others none."""
+    out = build_handmade(tmp_path / "OUT")
+    run = next(p for p in sorted((out / "runs").iterdir()) if p.name.startswith("cnn-s0"))
+    (run / "explore").mkdir()
+    (run / "explore" / "index.html").write_text("<html></html>")
+    html_path, md_path = write_report(out)
+    href = f"runs/{run.name}/explore/index.html"
+    page, md = html_path.read_text(), md_path.read_text()
+    assert page.count("/explore/index.html") == 1 and f'href="{href}"' in page
+    assert md.count("/explore/index.html") == 1 and f"(<{href}>)" in md
+    assert (out / href).is_file()

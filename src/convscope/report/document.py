@@ -34,6 +34,15 @@ class Bullets:
 
 
 @dataclass
+class Links:
+    """Links to files next to the report (``href`` relative to ``OUT``, POSIX separators), e.g.
+    a run's unit explorer; text and paths are escaped by both renderers."""
+
+    items: list[tuple[str, str]]  # (text, href)
+    title: str = ""
+
+
+@dataclass
 class Figure:
     src: str  # relative to OUT, POSIX separators
     caption: str

@@ -21,6 +21,7 @@ from convscope.report.document import (
     Details,
     Document,
     Figure,
+    Links,
     Para,
     Section,
     Table,
@@ -129,6 +130,13 @@ def render_block(b: Block) -> str:
         cls = ' class="obs"' if b.kind == "obs" else ""
         items = "".join(f"<li>{inline(i)}</li>" for i in b.items)
         return f"{title}<ul{cls}>{items}</ul>"
+    if isinstance(b, Links):
+        title = f'<p class="listtitle">{inline(b.title)}</p>' if b.title else ""
+        items = "".join(
+            f'<li><a href="{html.escape(url(h), quote=True)}">{html.escape(t)}</a></li>'
+            for t, h in b.items
+        )
+        return f"{title}<ul>{items}</ul>"
     if isinstance(b, Figure):
         alt = html.escape(b.alt or b.caption, quote=True)
         size = f' width="{int(b.width_px)}"' if b.width_px else ""

@@ -17,6 +17,7 @@ from convscope.report.document import (
     Details,
     Document,
     Figure,
+    Links,
     Para,
     Section,
     Table,
@@ -87,6 +88,9 @@ def render_block(b: Block) -> str:
     if isinstance(b, Bullets):
         title = f"**{md_inline(b.title)}**\n\n" if b.title else ""
         return title + "\n".join(f"- {md_inline(i)}" for i in b.items)
+    if isinstance(b, Links):
+        title = f"**{md_inline(b.title)}**\n\n" if b.title else ""
+        return title + "\n".join(f"- [{escape_md(t)}](<{url(h)}>)" for t, h in b.items)
     if isinstance(b, Figure):
         alt = escape_md(b.alt or b.caption)
         return f"![{alt}]({url(b.src)})\n\n*{md_inline(b.caption)}*"

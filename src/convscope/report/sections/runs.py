@@ -10,7 +10,7 @@ from typing import Any
 
 from convscope.report import claims as claim_rules
 from convscope.report import stats
-from convscope.report.document import Bullets, Claim, Para, Section, Table
+from convscope.report.document import Bullets, Claim, Links, Para, Section, Table
 from convscope.report.results import Experiment
 from convscope.report.sections.common import GroupNumbers
 from convscope.report.stats import pct
@@ -78,6 +78,13 @@ def section_runs(exp: Experiment, out_label: str) -> Section:
                 [f"[{i}] {text}" for i, text in enumerate(reasons, 1)], title="Why runs stopped"
             )
         )
+    sites = [
+        (f"{r.label}: unit explorer", f"{r.dir}/explore/index.html")
+        for r, _ in exp.all_runs()
+        if (exp.out / r.dir / "explore" / "index.html").is_file()
+    ]
+    if sites:
+        s.blocks.append(Links(sites, title="Unit explorers (`convscope explore RUN` built them)"))
     s.blocks.append(
         Para(
             f"`tensorboard --logdir {out_label}` shows every run (scalars `train_loss`, "
