@@ -197,6 +197,19 @@ class RunDir:
         info = self.data_info()
         return build_model(self.config().model, tuple(info["image_shape"]), len(info["classes"]))
 
+    def initial_model(self) -> tuple[nn.Module, str]:
+        """The model at initialisation, in eval mode, and where it came from: the step-0
+        snapshot, else rebuilt from the config as the loop builds it (``torch.manual_seed(
+        train.seed)`` then the factory; the global RNG is restored after). Runs keep only their
+        final snapshot unless asked, so most have no step 0 on disk."""
+        if 0 in self.checkpoint_steps():
+            return self.load_model(0), "checkpoint step 0"
+        seed = self.config().train.seed
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = self.build_model()
+        return model.eval(), f"rebuilt from the config with torch.manual_seed({seed})"
+
     def load_model(self, step: int | None = None, device: str | torch.device = "cpu") -> nn.Module:
         """The run's model with the weights of ``step`` (None: latest), in eval mode."""
         ckpt = self.load_checkpoint(step, device=device)

@@ -25,7 +25,7 @@ def train_tiny(out: Path, model: str = "explore_nets:tiny_cnn", iterations: int 
             "batch_size": 50,
             "eval_every": 12,
             "checkpoint_every": 12,
-            "keep_checkpoints": SNAPSHOTS,
+            "keep_checkpoints": [s for s in SNAPSHOTS if s <= iterations],
             "threads": 1,
             "device": "cpu",
             "activation_stats_every": 0,

@@ -177,8 +177,9 @@ def test_diverged_run_is_shown_as_such(plain: Written) -> None:
     assert "| diverged at 300 |" in sec
     runs = md[md.index("## All runs") :]
     # the status cell stays short; the reason is listed under the table, numbered
-    assert "| diverged at 300 [1] |" in runs
-    assert "[1] `rms_lr=1e-4_momentum=1` (diverged): train_loss is inf at step 300" in runs
+    # (Markdown escapes the brackets: a user's text never becomes a link)
+    assert "| diverged at 300 \\[1\\] |" in runs
+    assert "\\[1\\] `rms_lr=1e-4_momentum=1` (diverged): train_loss is inf at step 300" in runs
 
 
 def test_missing_analyses_say_how_to_fill_them(plain: Written) -> None:
@@ -311,8 +312,8 @@ def test_runner_status_fills_in_for_runs_without_summary(out_factory) -> None:
     io.write_json(out / "experiment.json", doc)
     _, md_path = write_report(out)
     md = md_path.read_text()
-    assert "| `y` | cnn | 0 | failed [1] |" in md
-    assert "[1] `y` (failed): DataError: no such folder" in md
+    assert "| `y` | cnn | 0 | failed \\[1\\] |" in md
+    assert "\\[1\\] `y` (failed): DataError: no such folder" in md
     assert "The analyses of run `x` failed during `convscope run`" in section_text(md, "1.3")
 
 

@@ -136,6 +136,7 @@ def test_real_runs_agree_with_a_forward_pass_and_the_parameters(tmp_path: Path) 
     equal those of a forward pass of the final snapshot over the same fixed images, and the
     weight changes equal torch.linalg.norm over each module's parameters."""
     from convscope.analysis.activations import dead_units, fixed_batch_indices
+    from convscope.callbacks import config_callbacks
     from convscope.config import from_flat
     from convscope.runs import RunDir
     from convscope.train.loop import train
@@ -158,13 +159,14 @@ def test_real_runs_agree_with_a_forward_pass_and_the_parameters(tmp_path: Path) 
     refs = []
     for label, lr in (("lr=1e-2", 1e-2), ("lr=1e-3", 1e-3)):
         d = tmp_path / label
-        assert train(from_flat({**flat, "lr": lr, "seed": 1}), d)["status"] == "completed"
+        cfg = from_flat({**flat, "lr": lr, "seed": 1})
+        assert train(cfg, d, callbacks=config_callbacks(cfg))["status"] == "completed"
         refs.append(RunRef(label, 1, d))
     s = write_group(refs, tmp_path / "group", gabor=False)
     assert s["configurations"] == ["lr=1e-2", "lr=1e-3"] and not s["notes"]
     for ref, got in zip(refs, s["runs"], strict=True):
         rd = RunDir(ref.path)
-        final, first = rd.load_model(20), rd.load_model(0)
+        final, first = rd.load_model(20), rd.initial_model()[0]
         dataset, normalize = rd.load_data()
         idx = fixed_batch_indices(len(dataset.test), 24)
         oracle = dead_units(final, dataset.test.images[torch.from_numpy(idx)], normalize)

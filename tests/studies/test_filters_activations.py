@@ -15,7 +15,6 @@ from convscope.config import from_flat
 from convscope.errors import ConvscopeError
 from convscope.io import read_npz
 from convscope.runs import RunDir
-from convscope.studies.filters import initial_model
 from convscope.studies.runner import analyze
 from convscope.train.loop import train
 
@@ -144,11 +143,11 @@ def test_initial_model_rebuilt_from_seed_equals_step_0_snapshot(
 ) -> None:
     copy = tmp_path / "run"
     shutil.copytree(lenet_run, copy)
-    snap, src = initial_model(RunDir(copy))
+    snap, src = RunDir(copy).initial_model()
     assert src == "checkpoint step 0"
     (copy / "checkpoints" / "step_0000000.pt").unlink()
     state = torch.get_rng_state()
-    rebuilt, src = initial_model(RunDir(copy))
+    rebuilt, src = RunDir(copy).initial_model()
     assert torch.equal(state, torch.get_rng_state())
     assert src.startswith("rebuilt from the config")
     for (k, a), (_, b) in zip(snap.state_dict().items(), rebuilt.state_dict().items()):

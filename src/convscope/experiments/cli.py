@@ -120,16 +120,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         )
 
 
-def apply_run_options(exp: Any, values: dict[str, Any]) -> None:
-    """Set config keys ``values`` (``None`` = leave as the file says) on every run of ``exp``."""
-    from convscope.config import from_flat
-
-    given = {k: v for k, v in values.items() if v is not None}
-    if not given:
-        return
-    for group in exp.groups:
-        for r in group.runs:
-            r.config = from_flat(given, base=r.config)
+def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The :data:`RUN_OPTIONS` given on the command line (for ``load_experiment(overrides=)``)."""
+    values = {k: getattr(args, f"run_{k}", None) for k in RUN_OPTIONS}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def default_out(exp: Any) -> Path:
@@ -263,8 +257,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from convscope.experiments.run import run_experiment, write_report_if_available
     from convscope.experiments.spec import load_experiment
 
-    exp = load_experiment(args.experiment, args.profile, args.data_root)
-    apply_run_options(exp, {k: getattr(args, f"run_{k}") for k in RUN_OPTIONS})
+    exp = load_experiment(args.experiment, args.profile, args.data_root, run_overrides(args))
     out = args.out or default_out(exp)
     print(f"experiment: {exp.file} (profile {exp.profile or '-'}) -> {out}", file=sys.stderr)
     monitor: Any

@@ -378,6 +378,7 @@ def load_experiment(
     path: str | Path,
     profile: str | None = None,
     data_root: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Experiment:
     """Read an experiment file and expand it for ``profile``.
 
@@ -386,16 +387,23 @@ def load_experiment(
         profile: a profile name in the file (None: its ``default_profile``, or its only one).
         data_root: folder substituted for ``{data_root}``; None: ``$CONVSCOPE_DATA_ROOT``; when
             neither is set, data sources with ``{data_root}`` become the built-in digits.
+        overrides: flat config keys set on every run, over everything the file says (the
+            ``convscope run --device/--precision`` options); each run's identity is hashed
+            with them.
 
     Raises:
         ConfigError: unknown keys, bad values or impossible combinations (naming the key).
     """
     doc = read_experiment_file(path)
-    return expand(doc, str(path), profile, resolve_data_root(data_root))
+    return expand(doc, str(path), profile, resolve_data_root(data_root), overrides)
 
 
 def expand(
-    doc: dict[str, Any], file: str, profile: str | None, data_root: str | None
+    doc: dict[str, Any],
+    file: str,
+    profile: str | None,
+    data_root: str | None,
+    overrides: dict[str, Any] | None = None,
 ) -> Experiment:
     """Expand a parsed experiment document (see :func:`load_experiment`)."""
     _check_keys(doc, TOP_KEYS, file)
@@ -502,7 +510,9 @@ def expand(
         for ilabel, iflat in item_flats:
             for point in points:
                 gpoint = dict(zip(grid_keys, point))
-                flat = _merge([defaults, fixed, iflat, gpoint, p_defaults, pg_flat])
+                flat = _merge(
+                    [defaults, fixed, iflat, gpoint, p_defaults, pg_flat, overrides or {}]
+                )
                 flat = _substitute(flat, data_root, replaced)
                 pwhere_run = f"{where} run #{len(labels) + 1}"
                 try:

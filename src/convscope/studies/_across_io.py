@@ -63,12 +63,8 @@ def _state(rd: RunDir, step: int) -> dict[str, np.ndarray]:
 def _initial_state(rd: RunDir, steps: list[int]) -> tuple[dict[str, np.ndarray], str]:
     if steps and steps[0] == 0:
         return _state(rd, 0), "snapshot step 0"
-    seed = rd.config().train.seed
-    with torch.random.fork_rng(devices=[]):  # as the loop builds it; global RNG restored
-        torch.manual_seed(seed)
-        model = rd.build_model()
+    model, source = rd.initial_model()
     sd = model.state_dict()
-    source = f"rebuilt from the config with torch.manual_seed({seed})"
     return {k: v.detach().double().numpy() for k, v in sd.items() if v.is_floating_point()}, source
 
 

@@ -107,10 +107,8 @@ class RunContext:
 
         Step 0 without a snapshot (runs keep only their final one unless asked) is rebuilt from
         the config as the loop builds it (``torch.manual_seed(train.seed)``)."""
-        if step == 0 and 0 not in self.rd.checkpoint_steps():
-            from convscope.studies.filters import initial_model
-
-            return initial_model(self.rd)[0]
+        if step == 0:
+            return self.rd.initial_model()[0]
         return self.rd.load_model(step)
 
     def data(self) -> tuple[Any, Any]:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from convscope.analysis.filters import first_conv, first_conv_weights
 from convscope.analysis.gabor import (
@@ -51,17 +49,6 @@ class FiltersOptions:
 def trained_step(rd: RunDir) -> int:
     ckpt = rd.load_checkpoint(None)
     return int(ckpt.get("step", rd.checkpoint_steps()[-1] if rd.checkpoint_steps() else 0))
-
-
-def initial_model(rd: RunDir) -> tuple[nn.Module, str]:
-    """The run's model at initialisation: the step-0 snapshot, else rebuilt from the config
-    with ``torch.manual_seed(train.seed)`` as the loop does (global RNG restored after)."""
-    if 0 in rd.checkpoint_steps():
-        return rd.load_model(0), "checkpoint step 0"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(rd.config().train.seed)
-        model = rd.build_model()
-    return model.eval(), f"rebuilt from the config with torch.manual_seed({rd.config().train.seed})"
 
 
 def gabor_verdict(comparison: dict, trained: dict, init: dict) -> Verdict:
@@ -127,7 +114,7 @@ class Filters(Study):
                 verdicts={"gabor_like": Verdict("not testable", f"no first-layer filters: {e}")},
             )
         trained = first_conv_weights(model)
-        init_model, init_source = initial_model(rd)
+        init_model, init_source = rd.initial_model()
         init = first_conv_weights(init_model)
         step = trained_step(rd)
         not_applicable = gabor_applicable(trained.shape[2:])
