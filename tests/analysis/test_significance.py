@@ -54,5 +54,8 @@ def test_compare_to_reference_family() -> None:
     assert comps["a"].seeds_disagree and not comps["b"].seeds_disagree
     assert comps["b"].difference == pytest.approx(np.mean(vals["b"]) - 0.65)
     assert seeds_disagree([1.0, 3.0], 2.0) and not seeds_disagree([1.0, 1.5], 2.0)
+    # the reference's own values (a seed-only quantity, like the initialisation) never disagree
+    assert not seeds_disagree([1.0, 3.0], 2.0, [3.0, 1.0])
+    assert seeds_disagree([1.0, 3.5], 2.0, [1.0, 3.0])
     with pytest.raises(KeyError):
         compare_to_reference(vals, "missing")

@@ -80,9 +80,18 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     return out
 
 
-def seeds_disagree(values: Sequence[float | None], reference_mean: float) -> bool:
-    """Some seeds above ``reference_mean`` and some below it."""
+def seeds_disagree(
+    values: Sequence[float | None],
+    reference_mean: float,
+    reference_values: Sequence[float | None] | None = None,
+) -> bool:
+    """Some seeds above ``reference_mean`` and some below it; never when the values are the
+    reference's own (e.g. the initialisation, which depends on the seed alone)."""
     v = finite(values)
+    if reference_values is not None:
+        r = finite(reference_values)
+        if v.size == r.size and np.allclose(np.sort(v), np.sort(r), rtol=0, atol=1e-12):
+            return False
     return bool(np.any(v > reference_mean) and np.any(v < reference_mean))
 
 
@@ -141,7 +150,9 @@ def compare_to_reference(
                 p_holm=ph,
                 significant=ph is not None and ph < alpha,
                 exact=w.exact,
-                seeds_disagree=seeds_disagree(values[k], ref_mean) if ref.size else False,
+                seeds_disagree=(
+                    seeds_disagree(values[k], ref_mean, values[reference]) if ref.size else False
+                ),
             )
         )
     return out
