@@ -4,7 +4,31 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
+
+
+class Progress(Protocol):
+    """Where long work (training, building the explorer) reports progress; the CLI supplies a
+    bar or plain lines."""
+
+    def start(self, total: int, initial: int, desc: str) -> None: ...
+
+    def update(self, step: int, info: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing (library use, ``-q``)."""
+
+    def start(self, total: int, initial: int, desc: str) -> None:
+        pass
+
+    def update(self, step: int, info: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def format_seconds(s: float | None) -> str:

@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ from convscope.errors import ConvscopeError
 from convscope.explore import images, pages
 from convscope.explore.assets import CSS, JS
 from convscope.explore.compute import CHOICES, LayerUnits, default_layers, layer_units
+from convscope.progress import NoProgress, Progress
 from convscope.runs import RunDir
 from convscope.studies._zf import zf_context
 from convscope.studies.base import RunContext
@@ -47,25 +48,6 @@ MARKER = ".convscope-explore"
 MAX_SNAPSHOTS = 8
 CELL_PX = 80  # displayed size of one patch, about
 STRIP = 12  # tiles on the index page per layer
-
-
-class Progress(Protocol):
-    def start(self, total: int, initial: int, desc: str) -> None: ...
-
-    def update(self, step: int, info: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class _Quiet:
-    def start(self, total: int, initial: int, desc: str) -> None:
-        pass
-
-    def update(self, step: int, info: dict[str, Any]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def safe_name(name: str) -> str:
@@ -413,7 +395,7 @@ def build_site(
         files[n] = f
     shapes = chain.output_shapes(tuple(images_t.shape[1:]))
     n_units = sum(int(shapes[resolved[n]][0]) for n in names)
-    bar = progress or _Quiet()
+    bar = progress or NoProgress()
     total = 2 * n_units
     done = 0
     bar.start(total, 0, f"explore {rd.path.name}")

@@ -39,6 +39,7 @@ from convscope.errors import (
     was_signalled,
 )
 from convscope.models import build_model
+from convscope.progress import NoProgress, Progress
 from convscope.runs import (
     STATUS_COMPLETED,
     STATUS_DIVERGED,
@@ -105,27 +106,6 @@ class Callback(Protocol):
     every: int
 
     def __call__(self, ctx: StepContext) -> None: ...
-
-
-class Progress(Protocol):
-    """Where the loop reports progress; the CLI supplies a bar or plain lines."""
-
-    def start(self, total: int, initial: int, desc: str) -> None: ...
-
-    def update(self, step: int, info: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class _NoProgress:
-    def start(self, total: int, initial: int, desc: str) -> None:
-        pass
-
-    def update(self, step: int, info: dict[str, Any]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 # --- pieces of the loop ----------------------------------------------------------------------
@@ -363,7 +343,7 @@ def train(
     run = RunDir(out_dir)
     cfg = cfg.validate().resolved()  # precision as it runs on this machine (config.json says)
     h = config_hash(cfg)
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     run.check_target()  # never write into (or clean) a folder that is not a run
     io.mkdir(run.path)
     with io.dir_lock(run.path):
