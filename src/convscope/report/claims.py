@@ -20,7 +20,7 @@ import numpy as np
 from convscope.errors import ConfigError
 from convscope.report import stats, wording
 from convscope.report.document import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim
-from convscope.report.observations import ConfigStats
+from convscope.report.observations import ConfigStats, by_cell
 from convscope.report.stats import fmt_ms, fmt_steps, pct, pp
 
 TERRIBLE_GAP = 0.05  # "performed terribly": at least this far (accuracy) below the middle momenta
@@ -172,19 +172,9 @@ def claim_rmsprop_vs_adam(cs: Sequence[ConfigStats]) -> Claim:
 # --- reference claims: section 3.1 -----------------------------------------------------------
 
 
-def _by_cell(cs: Sequence[ConfigStats]) -> dict[str, list[ConfigStats]]:
-    out: dict[str, list[ConfigStats]] = {}
-    for c in cs:
-        if c.is_recurrent and c.final_ms.ok:
-            out.setdefault(c.model, []).append(c)
-    for v in out.values():
-        v.sort(key=lambda c: c.hidden_size)
-    return out
-
-
 def claim_hidden_units(cs: Sequence[ConfigStats], horizon_steps: int) -> Claim:
     quote = "increasing the number of hidden units increased the training speed and accuracy"
-    cells = {k: v for k, v in _by_cell(cs).items() if len({c.hidden_size for c in v}) >= 2}
+    cells = {k: v for k, v in by_cell(cs).items() if len({c.hidden_size for c in v}) >= 2}
     if not cells:
         return _not_testable("3.1", quote, "no recurrent cell ran with two or more hidden sizes.")
     ok = True
@@ -210,7 +200,7 @@ def claim_hidden_units(cs: Sequence[ConfigStats], horizon_steps: int) -> Claim:
 
 
 def gru_lstm_diffs(cs: Sequence[ConfigStats]) -> list[tuple[int, ConfigStats, ConfigStats]]:
-    cells = _by_cell(cs)
+    cells = by_cell(cs)
     gru = {c.hidden_size: c for c in cells.get("gru", [])}
     lstm = {c.hidden_size: c for c in cells.get("lstm", [])}
     return [(h, gru[h], lstm[h]) for h in sorted(set(gru) & set(lstm))]
@@ -243,7 +233,7 @@ def claim_gru_lstm_variation(cs: Sequence[ConfigStats]) -> Claim:
         "hidden units"
     )
     pairs = gru_lstm_diffs(cs)
-    cells = _by_cell(cs)
+    cells = by_cell(cs)
     spreads = [
         max(c.final_mean for c in cells[k]) - min(c.final_mean for c in cells[k])
         for k in ("gru", "lstm")

@@ -256,7 +256,8 @@ def single_run_sentences(c: ConfigStats, threshold: float, threshold_note: str) 
     return out
 
 
-def _by_cell(cs: Sequence[ConfigStats]) -> dict[str, list[ConfigStats]]:
+def by_cell(cs: Sequence[ConfigStats]) -> dict[str, list[ConfigStats]]:
+    """Recurrent configurations with a final accuracy, per cell type, by hidden size."""
     out: dict[str, list[ConfigStats]] = {}
     for c in cs:
         if c.is_recurrent and c.final_ms.ok:
@@ -268,7 +269,7 @@ def _by_cell(cs: Sequence[ConfigStats]) -> dict[str, list[ConfigStats]]:
 
 def hidden_size_sentences(cs: Sequence[ConfigStats]) -> list[str]:
     """Per hidden size, which cell won; per cell, which size won."""
-    cells = _by_cell(cs)
+    cells = by_cell(cs)
     out = []
     sizes = sorted({c.hidden_size for v in cells.values() for c in v})
     for h in sizes:
