@@ -53,7 +53,10 @@ from convscope.train.memory_format import choose_memory_format
 
 log = logging.getLogger(__name__)
 
-EVAL_BATCH = 1000  # images per forward pass when evaluating (inference mode)
+# Images per forward pass when evaluating (inference mode). Not larger: once one batch's
+# activations outgrow the CPU caches every layer streams them through memory, and 1000 ran
+# 1.3-1.9x slower than 256 (benchmarks/eval_batch.py).
+EVAL_BATCH = 256
 
 
 # --- plug-in points --------------------------------------------------------------------------
@@ -223,18 +226,21 @@ def accuracy(
     normalize: Normalize,
     memory_format: torch.memory_format = torch.contiguous_format,
     prec: str = "fp32",
+    batch: int | None = None,
 ) -> float:
     """Top-1 accuracy of ``model`` (eval mode) on uint8 ``images`` ``(N, C, H, W)``.
 
-    Inference mode, batches of :data:`EVAL_BATCH`, the run's memory format and precision.
+    Inference mode, batches of ``batch`` (default :data:`EVAL_BATCH`), the run's memory format
+    and precision.
     """
+    bs = batch or EVAL_BATCH
     was_training = model.training
     model.eval()
     correct = 0
     with precision.inference(images.device, prec):
-        for i in range(0, images.shape[0], EVAL_BATCH):
-            x = normalize(images[i : i + EVAL_BATCH]).contiguous(memory_format=memory_format)
-            correct += int((model(x).argmax(1) == labels[i : i + EVAL_BATCH]).sum())
+        for i in range(0, images.shape[0], bs):
+            x = normalize(images[i : i + bs]).contiguous(memory_format=memory_format)
+            correct += int((model(x).argmax(1) == labels[i : i + bs]).sum())
     model.train(was_training)
     return correct / max(1, images.shape[0])
 
@@ -376,7 +382,17 @@ def train(
             return run.summary() or {}
         try:
             return _train_locked(
-                cfg, h, run, ds, resume, callbacks, progress, max_steps, stop_after, SummaryWriter
+                cfg,
+                h,
+                run,
+                ds,
+                fp,
+                resume,
+                callbacks,
+                progress,
+                max_steps,
+                stop_after,
+                SummaryWriter,
             )
         except KeyboardInterrupt:
             run.mark_interrupted_if_running()
@@ -399,6 +415,7 @@ def _train_locked(
     h: str,
     run: RunDir,
     ds: Dataset,
+    fp: dict[str, Any],
     resume: bool,
     callbacks: Sequence[Callback],
     progress: Progress,
@@ -422,7 +439,7 @@ def _train_locked(
     eval_every = cadence.eval_every(t.eval_every, total, t.batch_size, len(ds.test) + n_train_eval)
     log.info(
         "precision %s; a record every %d steps, train accuracy on %d images",
-        precision.explain(prec, cfg.model.model, t.device),
+        precision.explain(prec, cfg.model.model, t.device, cfg.model.hidden_size),
         eval_every,
         n_train_eval,
     )
@@ -455,14 +472,12 @@ def _train_locked(
     else:
         run.clear_own_files()  # only what a run writes; see RunDir.check_target
 
-    from convscope.data.fingerprint import fingerprint
-
     io.write_json(
         run.config_path,
         {**cfg.to_dict(), "hash": h, "version": __version__, "memory_format": fmt_info},
     )
     data_info = {**ds.describe(), "normalize": normalize.to_dict()}
-    io.write_json(run.data_path, {**data_info, "fingerprint": fingerprint(ds, cfg.data.data)})
+    io.write_json(run.data_path, {**data_info, "fingerprint": fp})
     resolved = {"precision": prec, "eval_every": eval_every, "train_eval_size": n_train_eval}
     _write_summary(run, cfg, h, state, STATUS_RUNNING, total, None, resolved, fmt_info)
 
