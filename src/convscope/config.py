@@ -166,7 +166,9 @@ class RunConfig:
         d.pop("name")
         for k in ("device", "threads", "keep_checkpoints"):
             d["train"].pop(k)
-        p = resolve(self.train.precision, self.model.model, self.train.device)
+        p = resolve(
+            self.train.precision, self.model.model, self.train.device, self.model.hidden_size
+        )
         if p == "fp32":
             d["train"].pop("precision")
         else:
@@ -179,7 +181,9 @@ class RunConfig:
 
         t = dataclasses.replace(
             self.train,
-            precision=resolve(self.train.precision, self.model.model, self.train.device),
+            precision=resolve(
+                self.train.precision, self.model.model, self.train.device, self.model.hidden_size
+            ),
         )
         return dataclasses.replace(self, train=t)
 

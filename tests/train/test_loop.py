@@ -247,3 +247,16 @@ def test_snapshots_only_where_asked(tmp_path: Path) -> None:
     assert 0 <= s["outside_steps_share"] < 1
     # keep_checkpoints is not part of the identity: the same run without snapshots asked for
     assert config_hash(cfg) == config_hash(small_config(30, eval_every=None, train_eval_size=None))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_bf16_is_deterministic_and_resumes_exactly(cell: str, tmp_path: Path) -> None:
+    """auto runs recurrent cells from 128 hidden units in bf16: same guarantees as LeNet5."""
+    cfg = small_config(ITERS, model=cell, hidden_size=128, precision="bf16", dropout=0.0)
+    a, b, r = tmp_path / "a", tmp_path / "b", tmp_path / "r"
+    assert train(cfg, a, dataset=synthetic_dataset())["precision"] == "bf16"
+    train(cfg, b, dataset=synthetic_dataset())
+    assert_same_run(a, b)
+    assert train(cfg, r, dataset=synthetic_dataset(), stop_after=25)["status"] == "interrupted"
+    train(cfg, r, dataset=synthetic_dataset(), resume=True)
+    assert_same_run(a, r)

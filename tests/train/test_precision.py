@@ -27,10 +27,14 @@ def machine(monkeypatch: pytest.MonkeyPatch):
 def test_auto_uses_bf16_only_for_measured_models_on_bf16_hardware(machine) -> None:
     machine(True)
     assert precision.resolve("auto", "lenet5", "cpu") == "bf16"
-    for m in ("rnn", "lstm", "gru", "mypkg.models:factory"):
-        assert precision.resolve("auto", m, "cpu") == "fp32", m
+    assert precision.resolve("auto", "mypkg.models:factory", "cpu") == "fp32"
+    for m in ("rnn", "lstm", "gru"):  # recurrent: bf16 from BF16_MIN_HIDDEN units (measured)
+        assert precision.resolve("auto", m, "cpu", 64) == "fp32", m
+        assert precision.resolve("auto", m, "cpu", 128) == "bf16", m
+        assert "below 128 hidden units" in precision.explain("auto", m, "cpu", 32)
     machine(False)
     assert precision.resolve("auto", "lenet5", "cpu") == "fp32"
+    assert precision.resolve("auto", "gru", "cpu", 256) == "fp32"
     # explicit choices are kept whatever the machine
     assert precision.resolve("bf16", "lstm", "cpu") == "bf16"
     assert precision.resolve("fp32", "lenet5", "cpu") == "fp32"
@@ -45,6 +49,17 @@ def test_identity_is_the_resolved_precision(machine) -> None:
     machine(False)
     assert config_hash(auto) == config_hash(fp32)
     assert auto.resolved().train.precision == "fp32"
+
+
+def test_recurrent_identity_follows_the_hidden_size(machine) -> None:
+    machine(True)
+    small = from_flat({"model": "gru", "hidden_size": 64, "precision": "auto"})
+    big = from_flat({"model": "gru", "hidden_size": 256, "precision": "auto"})
+    assert small.resolved().train.precision == "fp32"
+    assert "precision" not in small.identity_dict()["train"]
+    assert big.resolved().train.precision == "bf16"
+    explicit = from_flat({"model": "gru", "hidden_size": 256, "precision": "bf16"})
+    assert config_hash(big) == config_hash(explicit)
 
 
 def test_bad_precision_is_a_config_error() -> None:
