@@ -33,7 +33,7 @@ from convscope.config import DataConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.experiments.executors import Executor
 from convscope.experiments.spec import Experiment, RunSpec
-from convscope.experiments.tasks import AnalyzeTask, Task, TrainTask
+from convscope.experiments.tasks import AnalyzeTask, GroupAnalyzeTask, Task, TrainTask
 from convscope.experiments.worker import ANALYSIS_DONE
 from convscope.runs import FINISHED, STATUS_COMPLETED, STATUS_FAILED, RunDir
 
@@ -476,6 +476,7 @@ def _run_locked(
     )
     io.write_json(out / EXPERIMENT_JSON, experiment_doc(exp, runs, {"finished": False}))
 
+    groups = GroupAnalyses(exp, out, runs)
     total_cost = sum(r.cost for r in runs) or 1.0
     base_done = sum(r.cost for r in runs if r.status in FINISHED)
     inflight: dict[cf.Future, Task] = {}
@@ -502,16 +503,17 @@ def _run_locked(
             elapsed_s=elapsed,
             eta_s=eta,
             running_names=[r.name for r in running],
-            analyses_left=sum(1 for t in [*pending, *inflight.values()] if t.kind == "analyze"),
+            analyses_left=sum(1 for t in [*pending, *inflight.values()] if t.kind != "train"),
         )
 
     monitor.start(status())
     try:
+        groups.submit_ready(pending)
         while pending or inflight:
             while pending and len(inflight) < executor.slots:
                 task = pending.popleft()
-                r = by_key[task.key]
                 if task.kind == "train":
+                    r = by_key[task.key]
                     r.status = "running"
                     r.attempts += 1
                 inflight[executor.submit(task)] = task
@@ -519,18 +521,18 @@ def _run_locked(
             broken = False
             for f in done:
                 task = inflight.pop(f)
-                r = by_key[task.key]
                 try:
                     result = f.result()
                 except Exception as e:  # the worker process died (or Ray gave up on it)
                     broken = broken or type(e).__name__ == "BrokenProcessPool"
                     result = {"status": STATUS_FAILED, "error": f"{type(e).__name__}: {e}"}
-                    if broken and task.kind == "train" and r.attempts < MAX_ATTEMPTS:
+                    r = by_key.get(task.key)
+                    if broken and r and task.kind == "train" and r.attempts < MAX_ATTEMPTS:
                         r.status = "pending"
                         pending.appendleft(task)
                         monitor.event(f"{r.name}: worker process died; retrying (resumes)")
                         continue
-                _handle_result(r, task, result, pending, monitor)
+                _dispatch_result(by_key, groups, task, result, pending, monitor)
             if broken:
                 for f, task in list(inflight.items()):  # every in-flight task failed with it
                     inflight.pop(f)
@@ -538,17 +540,17 @@ def _run_locked(
                         by_key[task.key].status = "pending"
                     pending.appendleft(task)
                 executor.reset()
+            groups.submit_ready(pending)  # before the loop tests for work left
             monitor.update(status())
     except KeyboardInterrupt:
         interrupted = True
         monitor.event("interrupted: stopping runs at their next step (they checkpoint)")
         executor.interrupt()
         for f, task in inflight.items():
-            r = by_key[task.key]
             with contextlib.suppress(Exception):
-                _handle_result(r, task, f.result(timeout=120), deque(), monitor)
+                _dispatch_result(by_key, groups, task, f.result(timeout=120), deque(), monitor)
     else:
-        run_group_analyses(exp, out, runs, monitor)
+        groups.report_waiting(monitor)
     finally:
         monitor.close()
         wall = time.monotonic() - t0
@@ -574,26 +576,63 @@ def _analysis_task(r: PlannedRun) -> AnalyzeTask:
     return AnalyzeTask(r.hash, str(r.dir), tuple(_analysis_todo(r)), dict(r.analysis_options))
 
 
-def run_group_analyses(exp: Experiment, out: Path, runs: list[PlannedRun], monitor: Any) -> None:
-    """Group-scope analyses (``scope = "group"``), in this process, once every run of their
-    group has finished; a failure is reported and does not stop the others."""
-    from convscope.studies.runner import analyze_group
+class GroupAnalyses:
+    """Group-scope analyses (``scope = "group"``): each [[analysis]] entry's become one task,
+    queued as soon as every run of its group has finished, so they overlap the runs still
+    training (a failure is reported and does not stop the others)."""
 
-    by_hash = {r.hash: r for r in runs}
-    for e in exp.entries:
-        names = [w for w, n in zip(e.what, e.names) if e.scope[n] == "group"]
-        if not names:
-            continue
-        g = next(g for g in exp.groups if g.name == e.group)
-        members = [by_hash[r.hash] for r in g.runs]
-        if not all(m.status in FINISHED for m in members):
-            monitor.event(f"group {g.name}: analyses {', '.join(names)} wait for its runs")
-            continue
-        try:
-            analyze_group(out, g.name, [(m.dir, m.spec.label) for m in members], names, e.options)
-            monitor.event(f"group {g.name}: analyses done ({', '.join(names)})")
-        except Exception as ex:  # reported like a failed run analysis
-            monitor.event(f"group {g.name}: analyses failed: {type(ex).__name__}: {ex}")
+    def __init__(self, exp: Experiment, out: Path, runs: list[PlannedRun]) -> None:
+        by_hash = {r.hash: r for r in runs}
+        self.waiting: dict[str, tuple[GroupAnalyzeTask, list[PlannedRun]]] = {}
+        for i, e in enumerate(exp.entries):
+            names = [w for w, n in zip(e.what, e.names) if e.scope[n] == "group"]
+            if not names:
+                continue
+            g = next(g for g in exp.groups if g.name == e.group)
+            members = [by_hash[r.hash] for r in g.runs]
+            task = GroupAnalyzeTask(
+                f"group:{g.name}:{i}",
+                str(out.resolve()),
+                g.name,
+                tuple((str(m.dir), m.spec.label) for m in members),
+                tuple(names),
+                {k: dict(v) for k, v in e.options.items()},
+            )
+            self.waiting[task.key] = (task, members)
+
+    def submit_ready(self, pending: deque[Task]) -> None:
+        for key, (task, members) in list(self.waiting.items()):
+            if all(m.status in FINISHED for m in members):
+                del self.waiting[key]
+                pending.appendleft(task)
+
+    def report_waiting(self, monitor: Any) -> None:
+        for task, _ in self.waiting.values():
+            monitor.event(f"group {task.group}: analyses {', '.join(task.what)} wait for its runs")
+
+    @staticmethod
+    def handle(task: GroupAnalyzeTask, result: dict[str, Any], monitor: Any) -> None:
+        what = ", ".join(task.what)
+        if result.get("status") == STATUS_COMPLETED:
+            ran = result.get("analysis", {}).get("ran", task.what)
+            note = "" if ran else " (unchanged since the last run: kept)"
+            monitor.event(f"group {task.group}: analyses done ({what}){note}")
+        else:
+            monitor.event(f"group {task.group}: analyses failed: {result.get('error')}")
+
+
+def _dispatch_result(
+    by_key: dict[str, PlannedRun],
+    groups: GroupAnalyses,
+    task: Task,
+    result: dict[str, Any],
+    pending: deque[Task],
+    monitor: SweepMonitor,
+) -> None:
+    if isinstance(task, GroupAnalyzeTask):
+        groups.handle(task, result, monitor)
+    else:
+        _handle_result(by_key[task.key], task, result, pending, monitor)
 
 
 def _handle_result(

@@ -2,7 +2,7 @@
 
 Frozen dataclasses of plain values, so every executor can pickle them; an executor sets
 ``threads`` with :func:`with_threads` before it ships one. :func:`convscope.experiments.worker.
-execute` runs either kind.
+execute` runs every kind.
 """
 
 from __future__ import annotations
@@ -36,7 +36,21 @@ class AnalyzeTask:
     kind: Literal["analyze"] = "analyze"
 
 
-Task = TrainTask | AnalyzeTask
+@dataclass(frozen=True)
+class GroupAnalyzeTask:
+    """Run group-scope analyses over the finished runs of one experiment group."""
+
+    key: str  # ``group:<name>:<n>``, the n-th [[analysis]] entry naming the group
+    out_dir: str  # the experiment's OUT (absolute)
+    group: str
+    runs: tuple[tuple[str, str], ...]  # (run directory, label) of every member run
+    what: tuple[str, ...]
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    threads: int | None = None
+    kind: Literal["group"] = "group"
+
+
+Task = TrainTask | AnalyzeTask | GroupAnalyzeTask
 
 
 def with_threads(task: Task, threads: int) -> Task:

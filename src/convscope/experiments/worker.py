@@ -22,7 +22,7 @@ from typing import Any
 
 from convscope import io
 from convscope.errors import LockedError
-from convscope.experiments.tasks import AnalyzeTask, Task, TrainTask
+from convscope.experiments.tasks import AnalyzeTask, GroupAnalyzeTask, Task, TrainTask
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ def execute(task: Task) -> dict[str, Any]:
             result = _train(task)
         elif isinstance(task, AnalyzeTask):
             result = _analyze(task)
+        elif isinstance(task, GroupAnalyzeTask):
+            result = _analyze_group(task)
         else:
             raise TypeError(f"not a task: {task!r}")
     except LockedError as e:  # someone else is writing this run: do not touch its files
@@ -139,6 +141,48 @@ def _analyze(task: AnalyzeTask) -> dict[str, Any]:
     if errors:
         out["error"] = "; ".join(f"{k}: {v}" for k, v in errors.items())
     return out
+
+
+def _inputs_signature(task: GroupAnalyzeTask, name: str) -> str:
+    """What a group analysis read: its options and every member run's summary and label."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps(task.options.get(name, {}), sort_keys=True).encode())
+    for run_dir, label in sorted(task.runs):
+        h.update(f"\0{Path(run_dir).name}\0{label}\0".encode())
+        with contextlib.suppress(OSError):
+            h.update((Path(run_dir) / "summary.json").read_bytes())
+    return h.hexdigest()
+
+
+def _analyze_group(task: GroupAnalyzeTask) -> dict[str, Any]:
+    """Group analyses whose inputs changed since ``convscope run`` last wrote them.
+
+    ``groups/<group>/ANALYSIS_DONE`` records, per analysis, a signature of what it read (its
+    options, each member run's label and ``summary.json``); a rerun with the same signature and
+    the result file still in place is skipped.
+    """
+    from convscope.studies.base import study_name
+    from convscope.studies.runner import analyze_group
+
+    gdir = Path(task.out_dir) / "groups" / task.group
+    done_path = gdir / ANALYSIS_DONE
+    done: dict[str, str] = {}
+    if done_path.is_file():
+        with contextlib.suppress(ValueError):
+            done = dict(io.read_json(done_path).get("signatures", {}))
+    sig = {w: _inputs_signature(task, study_name(w)) for w in task.what}
+    todo = [
+        w
+        for w in task.what
+        if done.get(w) != sig[w] or not (gdir / "analysis" / f"{study_name(w)}.json").is_file()
+    ]
+    if todo:
+        analyze_group(task.out_dir, task.group, list(task.runs), todo, task.options)
+        done.update({w: sig[w] for w in todo})
+        io.write_json(done_path, {"signatures": done})
+    return {"status": "completed", "analysis": {"completed": list(task.what), "ran": todo}}
 
 
 # --- local pool workers --------------------------------------------------------------------------
