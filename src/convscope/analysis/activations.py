@@ -734,7 +734,7 @@ def dead_units(
     model: nn.Module,
     images: torch.Tensor,
     normalize: Callable[[torch.Tensor], torch.Tensor],
-    batch_size: int = 500,
+    batch_size: int = 128,  # not more: larger batches outgrow the CPU caches
     device: str | torch.device = "cpu",
     points: list[HookPoint] | None = None,
 ) -> dict[str, dict[str, Any]]:

@@ -38,7 +38,7 @@ EARLY, LATE = ("conv", "recurrent"), ("linear", "logits")
 
 @dataclass(frozen=True)
 class ActivationsOptions:
-    dead_unit_batch: int = 500  # test images per forward pass when looking for dead units
+    dead_unit_batch: int = 128  # test images per forward pass when looking for dead units
 
 
 def module_names(points: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from convscope.analysis.zf._common import Transform
+from convscope.analysis.zf._common import FORWARD_BATCH, Transform
 from convscope.analysis.zf.topk import topk_per_map
 from convscope.errors import ConvscopeError
 
@@ -57,7 +57,7 @@ def feature_evolution(
     *,
     maps: Sequence[int] | None = None,
     transform: Transform | None = None,
-    batch_size: int = 500,
+    batch_size: int = FORWARD_BATCH,
     block_output: bool = True,
     device: str | torch.device | None = None,
 ) -> Evolution:

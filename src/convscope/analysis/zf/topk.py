@@ -21,7 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from convscope.analysis.zf._common import Transform, batches, chain_on, check_images, to_input
+from convscope.analysis.zf._common import (
+    FORWARD_BATCH,
+    Transform,
+    batches,
+    chain_on,
+    check_images,
+    to_input,
+)
 from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project
 from convscope.analysis.zf.graph import Chain
 from convscope.analysis.zf.receptive import extract_patches, receptive_fields
@@ -35,7 +42,7 @@ def max_per_map(
     layer: str | int,
     *,
     transform: Transform | None = None,
-    batch_size: int = 500,
+    batch_size: int = FORWARD_BATCH,
     block_output: bool = True,
     device: str | torch.device | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
@@ -58,7 +65,9 @@ def max_per_map(
         act = chain.run(x, taps=[idx], to_end=False)[0][idx]
         shape = tuple(act.shape[1:])
         if act.dim() == 4:
-            v, p = act.flatten(2).max(dim=2)
+            # (N, H*W, M) without a copy when channels-last; max returns the first maximum's
+            # index in either layout
+            v, p = act.permute(0, 2, 3, 1).reshape(act.shape[0], -1, act.shape[1]).max(dim=1)
         elif act.dim() == 2:
             v, p = act, torch.zeros_like(act, dtype=torch.int64)
         else:
@@ -159,7 +168,7 @@ def topk_per_map(
     k: int = 9,
     maps: Sequence[int] | None = None,
     transform: Transform | None = None,
-    batch_size: int = 500,
+    batch_size: int = FORWARD_BATCH,
     chunk_size: int = 256,
     block_output: bool = True,
     with_projections: bool = True,
