@@ -75,3 +75,16 @@ def test_hash_is_identity_not_label() -> None:
     b = from_flat({"lr": 1e-3, "name": "b", "device": "auto"})
     assert config_hash(a) == config_hash(b)
     assert config_hash(a) != config_hash(from_flat({"lr": 1e-4}))
+
+
+def test_a_runs_config_json_is_a_config_file(tmp_path: Path) -> None:
+    """``--config RUN/config.json`` repeats the run: the keys the loop adds are left out."""
+    from convscope import io
+
+    cfg = from_flat({"model": "lstm", "hidden_size": 64, "lr": 3e-4, "name": "r"})
+    io.write_json(
+        tmp_path / "config.json",
+        {**cfg.to_dict(), "hash": config_hash(cfg), "version": "0", "memory_format": {}},
+    )
+    again = from_flat(load_config_file(tmp_path / "config.json"))
+    assert again == cfg and config_hash(again) == config_hash(cfg)

@@ -327,8 +327,16 @@ def from_dict(d: dict[str, Any], where: str = "config") -> RunConfig:
     return from_flat(flatten(d, where))
 
 
+# what a run's config.json holds besides the config (written by the loop, not options)
+RUN_RECORD_KEYS = ("hash", "version", "memory_format")
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML or JSON config file into flat keys (not yet validated against defaults)."""
+    """Read a TOML or JSON config file into flat keys (not yet validated against defaults).
+
+    A run's own ``config.json`` works too (``--config RUN/config.json`` repeats that run): the
+    keys the loop adds to it (:data:`RUN_RECORD_KEYS`) are left out.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
@@ -341,6 +349,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         ) from None
     if not isinstance(d, dict):
         raise ConfigError(f"{p}: expected a table of keys at the top level")
+    d = {k: v for k, v in d.items() if k not in RUN_RECORD_KEYS}
     return flatten(d, where=str(p))
 
 

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from convscope import io
-from convscope.config import RunConfig, config_hash, from_dict
+from convscope.config import RUN_RECORD_KEYS, RunConfig, config_hash, from_dict
 from convscope.data.base import Dataset, Normalize
 from convscope.errors import ConvscopeError
 
@@ -132,7 +132,7 @@ class RunDir:
         if not self.config_path.is_file():
             raise ConvscopeError(f"{self.path}: not a run directory (no config.json)")
         d = io.read_json(self.config_path)
-        d = {k: v for k, v in d.items() if k not in ("hash", "version", "memory_format")}
+        d = {k: v for k, v in d.items() if k not in RUN_RECORD_KEYS}
         return from_dict(d, where=str(self.config_path))
 
     def config_hash(self) -> str:
