@@ -186,3 +186,25 @@ def test_out_that_is_not_an_experiment_is_refused(
     assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
     with contextlib.suppress(FileNotFoundError):
         (out / ".lock").unlink()
+
+
+def test_runs_failing_on_the_environment_exit_5(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: Any
+) -> None:
+    """A disk that fills during the sweep: each run's one line names the path; exit code 5."""
+    import errno
+
+    from convscope.train import checkpoint
+
+    def full(path: Any, obj: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(checkpoint, "save", full)
+    f = write_experiment(tmp_path / "e.toml", SWEEP, **SMALL)
+    res = run_experiment(load_experiment(f, None, None), tmp_path / "out", InlineExecutor(1))
+    assert len(res.failed) == 2 and res.failure_exit_code == 5
+    for r in res.failed:
+        assert "no space left on device" in (r.error or "") and "\n" not in (r.error or "")
+        assert "Error:" not in (r.error or "")  # the message itself, not a class name
+    res.failed[0].exit_code = 1  # a bug in one run and the environment in the other: 1
+    assert res.failure_exit_code == 1

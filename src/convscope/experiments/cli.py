@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from convscope.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
+from convscope.errors import EXIT_INTERRUPTED, EXIT_OK
 from convscope.progress import format_seconds
 
 if TYPE_CHECKING:
@@ -291,7 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.failed:
         names = ", ".join(f"{r.name} ({r.rel}/summary.json)" for r in result.failed)
         print(f"convscope: {len(result.failed)} run(s) failed: {names}", file=sys.stderr)
-        return EXIT_INTERNAL
+        return result.failure_exit_code
     return EXIT_OK
 
 

@@ -65,6 +65,7 @@ class PlannedRun:
     steps: int | None = None
     status: str = "pending"
     error: str | None = None
+    exit_code: int | None = None  # of a failed run: its error's documented exit code
     attempts: int = 0
     analysis_status: str | None = None
 
@@ -283,6 +284,13 @@ class ExperimentResult:
     @property
     def failed(self) -> list[PlannedRun]:
         return [r for r in self.runs if r.status == STATUS_FAILED]
+
+    @property
+    def failure_exit_code(self) -> int:
+        """The exit code for the failed runs: theirs when they share one (5: every run failed
+        on the environment, e.g. a full disk), else 1."""
+        codes = {r.exit_code or 1 for r in self.failed}
+        return codes.pop() if len(codes) == 1 else 1
 
     @property
     def analysis_failed(self) -> list[PlannedRun]:
@@ -517,6 +525,7 @@ def _run_locked(
                     r.status = "running"
                     r.attempts += 1
                 inflight[executor.submit(task)] = task
+            monitor.update(status())  # after submitting: the counts include what just started
             done, _ = cf.wait(list(inflight), timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
             broken = False
             for f in done:
@@ -541,7 +550,7 @@ def _run_locked(
                     pending.appendleft(task)
                 executor.reset()
             groups.submit_ready(pending)  # before the loop tests for work left
-            monitor.update(status())
+        monitor.update(status())
     except KeyboardInterrupt:
         interrupted = True
         monitor.event("interrupted: stopping runs at their next step (they checkpoint)")
@@ -657,6 +666,7 @@ def _handle_result(
         return
     r.status = status
     r.error = result.get("error")
+    r.exit_code = result.get("exit_code")
     s = result.get("summary") or {}
     if status == STATUS_FAILED:
         monitor.event(f"{r.name}: FAILED: {r.error}")

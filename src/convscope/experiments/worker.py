@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from convscope import io
-from convscope.errors import LockedError
+from convscope.errors import EXIT_INTERNAL, ConvscopeError, LockedError
 from convscope.experiments.tasks import AnalyzeTask, GroupAnalyzeTask, Task, TrainTask
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,12 @@ def execute(task: Task) -> dict[str, Any]:
         else:
             raise TypeError(f"not a task: {task!r}")
     except LockedError as e:  # someone else is writing this run: do not touch its files
-        result = {"status": "failed", "error": str(e)}
+        result = {"status": "failed", "error": str(e), "exit_code": e.exit_code}
     except Exception as e:
-        msg = f"{type(e).__name__}: {e}"
-        log.error("%s %s failed: %s", kind, task.run_dir, msg)
+        msg = str(e) if isinstance(e, ConvscopeError) else f"{type(e).__name__}: {e}"
+        log.error("%s %s failed: %s", kind, getattr(task, "run_dir", task.key), msg)
         result = {"status": "failed", "error": msg, "traceback": traceback.format_exc()}
+        result["exit_code"] = getattr(e, "exit_code", EXIT_INTERNAL)
         if kind == "train":
             _record_failure(Path(task.run_dir), msg)
     result.update(kind=kind, key=task.key, seconds=round(time.perf_counter() - t0, 3))
