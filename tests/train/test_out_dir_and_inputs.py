@@ -146,7 +146,15 @@ def test_batch_larger_than_training_split_is_refused(
     assert rc == 2
     line = err_line(capsys)
     assert "batch_size" in line and "100000" in line and "50 images" in line
-    assert not (tmp_path / "r" / "metrics.jsonl").exists()
+    assert not (tmp_path / "r").exists()  # the --out it created is gone again (nothing in it)
+
+
+def test_refused_run_keeps_a_folder_it_did_not_create(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "r").mkdir()
+    rc = train("--iterations", "2", "--batch-size", "100000", "--out", str(tmp_path / "r"))
+    assert rc == 2 and (tmp_path / "r").is_dir()
 
 
 def test_throughput_counts_images_actually_used(tmp_path: Path) -> None:

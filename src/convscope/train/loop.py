@@ -342,16 +342,44 @@ def train(
         ConvscopeError: bad config or data, or a run directory holding another config.
         LockedError: another process is writing this run directory.
     """
-    from torch.utils.tensorboard import SummaryWriter
-
-    from convscope.data.fingerprint import check_unchanged, fingerprint
-
     run = RunDir(out_dir)
     cfg = cfg.validate().resolved()  # precision as it runs on this machine (config.json says)
     h = config_hash(cfg)
     progress = progress or NoProgress()
     run.check_target()  # never write into (or clean) a folder that is not a run
+    created = not run.path.exists()
     io.mkdir(run.path)
+    try:
+        return _train_in(run, cfg, h, dataset, resume, callbacks, progress, max_steps, stop_after)
+    except (ConvscopeError, KeyboardInterrupt):
+        if created:  # refused before writing anything: leave no empty folder behind
+            _remove_if_untouched(run.path)
+        raise
+
+
+def _remove_if_untouched(path: Path) -> None:
+    """Remove ``path`` if it holds nothing but the lock file (it was created by this call)."""
+    with contextlib.suppress(OSError):
+        if {p.name for p in path.iterdir()} <= {".lock"}:
+            (path / ".lock").unlink(missing_ok=True)
+            path.rmdir()
+
+
+def _train_in(
+    run: RunDir,
+    cfg: RunConfig,
+    h: str,
+    dataset: Dataset | None,
+    resume: bool,
+    callbacks: Sequence[Callback],
+    progress: Progress,
+    max_steps: int | None,
+    stop_after: int | None,
+) -> dict[str, Any]:
+    from torch.utils.tensorboard import SummaryWriter
+
+    from convscope.data.fingerprint import check_unchanged, fingerprint
+
     with io.dir_lock(run.path):
         finished = False
         if run.exists():
