@@ -96,14 +96,18 @@ def existing_runs(out: Path) -> dict[str, Path]:
     return found
 
 
-_MODEL_COST = {"rnn": 0.12, "lstm": 0.40, "gru": 0.46}  # per image, relative to lenet5 (1 thread)
+# per training image relative to lenet5, as a + b * (hidden / 256) ** 1.5 (a: the 28 time
+# steps' fixed cost); fitted to 1-thread img/s at auto precision on an AVX-512 BF16 EPYC
+# (docs/precision.md): e.g. GRU 32 / 256 units 0.16 / 0.73 of a LeNet5 image
+_MODEL_COST = {"rnn": (0.06, 0.22), "lstm": (0.04, 0.43), "gru": (0.14, 0.59)}
 
 
 def image_cost(cfg: RunConfig) -> float:
-    """Rough relative cost of one training image (measured on this CPU: lenet5 = 1)."""
+    """Rough relative cost of one training image (lenet5 = 1): for ordering runs and the ETA."""
     m = cfg.model.model
     if m in _MODEL_COST:
-        return 0.03 + _MODEL_COST[m] * (cfg.model.hidden_size / 256) ** 1.5 * cfg.model.num_layers
+        a, b = _MODEL_COST[m]
+        return (a + b * (cfg.model.hidden_size / 256) ** 1.5) * cfg.model.num_layers
     return 1.0
 
 
