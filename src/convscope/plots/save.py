@@ -62,7 +62,9 @@ def enforce_min_text(fig: Figure, dpi: float) -> float:
             changed = True
     if changed and fig.get_layout_engine() is None:
         fig.tight_layout()
-    return min_font_px(fig, dpi)
+    # no second draw: the sizes are set (tick_params also sets those of ticks drawn later)
+    sizes = [t.get_fontsize() for t in _texts(fig)]
+    return min(sizes) * dpi / 72.0 if sizes else float("inf")
 
 
 def save_png(fig: Figure, target: str | Path | io.BytesIO, dpi: float) -> float:
