@@ -98,6 +98,15 @@ def real_data_root() -> Path:
     return Path(env)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep what the suite caches (decoded image folders, downloads) out of the user's
+    ``~/.cache/convscope``: a temporary folder unless ``$CONVSCOPE_CACHE`` is set."""
+    import tempfile
+
+    if "CONVSCOPE_CACHE" not in os.environ:
+        os.environ["CONVSCOPE_CACHE"] = tempfile.mkdtemp(prefix="convscope-test-cache-")
+
+
 # --- why tests were skipped, said once at the end of the run -----------------------------------
 SKIP_HELP = {
     "CONVSCOPE_DATA_ROOT": "real-data tests: set CONVSCOPE_DATA_ROOT (or `make test DATA_ROOT=...`) "

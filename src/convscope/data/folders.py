@@ -303,6 +303,52 @@ def load_image_folders(
             labels += [label] * len(files)
         split_sizes[split] = len(paths) - n0
 
+    from convscope.data import decoded
+
+    opts = {"loader": "image_folders", "resize": resize, "grayscale": grayscale}
+    k = decoded.key(paths, opts) if decoded.enabled(len(paths)) else None
+    hit = decoded.load(k, len(paths), ("pre", "notes", "meta_shape", "conversions")) if k else None
+    if hit is not None:
+        stacked, info = hit
+        limits.check_data_bytes(str(root), stacked.nbytes, f"{len(paths)} images")
+        pre, notes, meta_shape = info["pre"], info["notes"], info["meta_shape"]
+        conversions: Counter[str] = Counter(info["conversions"])
+    else:
+        stacked, pre, notes, meta_shape, conversions = _decode_all(root, paths, resize, grayscale)
+        if k:
+            info = {"pre": pre, "notes": notes, "meta_shape": meta_shape}
+            decoded.save(k, stacked, {**info, "conversions": dict(conversions)})
+    nchw = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
+    y = np.asarray(labels, dtype=np.int64)
+    n_tr = split_sizes["train"]
+    meta: dict[str, Any] = {
+        "format": "image_folders",
+        "path": str(root),
+        "train_dir": str(train_dir),
+        "test_dir": str(test_dir),
+        "ignored_files": len(ignored),
+        "preprocessing": pre,
+    }
+    if meta_shape is not None:
+        meta["source_image_shape"] = meta_shape
+    if conversions:
+        meta["mode_conversions"] = dict(conversions)
+    return make_dataset(
+        name or root.name,
+        f"image folders at {root}",
+        classes,
+        (nchw[:n_tr], y[:n_tr]),
+        (nchw[n_tr:], y[n_tr:]),
+        meta,
+        notes,
+    )
+
+
+def _decode_all(
+    root: Path, paths: list[Path], resize: int | None, grayscale: bool
+) -> tuple[np.ndarray, dict[str, Any], list[str], Any, Counter[str]]:
+    """Decode ``paths`` into one ``(N, H, W[, 3])`` uint8 array; with ``resize``, convert and
+    resize each. Returns ``(stacked, preprocessing, notes, source shapes, conversions)``."""
     convert = resize is not None
     arrays: list[np.ndarray] = []
     conversions: Counter[str] = Counter()
@@ -368,27 +414,4 @@ def load_image_folders(
         stacked = np.stack(arrays)
         meta_shape = None
     del arrays
-    nchw = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
-    y = np.asarray(labels, dtype=np.int64)
-    n_tr = split_sizes["train"]
-    meta: dict[str, Any] = {
-        "format": "image_folders",
-        "path": str(root),
-        "train_dir": str(train_dir),
-        "test_dir": str(test_dir),
-        "ignored_files": len(ignored),
-        "preprocessing": pre,
-    }
-    if meta_shape is not None:
-        meta["source_image_shape"] = meta_shape
-    if conversions:
-        meta["mode_conversions"] = dict(conversions)
-    return make_dataset(
-        name or root.name,
-        f"image folders at {root}",
-        classes,
-        (nchw[:n_tr], y[:n_tr]),
-        (nchw[n_tr:], y[n_tr:]),
-        meta,
-        notes,
-    )
+    return stacked, pre, notes, meta_shape, conversions
