@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
+from convscope.analysis.zf._common import FORWARD_BATCH, batches
 from convscope.analysis.zf.graph import Chain, trace_chain
 from convscope.analysis.zf.occlusion import mean_fill
 from convscope.errors import ConvscopeError
@@ -80,8 +81,9 @@ class _Context:
         if self._preds is None:
             out = []
             with torch.no_grad():
-                for s in range(0, len(self.dataset.test), 500):
-                    x = self.normalize(self.dataset.test.images[s : s + 500].to(self.device))
+                for _, x in batches(
+                    self.dataset.test.images, self.chain, self.normalize, FORWARD_BATCH
+                ):
                     out.append(self.model(x).argmax(1).cpu())
             self._preds = torch.cat(out)
         return self._preds
