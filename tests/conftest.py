@@ -104,7 +104,19 @@ def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
     if "CONVSCOPE_CACHE" not in os.environ:
-        os.environ["CONVSCOPE_CACHE"] = tempfile.mkdtemp(prefix="convscope-test-cache-")
+        os.environ["CONVSCOPE_CACHE"] = _TEST_CACHE[0] = tempfile.mkdtemp(
+            prefix="convscope-test-cache-"
+        )
+
+
+_TEST_CACHE: list[str] = [""]  # the folder pytest_configure made (removed at the end)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    if _TEST_CACHE[0]:
+        shutil.rmtree(_TEST_CACHE[0], ignore_errors=True)
 
 
 # --- why tests were skipped, said once at the end of the run -----------------------------------
