@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -237,21 +234,6 @@ class QuietSweep(LineSweep):
         pass
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops `convscope run` like Ctrl-C (runs checkpoint and stop)."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-# --- commands --------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from convscope.experiments.executors import make_executor
     from convscope.experiments.run import run_experiment, write_report_if_available
@@ -268,14 +250,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         monitor = LineSweep()
     executor = make_executor(args.executor, args.workers, args.threads, args.ray_address)
-    with _sigterm_as_interrupt():
-        result = run_experiment(
-            exp,
-            out,
-            executor,
-            monitor=monitor,
-            experiment_text=Path(args.experiment).read_text(),
-        )
+    # SIGTERM stops it like Ctrl-C: convscope.cli.main wraps every command in that handler
+    result = run_experiment(
+        exp,
+        out,
+        executor,
+        monitor=monitor,
+        experiment_text=Path(args.experiment).read_text(),
+    )
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items()))
     print(f"runs: {counts} in {format_seconds(result.wall_time_s)}")
     print(f"results: {result.out / 'experiment.json'}")
