@@ -102,7 +102,7 @@ class Across(Study):
 
     def render(self, saved: dict[str, Any], view: Any) -> list[Any] | None:
         from convscope.report.across import across_blocks
-        from convscope.report.document import Bullets
+        from convscope.report.sections.analysis import verdict_bullets
 
         figs = {}
         for f in saved.get("figures") or []:
@@ -112,17 +112,6 @@ class Across(Study):
         summary = {**(saved.get("numbers") or {}), "figures": figs}
         summary["choices"] = saved.get("choices") or {}
         blocks = across_blocks(summary, view.rel, [str(o) for o in saved.get("observations") or []])
-        verdicts = saved.get("verdicts") or {}
-        if verdicts:
-            blocks.append(
-                Bullets(
-                    [
-                        f"`{k}`: **{v.get('verdict')}** — {v.get('evidence')}"
-                        for k, v in verdicts.items()
-                        if isinstance(v, dict)
-                    ],
-                    "obs",
-                    "Verdicts (computed by the analysis)",
-                )
-            )
+        if (vb := verdict_bullets(saved)) is not None:
+            blocks.append(vb)
         return blocks

@@ -135,6 +135,22 @@ def matrix_tables(obj: Any, path: str = "") -> list[Table]:
     return out
 
 
+def verdict_bullets(saved: dict[str, Any]) -> Bullets | None:
+    """The verdicts a study saved, as one bullet list (None when it saved none)."""
+    verdicts = saved.get("verdicts") or {}
+    if not verdicts:
+        return None
+    return Bullets(
+        [
+            f"`{k}`: **{v.get('verdict', '?')}** — {v.get('evidence', '')}"
+            for k, v in verdicts.items()
+            if isinstance(v, dict)
+        ],
+        "obs",
+        "Verdicts (computed by the analysis)",
+    )
+
+
 # --- rendering ---------------------------------------------------------------------------------
 @dataclass
 class RenderView:
@@ -155,19 +171,8 @@ class RenderView:
         obs = [str(o) for o in saved.get("observations") or []]
         if obs:
             blocks.append(Bullets(obs, "obs", "Observations"))
-        verdicts = saved.get("verdicts") or {}
-        if verdicts:
-            blocks.append(
-                Bullets(
-                    [
-                        f"`{k}`: **{v.get('verdict', '?')}** — {v.get('evidence', '')}"
-                        for k, v in verdicts.items()
-                        if isinstance(v, dict)
-                    ],
-                    "obs",
-                    "Verdicts (computed by the analysis)",
-                )
-            )
+        if (vb := verdict_bullets(saved)) is not None:
+            blocks.append(vb)
         for f in saved.get("figures") or []:
             if isinstance(f, dict) and isinstance(f.get("path"), str):
                 src = self.rel(f["path"])
