@@ -217,14 +217,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             summary = _train(args, cfg, out, dataset, DRY_RUN_STEPS)
         finally:
             shutil.rmtree(out, ignore_errors=True)
-        _print_summary(out, summary, dataset.source, temporary=True)
+        _print_summary(out, summary, dataset.source, len(dataset.test), temporary=True)
     else:
         out = (
             args.out
             or Path("runs") / f"{Path(cfg.model.model).name.replace(':', '-')}-{config_hash(cfg)}"
         )
         summary = _train(args, cfg, out, dataset, None)
-        _print_summary(out, summary, dataset.source)
+        _print_summary(out, summary, dataset.source, len(dataset.test))
     return {
         "completed": EXIT_OK,
         "diverged": EXIT_DIVERGED,
@@ -251,7 +251,9 @@ def _train(
     )
 
 
-def _print_summary(out: Path, s: dict[str, Any], source: str, temporary: bool = False) -> None:
+def _print_summary(
+    out: Path, s: dict[str, Any], source: str, n_test: int, temporary: bool = False
+) -> None:
     def pct(v: Any) -> str:
         return "n/a" if v is None else f"{v:.4f}"
 
@@ -273,6 +275,9 @@ def _print_summary(out: Path, s: dict[str, Any], source: str, temporary: bool = 
             f"precision: {s['precision']}; a record every {s.get('eval_every')} steps; "
             f"time outside optimizer steps: {outside}"
         )
+        n_te = s.get("test_eval_size")
+        if n_te is not None and n_te < n_test:
+            print(f"test accuracy before the last record: on {n_te} of {n_test} test images")
     if s.get("status") == "interrupted" and not temporary:
         print(f"resume with: convscope train --out {out} --resume (and the same options)")
 

@@ -56,9 +56,18 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
     "train_eval_size": (
         "N",
         "fixed sample of training images for train_accuracy "
-        "(default: min(training images, test images, 2000))",
+        "(default: min(training images, test images, 2000), at most the test subsample)",
     ),
-    "checkpoint_every": ("N", "steps between checkpoints (one is also written at the end)"),
+    "test_eval_size": (
+        "N",
+        "test images evaluated by each record but the last, which evaluates the whole split "
+        "(default: the whole split, a subsample when that would cost over 8%% of training)",
+    ),
+    "checkpoint_every": (
+        "N",
+        "steps between resumable checkpoints (also written when interrupted; a finished run "
+        "keeps its final model snapshot)",
+    ),
     "keep_checkpoints": ("STEPS", "comma-separated steps whose model snapshots are kept"),
     "device": ("DEVICE", "where to train; auto picks a CUDA GPU when there is one"),
     "precision": (

@@ -81,7 +81,10 @@ class TrainConfig:
     eval_every: int | None = None
     # fixed sample of training images for train_accuracy; None: min(train, test, 2000) images
     train_eval_size: int | None = None
-    checkpoint_every: int = 500  # iterations between checkpoints (also written at the end)
+    # test images evaluated by each record but the last (which evaluates the whole split); None:
+    # the whole split unless that costs more than the budget allows (convscope.train.cadence)
+    test_eval_size: int | None = None
+    checkpoint_every: int = 500  # iterations between resumable checkpoints (and on interruption)
     keep_checkpoints: list[int] = field(default_factory=list)  # steps whose checkpoints are kept
     device: Device = "auto"
     threads: int | None = None  # torch intra-op threads; default: all cores
@@ -116,7 +119,13 @@ class RunConfig:
             raise ConfigError(
                 f"config key 'iterations': expected a positive integer, got {t.iterations}"
             )
-        for key in ("batch_size", "eval_every", "train_eval_size", "checkpoint_every"):
+        for key in (
+            "batch_size",
+            "eval_every",
+            "train_eval_size",
+            "test_eval_size",
+            "checkpoint_every",
+        ):
             if getattr(t, key) is not None and getattr(t, key) <= 0:
                 raise ConfigError(
                     f"config key '{key}': expected a positive integer, got {getattr(t, key)}"
@@ -156,7 +165,8 @@ class RunConfig:
         """The fields that define the run's result.
 
         Not the label, device, threads, or which snapshots are kept (``keep_checkpoints``: they
-        do not change the result). The precision counts as resolved (``auto`` -> ``fp32`` or
+        do not change the result). ``test_eval_size`` only when set, so runs keep the identity
+        they had before the key existed. The precision counts as resolved (``auto`` -> ``fp32`` or
         ``bf16`` on this machine, :mod:`convscope.train.precision`), and only when it is not
         fp32, so fp32 runs keep the identity they had before the option existed.
         """
@@ -166,6 +176,8 @@ class RunConfig:
         d.pop("name")
         for k in ("device", "threads", "keep_checkpoints"):
             d["train"].pop(k)
+        if d["train"]["test_eval_size"] is None:  # the default: identities from before it stay
+            d["train"].pop("test_eval_size")
         p = resolve(
             self.train.precision, self.model.model, self.train.device, self.model.hidden_size
         )

@@ -42,3 +42,46 @@ def test_costly_evaluation_gives_fewer_records_within_the_share() -> None:
 def test_never_fewer_than_min_records() -> None:
     assert records(cadence.eval_every(None, 100, 50, 12000), 100) == cadence.MIN_RECORDS
     assert cadence.eval_every(None, 3, 50, 12000) == 1
+
+
+def resolved(total: int, n_train: int, n_test: int, **over: object) -> cadence.Cadence:
+    from convscope.config import from_flat
+
+    return cadence.resolve(from_flat({"iterations": total, **over}).train, total, n_train, n_test)
+
+
+def evaluated_images(c: cadence.Cadence, total: int, n_test: int) -> int:
+    """Images the records of a run evaluate: the last one the whole test split."""
+    n = cadence.records(c.eval_every, total)
+    return (n - 1) * (c.test_eval_size + c.train_eval_size) + n_test + c.train_eval_size
+
+
+def test_one_epoch_of_60k_evaluates_a_test_subsample_before_the_last_record() -> None:
+    # 1 epoch of 60k at batch 50: 8 records of 10k test + 2k training images cost more than
+    # the epoch's training (42% of the wall time measured); the subsample keeps it near the share
+    c = resolved(1200, 60000, 10000)
+    assert cadence.records(c.eval_every, 1200) == cadence.MIN_RECORDS
+    assert c.test_eval_size == cadence.SUBSAMPLE_MIN
+    assert c.train_eval_size == c.test_eval_size  # read against it: no more images than it
+    assert evaluated_images(c, 1200, 10000) == 7 * 1000 + 10500
+    assert evaluated_images(c, 1200, 10000) * cadence.EVAL_COST / 60000 < 0.12
+
+
+def test_the_subsample_grows_with_the_budget_and_stops_at_the_split() -> None:
+    three = resolved(3600, 60000, 10000)  # 3 epochs: the share pays for more
+    assert cadence.SUBSAMPLE_MIN < three.test_eval_size < 10000
+    spent = evaluated_images(three, 3600, 10000) * cadence.EVAL_COST
+    assert spent <= cadence.EVAL_SHARE * 3600 * 50 * 1.01
+    ten = resolved(12000, 60000, 10000)  # the issue's 10 epochs: the whole split every time
+    assert ten.test_eval_size == 10000 and ten.train_eval_size == 2000
+
+
+def test_small_splits_and_explicit_values_are_kept() -> None:
+    # the reference data (1000 test images) is evaluated whole however short the run
+    assert resolved(200, 10000, 1000).test_eval_size == 1000
+    assert resolved(200, 10000, 1000).train_eval_size == 1000
+    c = resolved(1200, 60000, 10000, test_eval_size=3000, train_eval_size=2000)
+    assert (c.test_eval_size, c.train_eval_size) == (3000, 2000)
+    assert resolved(1200, 60000, 10000, test_eval_size=20000).test_eval_size == 10000
+    # an explicit cadence on a large split: the subsample follows its records' cost
+    assert resolved(1200, 60000, 10000, eval_every=10).test_eval_size == cadence.SUBSAMPLE_MIN

@@ -463,13 +463,17 @@ def _train_locked(
     if max_steps is not None:
         total = min(total, max_steps)
     prec = cfg.train.precision  # resolved by train()
-    n_train_eval = cadence.train_eval_size(t.train_eval_size, n_train, len(ds.test))
-    eval_every = cadence.eval_every(t.eval_every, total, t.batch_size, len(ds.test) + n_train_eval)
+    n_test = len(ds.test)
+    cad = cadence.resolve(t, total, n_train, n_test)
+    eval_every, n_train_eval = cad.eval_every, cad.train_eval_size
     log.info(
-        "precision %s; a record every %d steps, train accuracy on %d images",
+        "precision %s; a record every %d steps, train accuracy on %d images, test accuracy on %s",
         precision.explain(prec, cfg.model.model, t.device, cfg.model.hidden_size),
         eval_every,
         n_train_eval,
+        f"{n_test} images"
+        if cad.test_eval_size == n_test
+        else f"{cad.test_eval_size} of {n_test} images (the last record: all)",
     )
     if cfg.data.normalize == "standardize":
         normalize = Normalize(*ds.channel_stats())
@@ -506,7 +510,12 @@ def _train_locked(
     )
     data_info = {**ds.describe(), "normalize": normalize.to_dict()}
     io.write_json(run.data_path, {**data_info, "fingerprint": fp})
-    resolved = {"precision": prec, "eval_every": eval_every, "train_eval_size": n_train_eval}
+    resolved = {
+        "precision": prec,
+        "eval_every": eval_every,
+        "train_eval_size": n_train_eval,
+        "test_eval_size": cad.test_eval_size,
+    }
     _write_summary(run, cfg, h, state, STATUS_RUNNING, total, None, resolved, fmt_info)
 
     images = ds.train.images.to(device)
@@ -515,6 +524,10 @@ def _train_locked(
     g = torch.Generator().manual_seed(_seed(t.seed, 3))
     sample = torch.randperm(n_train, generator=g)[:n_train_eval].to(device)
     train_x, train_y = images[sample], labels[sample]
+    # the fixed test subsample of the records before the last (the whole split by default)
+    g = torch.Generator().manual_seed(_seed(t.seed, 4))
+    sub = torch.randperm(n_test, generator=g)[: cad.test_eval_size].to(device)
+    test_sub = (test_x[sub], test_y[sub]) if cad.test_eval_size < n_test else None
 
     tb = summary_writer_cls(str(run.tb_dir))
     records = Records(run)
@@ -553,9 +566,11 @@ def _train_locked(
                     status, reason = STATUS_DIVERGED, f"loss is {loss_value} at step {step}"
                 record_now = step % eval_every == 0 or step == total or status == STATUS_DIVERGED
                 if record_now:
-                    row = _record(
-                        model, state, normalize, fmt, prec, train_x, train_y, test_x, test_y
-                    )
+                    last = step == total or status == STATUS_DIVERGED
+                    tx, ty = (test_x, test_y) if last or test_sub is None else test_sub
+                    row = _record(model, state, normalize, fmt, prec, train_x, train_y, tx, ty)
+                    if len(ty) < n_test:
+                        row["test_images"] = len(ty)
                     metrics.append(row)
                     for k in ("train_loss", "train_accuracy", "test_accuracy"):
                         if row[k] is not None and math.isfinite(row[k]):
@@ -571,7 +586,9 @@ def _train_locked(
                 _run_callbacks(callbacks, ctx, step, total)
                 if status == STATUS_DIVERGED:
                     break
-                if step % t.checkpoint_every == 0 or step == total:
+                # not at the last step: the final snapshot and summary follow, and nothing
+                # continues a finished run (its last.pt would be removed at once)
+                if step % t.checkpoint_every == 0 and step != total:
                     state.wall_seconds = time.perf_counter() - t_wall0
                     _checkpoint(run, cfg, h, model, optimizer, state, metrics, records, tb)
                 if step in t.keep_checkpoints:
@@ -589,7 +606,10 @@ def _train_locked(
         if status == STATUS_INTERRUPTED:
             _checkpoint(run, cfg, h, model, optimizer, state, metrics, records, tb)
         finished = status in (STATUS_COMPLETED, STATUS_DIVERGED)
-        if finished:
+        if finished:  # every record on disk before the snapshot and summary that vouch for it
+            metrics.sync()
+            records.sync()
+            tb.flush()
             _snapshot(run, model, state.step)
         metrics.close()
         records.close()

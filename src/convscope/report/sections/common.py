@@ -202,6 +202,35 @@ def _values(gn: GroupNumbers, section: str, key: str) -> list[Any]:
     return out
 
 
+def _resolved(gn: GroupNumbers, key: str) -> list[Any]:
+    """Distinct values of a resolved default (``summary.json``) over the group's runs."""
+    out: list[Any] = []
+    for r in gn.group.runs:
+        v = (r.summary or {}).get(key)
+        if v is not None and v not in out:
+            out.append(v)
+    return out
+
+
+def _subsample_note(gn: GroupNumbers) -> str:
+    """Where records before the last evaluated a test subsample: how many images of how many."""
+    pairs: list[tuple[int, int]] = []
+    for r in gn.group.runs:
+        n_sub = (r.summary or {}).get("test_eval_size")
+        n_all = (r.data_info or {}).get("test_size")
+        if (
+            n_sub is not None
+            and n_all is not None
+            and n_sub < n_all
+            and (n_sub, n_all) not in pairs
+        ):
+            pairs.append((n_sub, n_all))
+    if not pairs:
+        return ""
+    parts = ", ".join(f"{a} of {b}" for a, b in pairs)
+    return f" (test accuracy before the last record on {parts} test images; the last on all)"
+
+
 def _joined(values: list[Any]) -> str:
     return ", ".join(
         "–" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in values
@@ -222,11 +251,11 @@ def data_line(gn: GroupNumbers, with_threshold: bool = True) -> str:
         or "?"
     )
     batch = _values(gn, "train", "batch_size")
-    every = _values(gn, "train", "eval_every")
+    every = _resolved(gn, "eval_every") or _values(gn, "train", "eval_every")
     seeds = sorted({len(s.statuses) for s in gn.stats})
     return (
         f"Data: **{gn.dataset}**; budget {budget}, batch size{'s' if len(batch) > 1 else ''} "
-        f"{_joined(batch)}, metrics every {_joined(every)} iterations; "
+        f"{_joined(batch)}, metrics every {_joined(every)} iterations{_subsample_note(gn)}; "
         f"{'/'.join(map(str, seeds))} seed(s) per configuration."
         + (f' Threshold for "iterations to reach": {gn.threshold_note}.' if with_threshold else "")
     )
