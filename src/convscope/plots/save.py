@@ -46,15 +46,23 @@ def min_font_px(fig: Figure, dpi: float) -> float:
 def enforce_min_text(fig: Figure, dpi: float) -> float:
     """Raise every text of ``fig`` to at least :data:`MIN_TEXT_PX` as the report shows it;
     return the smallest text size in file pixels afterwards."""
-    need_pt = MIN_TEXT_PX / _shown_scale(fig, dpi) * 72.0 / dpi
     canvas = FigureCanvasAgg(fig)
-    canvas.draw()  # tick labels exist only once drawn
+    _raise_small_text(fig, dpi)
+    canvas.draw()  # texts a draw creates (ticks of a rescaled axis) are checked again
+    _raise_small_text(fig, dpi)
+    return _smallest_px(fig, dpi)
+
+
+def _raise_small_text(fig: Figure, dpi: float) -> bool:
+    """Set every text below the minimum to it; True when one changed. No draw is needed:
+    ``get_ticklabels`` places the ticks and formats their labels from the view limits."""
+    need_pt = MIN_TEXT_PX / _shown_scale(fig, dpi) * 72.0 / dpi
     changed = False
     for ax in fig.axes:
         for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
             labels = [t for t in axis.get_ticklabels() if t.get_text()]
             if labels and min(t.get_fontsize() for t in labels) < need_pt:
-                ax.tick_params(axis=name, labelsize=need_pt)
+                ax.tick_params(axis=name, labelsize=need_pt)  # also ticks made later
                 changed = True
     for t in _texts(fig):
         if t.get_fontsize() < need_pt:
@@ -62,16 +70,43 @@ def enforce_min_text(fig: Figure, dpi: float) -> float:
             changed = True
     if changed and fig.get_layout_engine() is None:
         fig.tight_layout()
-    # no second draw: the sizes are set (tick_params also sets those of ticks drawn later)
+    return changed
+
+
+def _smallest_px(fig: Figure, dpi: float) -> float:
     sizes = [t.get_fontsize() for t in _texts(fig)]
     return min(sizes) * dpi / 72.0 if sizes else float("inf")
 
 
 def save_png(fig: Figure, target: str | Path | io.BytesIO, dpi: float) -> float:
     """Write ``fig`` as PNG to ``target`` (a path or a buffer) with readable text; return
-    the smallest text size in file pixels (also written into the PNG as :data:`FONT_KEY`)."""
-    smallest = enforce_min_text(fig, dpi)
-    fig.savefig(target, format="png", dpi=dpi, metadata={FONT_KEY: f"{smallest:.2f}"})
+    the smallest text size in file pixels (also written into the PNG as :data:`FONT_KEY`).
+
+    Small texts are raised before the figure is drawn, so it is drawn once at ``dpi`` (again
+    only if that draw made a text that is still too small), and the PNG is that drawing's
+    pixels: what ``savefig`` would write after two or three draws of its own.
+    """
+    import matplotlib.image
+
+    old_dpi = fig.get_dpi()
+    fig.set_dpi(dpi)
+    try:
+        canvas = FigureCanvasAgg(fig)
+        _raise_small_text(fig, dpi)
+        canvas.draw()
+        if _raise_small_text(fig, dpi):
+            canvas.draw()
+        smallest = _smallest_px(fig, dpi)
+        matplotlib.image.imsave(
+            target,
+            canvas.buffer_rgba(),
+            format="png",
+            origin="upper",
+            dpi=dpi,
+            metadata={FONT_KEY: f"{smallest:.2f}"},
+        )
+    finally:
+        fig.set_dpi(old_dpi)
     return smallest
 
 
