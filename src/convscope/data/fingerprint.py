@@ -24,23 +24,44 @@ MAX_LISTED = 2000  # file lists longer than this are recorded by count, size and
 
 
 def _files(spec: str) -> list[list[Any]] | None:
-    """``[[relative path, size], ...]`` under the source path; None for built-in/downloads."""
+    """``[[relative path, size], ...]`` under the source path; None for built-in/downloads.
+
+    In ``os.walk`` order (a folder's files by name, then its subfolders by name), without
+    following links to folders; a file that cannot be stat'ed (a dangling link) is left out.
+    """
     if spec == "digits" or spec.startswith("download:"):
         return None
     root = Path(os.path.abspath(Path(spec).expanduser()))
     if root.is_file():
         return [[root.name, root.stat().st_size]]
     out: list[list[Any]] = []
-    for d, dirs, names in os.walk(root, onerror=None):
-        dirs.sort()
-        for n in sorted(names):
-            p = Path(d) / n
-            try:
-                size = p.stat().st_size
-            except OSError:
-                continue  # a dangling link: the loader has already said what it thinks of it
-            out.append([p.relative_to(root).as_posix(), size])
+    _walk(str(root), "", out)
     return out
+
+
+def _walk(folder: str, rel: str, out: list[list[Any]]) -> None:
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return  # as os.walk: an unreadable folder is skipped
+    subfolders = []
+    for e in entries:
+        try:
+            is_dir = e.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not e.is_symlink():
+                subfolders.append(e)
+            continue
+        try:
+            size = e.stat().st_size
+        except OSError:
+            continue  # a dangling link: the loader has already said what it thinks of it
+        out.append([rel + e.name, size])
+    for e in subfolders:
+        _walk(e.path, f"{rel}{e.name}/", out)
 
 
 def content_hash(ds: Dataset) -> str:
