@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from convscope.analysis.zf.deconvnet import DECONV_CHOICES
-from convscope.analysis.zf.evolution import feature_evolution, settle_steps
+from convscope.analysis.zf.evolution import feature_evolution_of_layers, settle_steps
 from convscope.errors import ConvscopeError
 from convscope.studies._zf import CITATION, _Context, from_info, zf_context
 from convscope.studies.base import RunContext, Study, StudyResult, register
@@ -41,10 +41,9 @@ def _evolution(
     def load(step: int) -> nn.Module:
         return ctx.rd.load_model(step, device=ctx.device)
 
-    for i in ctx.layer_names(layers):
-        ev = feature_evolution(
-            steps, load, images, ctx.chain.layers[i].name, transform=ctx.normalize
-        )
+    names = [ctx.chain.layers[i].name for i in ctx.layer_names(layers)]
+    evolutions = feature_evolution_of_layers(steps, load, images, names, transform=ctx.normalize)
+    for ev in evolutions:
         arrays.update(ev.arrays(prefix=f"{ev.layer}_"))
         alive = ev.values[:, -1] > 0  # dead maps tie at 0: their "top image" means nothing
         img = ev.image_index[alive]  # (M', S)

@@ -38,6 +38,29 @@ def test_each_column_is_the_top1_of_its_checkpoint() -> None:
         feature_evolution([], load, images, "conv2")
 
 
+def test_several_layers_from_one_pass_per_checkpoint_equal_one_layer_at_a_time() -> None:
+    from convscope.analysis.zf.evolution import feature_evolution_of_layers
+
+    models = {0: make_net("lenet5", seed=22)[0], 30: make_net("lenet5", seed=23)[0]}
+    loaded = []
+
+    def load(step: int):
+        loaded.append(step)
+        return models[step]
+
+    images = torch.randn((24, 1, 28, 28), dtype=torch.float64)
+    layers = ["conv1", "conv2", "fc1"]
+    many = feature_evolution_of_layers([0, 30], load, images, layers, batch_size=7)
+    assert loaded == [0, 30]  # each checkpoint loaded once for all the layers
+    for ev, layer in zip(many, layers):
+        one = feature_evolution([0, 30], models.__getitem__, images, layer, batch_size=7)
+        assert ev.layer == one.layer
+        for name, a in ev.arrays().items():
+            assert (a == one.arrays()[name]).all(), (layer, name)
+    with pytest.raises(ConvscopeError, match="layers"):
+        feature_evolution_of_layers([0], load, images, [])
+
+
 def test_a_map_changing_at_the_last_checkpoint_is_still_changing() -> None:
     from convscope.analysis.zf.evolution import settle_steps
 

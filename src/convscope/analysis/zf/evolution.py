@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from convscope.analysis.zf._common import FORWARD_BATCH, Transform
-from convscope.analysis.zf.topk import topk_per_map
+from convscope.analysis.zf.topk import TopK, topk_per_map
 from convscope.errors import ConvscopeError
 
 log = logging.getLogger(__name__)
@@ -70,34 +70,73 @@ def feature_evolution(
         layer, maps, transform, batch_size, block_output, device: as in
             :func:`~convscope.analysis.zf.topk.topk_per_map`.
     """
+    return feature_evolution_of_layers(
+        steps,
+        load_model,
+        images,
+        [layer],
+        maps=maps,
+        transform=transform,
+        batch_size=batch_size,
+        block_output=block_output,
+        device=device,
+    )[0]
+
+
+def feature_evolution_of_layers(
+    steps: Sequence[int],
+    load_model: Callable[[int], nn.Module],
+    images: torch.Tensor,
+    layers: Sequence[str | int],
+    *,
+    maps: Sequence[int] | None = None,
+    transform: Transform | None = None,
+    batch_size: int = FORWARD_BATCH,
+    block_output: bool = True,
+    device: str | torch.device | None = None,
+) -> list[Evolution]:
+    """:func:`feature_evolution` of several layers, in their order: each checkpoint is loaded
+    once and the images go through it once for all the layers."""
+    from convscope.analysis.zf._common import chain_on
+    from convscope.analysis.zf.topk import max_per_map_of_layers
+
     if not steps:
         raise ConvscopeError("steps: expected at least one checkpoint step")
-    cols = []
-    name = ""
+    if not layers:
+        raise ConvscopeError("layers: expected at least one layer")
+    cols: list[list[TopK]] = [[] for _ in layers]
     for step in steps:
-        model = load_model(int(step))
-        t = topk_per_map(
-            model,
-            images,
-            layer,
-            k=1,
-            maps=maps,
-            transform=transform,
-            batch_size=batch_size,
-            block_output=block_output,
-            with_patches=False,
-            device=device,
+        chain = chain_on(load_model(int(step)), device)
+        idxs = [chain.resolve(ly, block_output) for ly in layers]
+        maxima = max_per_map_of_layers(
+            chain, images, idxs, transform=transform, batch_size=batch_size, block_output=False
         )
-        log.info("evolution: step %d, layer %s", step, t.layer)
-        name = t.layer
-        cols.append(t)
+        for col, idx in zip(cols, idxs):
+            t = topk_per_map(
+                chain,
+                images,
+                idx,
+                k=1,
+                maps=maps,
+                transform=transform,
+                batch_size=batch_size,
+                block_output=False,
+                with_patches=False,
+                maxima=maxima[idx],
+            )
+            log.info("evolution: step %d, layer %s", step, t.layer)
+            col.append(t)
+    return [_stack(steps, col) for col in cols]
+
+
+def _stack(steps: Sequence[int], cols: list[TopK]) -> Evolution:
     assert cols[0].projections is not None
 
     def stack(attr: str) -> torch.Tensor:
         return torch.cat([getattr(t, attr) for t in cols], dim=1)
 
     return Evolution(
-        layer=name,
+        layer=cols[0].layer,
         steps=torch.as_tensor(list(steps), dtype=torch.int64),
         maps=cols[0].maps,
         values=stack("values"),

@@ -34,6 +34,8 @@ from convscope.analysis.zf.graph import Chain
 from convscope.analysis.zf.receptive import extract_patches, receptive_fields
 from convscope.errors import ConvscopeError
 
+Maxima = tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]  # values, positions, map shape
+
 
 @torch.no_grad()
 def max_per_map(
@@ -45,7 +47,7 @@ def max_per_map(
     batch_size: int = FORWARD_BATCH,
     block_output: bool = True,
     device: str | torch.device | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+) -> Maxima:
     """One forward pass: each image's maximum activation in each map of ``layer``.
 
     Args:
@@ -57,27 +59,51 @@ def max_per_map(
         layer), and the layer's per-image output shape ``(M, H_l, W_l)`` or ``(M,)``; on CPU.
     """
     chain = chain_on(model, device)
-    check_images(images)
     idx = chain.resolve(layer, block_output)
-    vals, poss = [], []
-    shape: tuple[int, ...] = ()
+    return max_per_map_of_layers(
+        chain, images, [idx], transform=transform, batch_size=batch_size, block_output=False
+    )[idx]
+
+
+@torch.no_grad()
+def max_per_map_of_layers(
+    model: nn.Module | Chain,
+    images: torch.Tensor,
+    layers: Sequence[str | int],
+    *,
+    transform: Transform | None = None,
+    batch_size: int = FORWARD_BATCH,
+    block_output: bool = True,
+    device: str | torch.device | None = None,
+) -> dict[int, Maxima]:
+    """:func:`max_per_map` of several layers from one forward pass over ``images``; keyed by
+    each layer's chain index (after :meth:`Chain.resolve`)."""
+    chain = chain_on(model, device)
+    check_images(images)
+    idxs = sorted({chain.resolve(ly, block_output) for ly in layers})
+    vals: dict[int, list[torch.Tensor]] = {i: [] for i in idxs}
+    poss: dict[int, list[torch.Tensor]] = {i: [] for i in idxs}
+    shapes: dict[int, tuple[int, ...]] = {}
     for _, x in batches(images, chain, transform, batch_size):
-        act = chain.run(x, taps=[idx], to_end=False)[0][idx]
-        shape = tuple(act.shape[1:])
-        if act.dim() == 4:
-            # (N, H*W, M) without a copy when channels-last; max returns the first maximum's
-            # index in either layout
-            v, p = act.permute(0, 2, 3, 1).reshape(act.shape[0], -1, act.shape[1]).max(dim=1)
-        elif act.dim() == 2:
-            v, p = act, torch.zeros_like(act, dtype=torch.int64)
-        else:
-            raise ConvscopeError(
-                f"layer {chain.layers[idx].name!r}: output {tuple(act.shape)}; expected "
-                "(B, C, H, W) or (B, C)"
-            )
-        vals.append(v.cpu())
-        poss.append(p.cpu())
-    return torch.cat(vals), torch.cat(poss), shape
+        acts = chain.run(x, taps=idxs, to_end=False)[0]
+        for idx in idxs:
+            act = acts[idx]
+            shapes[idx] = tuple(act.shape[1:])
+            if act.dim() == 4:
+                # (N, H*W, M) without a copy when channels-last; max returns the first
+                # maximum's index in either layout
+                n, m = act.shape[0], act.shape[1]
+                v, p = act.permute(0, 2, 3, 1).reshape(n, -1, m).max(dim=1)
+            elif act.dim() == 2:
+                v, p = act, torch.zeros_like(act, dtype=torch.int64)
+            else:
+                raise ConvscopeError(
+                    f"layer {chain.layers[idx].name!r}: output {tuple(act.shape)}; expected "
+                    "(B, C, H, W) or (B, C)"
+                )
+            vals[idx].append(v.cpu())
+            poss[idx].append(p.cpu())
+    return {i: (torch.cat(vals[i]), torch.cat(poss[i]), shapes[i]) for i in idxs}
 
 
 TIE_SEED = 0  # seed of the permutation that orders equal maxima (see :func:`rank_images`)
@@ -175,6 +201,7 @@ def topk_per_map(
     with_patches: bool = True,
     device: str | torch.device | None = None,
     progress: Callable[[str], None] | None = None,
+    maxima: Maxima | None = None,
 ) -> TopK:
     """The ``k`` strongest activations of every map of ``layer`` over ``images`` (Fig. 2).
 
@@ -188,6 +215,8 @@ def topk_per_map(
         transform: raw batch -> model input (e.g. ``Normalize``).
         batch_size: images per forward pass; chunk_size: projections per batch.
         with_projections, with_patches: skip either to save time.
+        maxima: this layer's :func:`max_per_map` over ``images``, when already computed
+            (:func:`max_per_map_of_layers`: several layers from one pass).
 
     Returns:
         :class:`TopK`.
@@ -195,9 +224,11 @@ def topk_per_map(
     chain = chain_on(model, device)
     idx = chain.resolve(layer, block_output)
     name = chain.layers[idx].name
-    values, positions, shape = max_per_map(
-        chain, images, idx, transform=transform, batch_size=batch_size, block_output=False
-    )
+    if maxima is None:
+        maxima = max_per_map(
+            chain, images, idx, transform=transform, batch_size=batch_size, block_output=False
+        )
+    values, positions, shape = maxima
     n_maps = values.shape[1]
     sel = torch.arange(n_maps) if maps is None else torch.as_tensor(list(maps), dtype=torch.int64)
     if sel.numel() == 0 or int(sel.min()) < 0 or int(sel.max()) >= n_maps:
