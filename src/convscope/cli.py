@@ -395,6 +395,9 @@ def _list_layers(run_dir: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from convscope import allocator
+
+    allocator.tune()
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)

@@ -202,6 +202,9 @@ def init_pool_worker(threads: int) -> None:
     """
     import signal
 
+    from convscope import allocator
+
+    allocator.tune()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     _set_threads(threads)

@@ -342,6 +342,9 @@ def train(
         ConvscopeError: bad config or data, or a run directory holding another config.
         LockedError: another process is writing this run directory.
     """
+    from convscope import allocator
+
+    allocator.tune()  # glibc: stop re-faulting each step's memory (convscope.allocator)
     run = RunDir(out_dir)
     cfg = cfg.validate().resolved()  # precision as it runs on this machine (config.json says)
     h = config_hash(cfg)
