@@ -20,18 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [  # the same as tests/report/test_browser.py
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
+from chromium import CHROMIUM, FLAGS
+
 TIMEOUT_S = 30
 
 

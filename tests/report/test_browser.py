@@ -24,26 +24,15 @@ from pathlib import Path
 
 import pytest
 
+from chromium import CHROMIUM, FLAGS
 from conftest import build_handmade
 from convscope.report import write_report
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian's chromium)"),
 ]
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
 TIMEOUT_S = 25
 
 PROBE = r"""<script>
