@@ -34,7 +34,8 @@ from convscope.config import TrainConfig, from_flat
 from convscope.data.base import Dataset, Normalize, Split
 from convscope.models import LeNet5
 from convscope.runs import RunDir
-from convscope.train.loop import Records, StepContext, batch_indices, make_optimizer, train_step
+from convscope.train.loop import Records, StepContext
+from convscope.train.steps import batch_indices, make_optimizer, train_step
 
 
 def load(data: str | None) -> tuple[Dataset, str]:

@@ -1,6 +1,6 @@
 """Evaluation speed against the evaluation batch size, alternating in one process.
 
-``convscope.train.loop.accuracy`` runs the model in inference mode at the run's precision and
+``convscope.train.steps.accuracy`` runs the model in inference mode at the run's precision and
 memory format, in batches of ``EVAL_BATCH``. Larger batches are not always faster on a CPU: once
 one batch's activations outgrow the caches, every layer streams them through memory. This runs
 ``accuracy`` itself at several batch sizes, round-robin, on 1000 images, for LeNet5 at fp32 and
@@ -22,7 +22,7 @@ import torch
 from convscope.config import ModelConfig
 from convscope.data.base import Normalize
 from convscope.models import build_model
-from convscope.train import loop, precision
+from convscope.train import precision, steps
 
 SIZES = (50, 128, 256, 500, 1000)
 
@@ -52,21 +52,21 @@ def main() -> None:
     configs = setups()
     for _ in range(args.rounds):
         for name, model, fmt, prec in configs:
-            for bs in sorted({*SIZES, loop.EVAL_BATCH}):
+            for bs in sorted({*SIZES, steps.EVAL_BATCH}):
                 t = time.perf_counter()
-                loop.accuracy(model, x, y, norm, fmt, prec, batch=bs)
+                steps.accuracy(model, x, y, norm, fmt, prec, batch=bs)
                 rates.setdefault((name, bs), []).append(1000 / (time.perf_counter() - t))
     print(f"threads {args.threads}, {args.rounds} rounds, 1000 images; median img/s")
     print("batch " + "".join(f"{n:>14}" for n, *_ in configs))
     for bs in sorted({b for _, b in rates}):
         row = "".join(f"{statistics.median(rates[(n, bs)]):>14.0f}" for n, *_ in configs)
-        mark = "  <- EVAL_BATCH" if bs == loop.EVAL_BATCH else ""
+        mark = "  <- EVAL_BATCH" if bs == steps.EVAL_BATCH else ""
         print(f"{bs:>5} {row}{mark}")
     ratios = [
-        statistics.median(rates[(n, loop.EVAL_BATCH)]) / statistics.median(rates[(n, 1000)])
+        statistics.median(rates[(n, steps.EVAL_BATCH)]) / statistics.median(rates[(n, 1000)])
         for n, *_ in configs
     ]
-    print(f"eval speedup {min(ratios):.2f}-{max(ratios):.2f} (batch {loop.EVAL_BATCH} vs 1000)")
+    print(f"eval speedup {min(ratios):.2f}-{max(ratios):.2f} (batch {steps.EVAL_BATCH} vs 1000)")
 
 
 if __name__ == "__main__":

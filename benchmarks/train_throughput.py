@@ -36,7 +36,7 @@ from convscope.data.base import Normalize
 from convscope.hardware import features
 from convscope.models import LeNet5
 from convscope.train import precision
-from convscope.train.loop import make_optimizer, train_step
+from convscope.train.steps import make_optimizer, train_step
 
 MFLOP_PER_IMAGE = 83.0  # LeNet5 training step, 28x28 input (forward 27.6 MFLOP x 3)
 

@@ -15,7 +15,7 @@ from convscope import allocator
 print(allocator.tune(), file=sys.stderr)
 from convscope.config import ModelConfig, from_flat
 from convscope.models import build_model
-from convscope.train.loop import make_optimizer, train_step
+from convscope.train.steps import make_optimizer, train_step
 torch.set_num_threads(1)
 torch.manual_seed(0)
 model = build_model(ModelConfig(model="lenet5"), (1, 28, 28), 10)

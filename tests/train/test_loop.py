@@ -16,7 +16,8 @@ import torch
 from convscope.config import RunConfig, config_hash
 from convscope.errors import ConvscopeError
 from convscope.runs import RunDir
-from convscope.train.loop import batch_indices, train
+from convscope.train.loop import train
+from convscope.train.steps import batch_indices
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import small_config, synthetic_dataset  # noqa: E402

@@ -10,7 +10,7 @@ from convscope.config import config_hash, from_flat
 from convscope.data.base import Normalize
 from convscope.hardware import Features
 from convscope.train import precision
-from convscope.train.loop import accuracy
+from convscope.train.steps import accuracy
 
 
 @pytest.fixture

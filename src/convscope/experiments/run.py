@@ -138,7 +138,7 @@ def plan_runs(
         if t.iterations is not None:
             pr.steps = t.iterations
         elif n_train is not None:
-            from convscope.train.loop import steps_per_epoch
+            from convscope.train.steps import steps_per_epoch
 
             spe = steps_per_epoch(n_train(pr.spec.config.data), t.batch_size)
             pr.steps = max(1, round(float(t.epochs or 1.0) * spe))
