@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convscope.hardware import cpu_features, cpu_flags, features
+from convscope.hardware import _cpu_name, cpu_features, cpu_flags, features
 
 XEON = "processor : 0\nmodel name : Intel Xeon\nflags : fpu avx512f avx512_bf16 amx_bf16 amx_tile\n"
 EPYC_BF16 = "processor : 0\nmodel name : AMD EPYC\nflags : fpu avx2 avx512f avx512_bf16\n"
@@ -42,3 +42,12 @@ def test_no_cuda_no_bf16_on_cuda(monkeypatch) -> None:
         assert not features("cuda").bf16_fast
     finally:
         features.cache_clear()
+
+
+def test_cpu_name_tells_hosts_of_one_model_name_apart(tmp_path: Path) -> None:
+    p = tmp_path / "cpuinfo"
+    block = "processor : {i}\ncpu family : 25\nmodel : 17\nmodel name : AMD EPYC\n"
+    p.write_text("\n".join(block.format(i=i) for i in range(2)))
+    assert _cpu_name(p) == "AMD EPYC (family 25, model 17)"
+    p.write_text(XEON)  # no family or model listed: the name alone
+    assert _cpu_name(p) == "Intel Xeon"

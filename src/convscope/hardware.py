@@ -43,14 +43,23 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
 
 
 def _cpu_name(cpuinfo: Path = CPUINFO) -> str:
+    """The first CPU's model name, with its family and model numbers where listed: a virtual
+    machine may name different hosts alike ("AMD EPYC"), and their speeds differ."""
+    fields: dict[str, str] = {}
     try:
         for line in cpuinfo.read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
+            if not key.strip() and fields:  # the end of the first processor's block
+                break
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine() or "unknown CPU"
+    if fields.get("cpu family") and fields.get("model"):
+        return f"{name} (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def cpu_features(flags: frozenset[str] | None = None, name: str | None = None) -> Features:
