@@ -95,3 +95,27 @@ def test_accuracy_in_inference_mode_matches_plain_forward() -> None:
 
 def test_hardware_module_is_what_precision_reads() -> None:
     assert precision.features is hardware.features
+
+
+def test_the_run_says_why_its_precision_is_what_it_is(machine, tmp_path, caplog) -> None:
+    """`auto` is resolved before the run starts; the log still says it was auto and why (it
+    said "bf16 (asked for)" for a run that asked for nothing)."""
+    import logging
+
+    from synthetic import small_config, synthetic_dataset
+
+    from convscope.train.loop import train
+
+    machine(True)
+    ds = synthetic_dataset(60, 20)
+    said = {}
+    for p in ("auto", "bf16"):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="convscope.train.loop"):
+            s = train(small_config(2, precision=p), tmp_path / p, dataset=ds)
+        assert s["precision"] == "bf16"
+        said[p] = next(
+            r.getMessage() for r in caplog.records if r.getMessage().startswith("precision")
+        )
+    assert said["auto"].startswith("precision bf16 (auto: test)"), said["auto"]
+    assert said["bf16"].startswith("precision bf16 (asked for)"), said["bf16"]

@@ -214,14 +214,19 @@ def train(
 
     allocator.tune()  # glibc: stop re-faulting each step's memory (convscope.allocator)
     run = RunDir(out_dir)
-    cfg = cfg.validate().resolved()  # precision as it runs on this machine (config.json says)
+    cfg = cfg.validate()
+    t = cfg.train  # why the precision is what it is, said before `auto` is resolved away
+    why = precision.explain(t.precision, cfg.model.model, t.device, cfg.model.hidden_size)
+    cfg = cfg.resolved()  # precision as it runs on this machine (config.json says)
     h = config_hash(cfg)
     progress = progress or NoProgress()
     run.check_target()  # never write into (or clean) a folder that is not a run
     created = not run.path.exists()
     io.mkdir(run.path)
     try:
-        return _train_in(run, cfg, h, dataset, resume, callbacks, progress, max_steps, stop_after)
+        return _train_in(
+            run, cfg, h, dataset, resume, callbacks, progress, max_steps, stop_after, why
+        )
     except (ConvscopeError, KeyboardInterrupt):
         if created:  # refused before writing anything: leave no empty folder behind
             _remove_if_untouched(run.path)
@@ -246,6 +251,7 @@ def _train_in(
     progress: Progress,
     max_steps: int | None,
     stop_after: int | None,
+    why_precision: str,
 ) -> dict[str, Any]:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -292,6 +298,7 @@ def _train_in(
                 max_steps,
                 stop_after,
                 SummaryWriter,
+                why_precision,
             )
         except KeyboardInterrupt:
             run.mark_interrupted_if_running()
@@ -321,6 +328,7 @@ def _train_locked(
     max_steps: int | None,
     stop_after: int | None,
     summary_writer_cls: Callable[..., Any],
+    why_precision: str,
 ) -> dict[str, Any]:
     t = cfg.train
     if t.threads is not None:
@@ -339,7 +347,7 @@ def _train_locked(
     eval_every, n_train_eval = cad.eval_every, cad.train_eval_size
     log.info(
         "precision %s; a record every %d steps, train accuracy on %d images, test accuracy on %s",
-        precision.explain(prec, cfg.model.model, t.device, cfg.model.hidden_size),
+        why_precision,
         eval_every,
         n_train_eval,
         f"{n_test} images"
