@@ -104,9 +104,7 @@ def derive_seed(*parts: int) -> int:
 @functools.lru_cache(maxsize=2)
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The shuffled order of the training set in ``epoch``: a pure function of (seed, epoch)."""
-    return torch.randperm(
-        n, generator=torch.Generator().manual_seed(derive_seed(seed, 1, epoch))
-    )
+    return torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, 1, epoch)))
 
 
 def batch_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor:
