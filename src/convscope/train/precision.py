@@ -10,13 +10,15 @@ evaluation). Weights, gradients, optimizer state and checkpoints stay fp32.
 * the model kind was measured to train faster in bf16 at unchanged accuracy
   (:data:`BF16_MODELS`).
 
-Measured (docs/precision.md): LeNet5 trains 1.9x faster in bf16 on an AMX Xeon, and faster on
-an AVX-512 BF16 AMD EPYC, at the same accuracy; resnet8 1.3-1.7x faster on that EPYC, not less
-accurate over 3 seeds. The recurrent cells (RNN, LSTM, GRU) train
-1.3-1.9x faster in bf16 on that EPYC from 128 hidden units up and slower below (the casts cost
-more than the small matmuls save), so ``auto`` uses bf16 for them from
-:data:`BF16_MIN_HIDDEN` units; LSTM-128 and GRU-128 reach the same MNIST accuracy in bf16.
-User factories (``package.module:factory``) were never measured: fp32.
+Measured (docs/precision.md, ``benchmarks/precision_by_model.py``): LeNet5 trains 1.9x faster
+in bf16 on an AMX Xeon, and 1.6x faster on two AVX-512 BF16 AMD EPYC hosts, at the same
+accuracy; resnet8 1.4-1.7x faster on those, not less accurate over 3 seeds. The recurrent cells
+train faster in bf16 only from a size that depends on the cell (below it the casts cost more
+than the small matmuls save), so ``auto`` uses bf16 for them from :data:`BF16_MIN_HIDDEN`
+units: an LSTM from 64 (1.3-1.6x faster on both hosts), a GRU from 128 (1.03-1.3x) and a plain
+RNN from 256 (at 128 it was 1.15x faster on one host and 0.85x on the other). LSTM-64,
+LSTM-128 and GRU-128 reach the same MNIST accuracy in bf16. User factories
+(``package.module:factory``) were never measured: fp32.
 
 Identity: the *resolved* precision is what a run is (bf16 gives other numbers than fp32), so it
 is written to ``config.json`` and is part of the config hash whenever it is not fp32 (an fp32
@@ -42,8 +44,9 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 # model kinds auto runs in bf16 on bf16-capable hardware (measured; docs/precision.md)
 BF16_MODELS = frozenset({"lenet5", "resnet8", "rnn", "lstm", "gru"})
 RECURRENT = frozenset({"rnn", "lstm", "gru"})
-# recurrent cells: bf16 only from this many hidden units (below it bf16 trained slower)
-BF16_MIN_HIDDEN = 128
+# recurrent cells: bf16 only from this many hidden units (smaller cells trained slower in
+# bf16 on at least one measured host)
+BF16_MIN_HIDDEN: dict[str, int] = {"rnn": 256, "lstm": 64, "gru": 128}
 
 
 def device_type(device: str) -> str:
@@ -55,7 +58,7 @@ def device_type(device: str) -> str:
 
 def _measured_faster(model: str, hidden_size: int | None) -> bool:
     if model in RECURRENT:
-        return (hidden_size or 0) >= BF16_MIN_HIDDEN
+        return (hidden_size or 0) >= BF16_MIN_HIDDEN[model]
     return model in BF16_MODELS
 
 
@@ -77,7 +80,8 @@ def explain(precision: str, model: str, device: str, hidden_size: int | None = N
         return f"{got} (asked for)"
     f = features(device_type(device))
     if model in RECURRENT and not _measured_faster(model, hidden_size):
-        return f"{got} (auto: {model} below {BF16_MIN_HIDDEN} hidden units trains slower in bf16)"
+        n = BF16_MIN_HIDDEN[model]
+        return f"{got} (auto: {model} below {n} hidden units trains slower in bf16)"
     if not _measured_faster(model, hidden_size):
         return f"{got} (auto: model {model!r} is not measured faster in bf16)"
     return f"{got} (auto: {f.reason})"
