@@ -173,6 +173,25 @@ def test_empty_grid_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "groups.x" in err and "grid" in err and "empty" in err
 
 
+def test_a_model_factory_that_cannot_be_imported_stops_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It failed every run in its workers, one by one, after creating OUT and the run folders."""
+    out = tmp_path / "out"
+    for model, why in (
+        ("no_such_pkg.nets:factory", "cannot import module 'no_such_pkg.nets'"),
+        ("convscope.models:no_such_factory", "has no callable 'no_such_factory'"),
+    ):
+        f = write_experiment(tmp_path / "e.toml", SWEEP, **{**SMALL, "model": model})
+        assert main(["run", str(f), "--out", str(out), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "FAILED" not in err, err  # no run was started
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"convscope: error: {f} [groups.g]: config key 'model'"), last
+        assert why in last, last
+        assert not out.exists()
+
+
 def test_out_that_is_not_an_experiment_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from convscope import io
 from convscope.config import DataConfig, RunConfig
-from convscope.errors import ConvscopeError
+from convscope.errors import ConfigError, ConvscopeError
 from convscope.experiments.executors import Executor
 from convscope.experiments.spec import Experiment, RunSpec
 from convscope.experiments.tasks import AnalyzeTask, GroupAnalyzeTask, Task, TrainTask
@@ -126,8 +126,6 @@ def plan_runs(
         pr.analyses = list(dict.fromkeys([*pr.analyses, *a.what]))
         for name, o in a.options.items():
             if pr.analysis_options.get(name, o) != o:
-                from convscope.errors import ConfigError
-
                 raise ConfigError(
                     f"{exp.file}: [[analysis]]: run '{a.label}' (seed {a.seed}) gets two different "
                     f"option sets for {name!r}"
@@ -317,11 +315,25 @@ def _analysis_todo(run: PlannedRun) -> list[str]:
 
 
 def preflight(exp: Experiment) -> None:
-    """Fail fast (DataError naming the path) on a data source that cannot be found."""
+    """Fail fast, before anything is trained: on a data source that cannot be found (DataError
+    naming the path), and on a model factory (``package.module:factory``) that cannot be
+    imported (ConfigError naming the file, the group and the key), which would fail every run
+    that uses it."""
     from convscope.data import detect
+    from convscope.models import REGISTRY, load_factory
 
     for data in sorted({r.config.data.data for g in exp.groups for r in g.runs}):
         detect(data)
+    models: dict[str, str] = {}  # model -> the first group that trains it
+    for g in exp.groups:
+        for r in g.runs:
+            models.setdefault(r.config.model.model, g.name)
+    for model, group in sorted(models.items()):
+        if model not in REGISTRY:
+            try:
+                load_factory(model)
+            except ConfigError as e:
+                raise ConfigError(f"{exp.file} [groups.{group}]: {e}") from None
 
 
 def run_experiment(
@@ -344,12 +356,14 @@ def run_experiment(
 
     Raises:
         LockedError: another process is writing ``out``.
-        ConvscopeError: a data source cannot be found (before anything is trained).
+        ConvscopeError: a data source cannot be found, or a model factory cannot be imported
+            (before anything is written).
     """
     out = Path(out).resolve()
     monitor = monitor or _LogMonitor()
     try:
         check_out(out)
+        preflight(exp)  # before the folder exists: a refused run leaves nothing behind
         io.mkdir(out)
     except BaseException:
         executor.shutdown()
@@ -430,7 +444,6 @@ def _run_locked(
     stop_after: int | None,
 ) -> ExperimentResult:
     t0 = time.monotonic()
-    preflight(exp)
     old = out / EXPERIMENT_JSON
     if old.is_file():
         with contextlib.suppress(ValueError, OSError):
