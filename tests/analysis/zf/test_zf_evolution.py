@@ -11,14 +11,20 @@ from convscope.analysis.zf.topk import topk_per_map
 from convscope.errors import ConvscopeError
 
 
-def test_each_column_is_the_top1_of_its_checkpoint() -> None:
-    models = {0: make_net("lenet5", seed=20)[0], 50: make_net("lenet5", seed=21)[0]}
-    loaded = []
+def recording_loader(models: dict[int, torch.nn.Module]):
+    """A checkpoint loader over ``models`` and the list of the steps it was asked for."""
+    loaded: list[int] = []
 
-    def load(step: int):
+    def load(step: int) -> torch.nn.Module:
         loaded.append(step)
         return models[step]
 
+    return load, loaded
+
+
+def test_each_column_is_the_top1_of_its_checkpoint() -> None:
+    models = {0: make_net("lenet5", seed=20)[0], 50: make_net("lenet5", seed=21)[0]}
+    load, loaded = recording_loader(models)
     images = torch.randn((20, 1, 28, 28), dtype=torch.float64)
     ev = feature_evolution([0, 50], load, images, "conv2", maps=[1, 4, 9], batch_size=8)
     assert loaded == [0, 50] and ev.steps.tolist() == [0, 50] and ev.layer == "relu2"
@@ -42,12 +48,7 @@ def test_several_layers_from_one_pass_per_checkpoint_equal_one_layer_at_a_time()
     from convscope.analysis.zf.evolution import feature_evolution_of_layers
 
     models = {0: make_net("lenet5", seed=22)[0], 30: make_net("lenet5", seed=23)[0]}
-    loaded = []
-
-    def load(step: int):
-        loaded.append(step)
-        return models[step]
-
+    load, loaded = recording_loader(models)
     images = torch.randn((24, 1, 28, 28), dtype=torch.float64)
     layers = ["conv1", "conv2", "fc1"]
     many = feature_evolution_of_layers([0, 30], load, images, layers, batch_size=7)
