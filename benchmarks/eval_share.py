@@ -37,6 +37,7 @@ def write_idx(path: Path, a: np.ndarray) -> None:
 def build_set(source: str, out: Path, repeat_train: int, repeat_test: int) -> tuple[int, int]:
     from convscope.config import from_flat
     from convscope.data import load_dataset
+    from convscope.data.idx import FILES
 
     ds = load_dataset(from_flat({"data": source}).data)
     if ds.train.images.shape[1] != 1:
@@ -52,10 +53,10 @@ def build_set(source: str, out: Path, repeat_train: int, repeat_test: int) -> tu
     test_x = np.tile(ds.test.images[:, 0].numpy(), (repeat_test, 1, 1))
     test_y = np.tile(ds.test.labels.numpy(), repeat_test)
     out.mkdir(parents=True, exist_ok=True)
-    write_idx(out / "train-images-idx3-ubyte", train_x)
-    write_idx(out / "train-labels-idx1-ubyte", train_y)
-    write_idx(out / "t10k-images-idx3-ubyte", test_x)
-    write_idx(out / "t10k-labels-idx1-ubyte", test_y)
+    arrays = {"train_images": train_x, "train_labels": train_y}
+    arrays.update(test_images=test_x, test_labels=test_y)
+    for role, a in arrays.items():  # the names convscope's IDX reader looks for
+        write_idx(out / FILES[role], a)
     return len(train_y), len(test_y)
 
 
@@ -93,9 +94,8 @@ def main() -> None:
                     f"best test accuracy {s['best_test_accuracy']:.4f}"
                 )
         for name, v in shares.items():
-            print(
-                f"{name:>11}: median {statistics.median(v):.1%} ({', '.join(f'{x:.1%}' for x in v)})"
-            )
+            each = ", ".join(f"{x:.1%}" for x in v)
+            print(f"{name:>11}: median {statistics.median(v):.1%} ({each})")
         print(f"outside steps share {statistics.median(shares['defaults']):.1%} (defaults)")
 
 

@@ -26,8 +26,9 @@ from convscope.train import precision
 from convscope.train.memory_format import choose_memory_format
 from convscope.train.steps import make_optimizer, train_step
 
-CASES = [("lenet5", None), ("resnet8", None)] + [
-    (m, h) for m in ("rnn", "lstm", "gru") for h in (32, 64, 128, 256)
+# every model kind auto may run in bf16 (precision's own tables); recurrent ones at four sizes
+CASES = [(m, None) for m in sorted(precision.BF16_MODELS - precision.RECURRENT)] + [
+    (m, h) for m in sorted(precision.BF16_MIN_HIDDEN) for h in (32, 64, 128, 256)
 ]
 
 

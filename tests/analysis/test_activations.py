@@ -1,4 +1,5 @@
-"""Activation statistics: numbers against hand computation, the fixed batch, the callback, TensorBoard."""
+"""Activation statistics: numbers against hand computation, the fixed batch, the callback and
+TensorBoard."""
 
 from __future__ import annotations
 

@@ -183,8 +183,9 @@ def _row(
 def stats_row(
     step: int, acts: dict[str, torch.Tensor], points: list[HookPoint], bins: int = N_BINS
 ) -> dict[str, Any]:
-    """One record from captured activations (:func:`convscope.analysis.hook_points.capture`): ``{"step", "n_images",
-    "layers": {name: layer_stats}, "points": {name: where it was hooked}}``."""
+    """One record from captured activations (:func:`convscope.analysis.hook_points.capture`):
+    ``{"step", "n_images", "layers": {name: layer_stats}, "points": {name: where it was
+    hooked}}``."""
     layers = {p.name: layer_stats(acts[p.name], p.kind, bins) for p in points}
     return _row(step, next(iter(acts.values())).shape[0], layers, points)
 

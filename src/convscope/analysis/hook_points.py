@@ -1,11 +1,11 @@
 """Where a model's layer activations are taken, and hooks that take them.
 
-:func:`find_hook_points` traces one forward pass in execution order. For each ``nn.Conv*`` / ``nn.Linear`` call, if the next module that runs
-(skipping normalisation layers such as BatchNorm) is an activation -- a module (ReLU, Tanh,
-...) or a function called in ``forward`` (``F.relu``, ``torch.relu``, ``x.relu_()``,
-``F.leaky_relu``, ...; seen with a ``TorchFunctionMode``, calls inside modules ignored) --
-its output is taken: the layer *after* its nonlinearity; otherwise the layer's own output. The last
-``nn.Linear`` call is the logits; a model without one has its own output as the logits.
+:func:`find_hook_points` traces one forward pass in execution order. For each ``nn.Conv*`` /
+``nn.Linear`` call, if the next module that runs (skipping normalisation layers such as
+BatchNorm) is an activation -- a module (ReLU, Tanh, ...) or a function called in ``forward``
+(``F.relu``, ``torch.relu``, ``x.relu_()``, ``F.leaky_relu``, ...; seen with a
+``TorchFunctionMode``, calls inside modules ignored) -- its output is taken: the layer *after*
+its nonlinearity; otherwise the layer's own output. The last ``nn.Linear`` call is the logits; a model without one has its own output as the logits.
 Recurrent modules (``nn.RNN``/``nn.LSTM``/``nn.GRU``) are layers too: their top layer's output
 sequence ``(B, T, H)`` is taken, with statistics per time step as well. A module called more
 than once per forward (a shared ``self.relu``) is hooked at the right call. Names follow the
