@@ -148,10 +148,12 @@ def test_capture_is_not_changed_by_a_later_inplace_op() -> None:
     m = InplaceAfterConv()
     x = torch.randn(2, 1, 5, 5)
     pts = find_hook_points(m, x)
-    assert (pts[0].module, pts[0].after) == ("fn:relu", "relu (function)")  # post-activation
+    assert (pts[0].module, pts[0].after) == ("relu", "relu (function)")  # post-activation
     with torch.no_grad():
         torch.testing.assert_close(capture(m, x, pts)["Layer_1_Activations"], F.relu(m.conv(x)))
-    raw = dataclasses.replace(pts[0], module="conv", after="none")  # the conv output itself
+    raw = dataclasses.replace(
+        pts[0], module="conv", after="none", index=0
+    )  # the conv output itself
     a = capture(m, x, [raw, pts[1]])["Layer_1_Activations"]
     with torch.no_grad():
         torch.testing.assert_close(a, m.conv(x))  # negatives included: a copy, not overwritten

@@ -6,7 +6,7 @@ and the reference report plots each layer's activation histograms in TensorBoard
 "the early layers converge very quickly while the fully connected layers take longer". This
 module measures that, for any model.
 
-Where activations are taken: :mod:`convscope.analysis.hook_points`.
+Where activations are taken, and what a dead unit is: :mod:`convscope.analysis.hook_points`.
 
 Choices (recorded in :data:`STAT_CHOICES`): the model is in eval mode (dropout off); std is the
 population std (ddof 0); percentiles use linear interpolation (numpy's default); the histogram
@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from convscope.analysis.hook_points import HookPoint, eval_mode, find_hook_points, hooked
+from convscope.analysis.hook_points import DEAD_RULES, HookPoint, find_hook_points, take
+from convscope.analysis.zf.graph import Chain, as_chain, eval_mode
 from convscope.config import TrainConfig
 from convscope.errors import ConvscopeError
 from convscope.train.memory_format import model_memory_format
@@ -55,9 +56,11 @@ STAT_CHOICES: dict[str, Any] = {
     "per hidden unit (recurrent: max over images and time steps)",
     "batch": f"first N of a permutation of the test split, torch.Generator seeded {BATCH_SEED}, "
     "sorted; the same images for every run on the same data",
-    "hook_rule": "after each conv/linear: the next executed activation, module or function "
-    "(F.relu, torch.relu, x.relu_(), F.leaky_relu, ...; normalisation layers skipped), else "
-    "the layer output; last linear = Logits",
+    "hook_rule": "read from the traced layer graph: after each conv/linear, the first "
+    "elementwise nonlinearity that follows it through normalisation, scaling, dropout and "
+    "residual adds (ReLU, GELU, SiLU, Tanh, ..., module or function), else the layer output; "
+    "the model output = Logits",
+    "dead": DEAD_RULES,
 }
 
 
@@ -202,25 +205,28 @@ class ActivationMeter:
         self.x = x
         self.bins = bins
         self.points: list[HookPoint] | None = None
+        self._chain: Chain | None = None
+
+    def chain(self, model: nn.Module) -> Chain:
+        """The model's layer graph, traced once per model object."""
+        if self._chain is None or self._chain.model is not model:
+            self._chain = as_chain(model)
+        return self._chain
 
     def measure(self, model: nn.Module, step: int) -> dict[str, Any]:
+        chain = self.chain(model)
         if self.points is None:
-            self.points = find_hook_points(model, self.x[:2])
+            self.points = find_hook_points(chain)
             log.info(
                 "activation statistics at %s",
                 ", ".join(f"{p.name}={p.module or '<model>'}" for p in self.points),
             )
         points = self.points
-        layers: dict[str, dict[str, Any]] = {}
-
-        def sink(p: HookPoint, t: torch.Tensor) -> None:
-            layers[p.name] = layer_stats(t, p.kind, self.bins)  # before any later in-place op
-
-        with hooked(model, points, sink), torch.no_grad(), eval_mode(model):
-            model(self.x)
-        missing = [p.name for p in points if p.name not in layers]
-        if missing:
-            raise ConvscopeError(f"activation hook: no output captured for {', '.join(missing)}")
+        with torch.no_grad(), eval_mode(model):
+            taps, _ = chain.run(self.x, [p.index for p in points], to_end=False)
+        layers = {
+            p.name: layer_stats(take(taps[p.index], chain, p), p.kind, self.bins) for p in points
+        }
         return _row(step, self.x.shape[0], layers, points)
 
 
@@ -375,7 +381,8 @@ def dead_units(
     device: str | torch.device = "cpu",
     points: list[HookPoint] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Units that never activate (max <= 0) on all of ``images``, per layer except the logits.
+    """Dead units on all of ``images``, per layer except the logits (:data:`DEAD_RULES`: after
+    a rectifier, never above ``f(0)``; elsewhere, constant).
 
     Args:
         images: ``(N, C, H, W)`` uint8 (e.g. the whole test split), processed in batches.
@@ -383,8 +390,7 @@ def dead_units(
 
     Returns:
         ``{layer: {"n_units", "n_dead", "dead_fraction", "dead": [indices], "after", "kind",
-        "unit_max": [max per unit]}}``. "Dead" is meaningful after ReLU-like activations; for
-        tanh (recurrent) layers it means "never positive".
+        "dead_rule", "threshold", "unit_max": [max per unit]}}``.
     """
     if images.dim() != 4 or images.shape[0] == 0:
         raise ConvscopeError(
@@ -393,26 +399,37 @@ def dead_units(
     if batch_size <= 0:
         raise ConvscopeError(f"dead units: batch_size must be positive, got {batch_size}")
     model = model.to(device)
+    chain = as_chain(model)
     if points is None:
-        points = find_hook_points(model, normalize(images[:2].to(device)))
+        points = find_hook_points(chain)
     points = [p for p in points if p.kind != "logits"]
     maxima: dict[str, torch.Tensor] = {}
-
-    def sink(p: HookPoint, t: torch.Tensor) -> None:
-        m = _units(t, p.kind)
-        maxima[p.name] = m if p.name not in maxima else torch.maximum(maxima[p.name], m)
-
-    with hooked(model, points, sink), torch.no_grad(), eval_mode(model):
+    minima: dict[str, torch.Tensor] = {}
+    with torch.no_grad(), eval_mode(model):
         for i in range(0, images.shape[0], batch_size):
-            model(normalize(images[i : i + batch_size].to(device)))
+            x = normalize(images[i : i + batch_size].to(device))
+            taps, _ = chain.run(x, [p.index for p in points], to_end=False)
+            for p in points:
+                t = take(taps[p.index], chain, p)
+                hi, lo = _units(t, p.kind), -_units(-t, p.kind)
+                if p.name in maxima:
+                    hi, lo = torch.maximum(maxima[p.name], hi), torch.minimum(minima[p.name], lo)
+                maxima[p.name], minima[p.name] = hi, lo
     out = {}
     for p in points:
         m = maxima[p.name].float().cpu()
-        dead = torch.nonzero(m <= 0).flatten().tolist()
+        if p.dead_rule == "rectifier":
+            dead_mask = m <= p.threshold
+        else:
+            lo = minima[p.name].float().cpu()
+            dead_mask = (m - lo) <= 1e-6 * torch.clamp(m.abs(), min=1.0)
+        dead = torch.nonzero(dead_mask).flatten().tolist()
         out[p.name] = {
             "layer": p.layer,
             "kind": p.kind,
             "after": p.after,
+            "dead_rule": p.dead_rule,
+            "threshold": p.threshold,
             "n_units": int(m.numel()),
             "n_dead": len(dead),
             "dead_fraction": len(dead) / max(int(m.numel()), 1),

@@ -98,19 +98,37 @@ class Branchy(nn.Module):
 @pytest.mark.parametrize(
     ("model", "match"),
     [
-        (PlusOne(), "constant operand 1"),
-        (Sig(), r"sigmoid\) is not supported"),
-        (nn.Sequential(nn.Conv2d(1, 1, 3), nn.Tanh()), "Tanh is not supported"),
-        (nn.Sequential(nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect")), "'reflect'"),
-        (nn.Conv2d(1, 1, 3), "reads the tensor 'weight' directly"),
-        (nn.Sequential(nn.BatchNorm2d(1, track_running_stats=False)), "running statistics"),
-        (nn.Sequential(nn.Flatten(0)), "start_dim=0"),
-        (Branchy(), "cannot be traced"),
+        (PlusOne(), r"layer add \(add, function\).*no transpose is defined for add"),
+        (Sig(), r"layer sigmoid \(function\).*saturating"),
+        (nn.Sequential(nn.Conv2d(1, 1, 3), nn.Tanh()), r"layer 1 \(Tanh\).*saturating"),
+        (
+            nn.Sequential(nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect")),
+            r"layer 0 \(Conv2d 1→1, 3×3\).*padding_mode 'reflect'",
+        ),
+        (nn.Conv2d(1, 1, 3), r"layer conv2d \(function\)"),
+        (nn.Sequential(nn.BatchNorm2d(1, track_running_stats=False)), r"for BatchNorm2d"),
+        (nn.Sequential(nn.Flatten(0)), r"for Flatten"),
     ],
 )
-def test_unsupported_models_raise_one_clear_error(model: nn.Module, match: str) -> None:
-    with pytest.raises(ConvscopeError, match=match) as e:
-        trace_chain(model)
+def test_layers_without_a_rule_run_forward_and_refuse_projection_in_one_line(
+    model: nn.Module, match: str
+) -> None:
+    """Any traceable model runs layer by layer with the model's own numbers; a layer with no
+    deconvnet rule refuses the projection in one line naming it (issue 19)."""
+    from convscope.analysis.zf.deconvnet import NoDeconvRule, Units, project
+
+    chain = trace_chain(model)
+    x = torch.randn(2, 1, 5, 5)
+    torch.testing.assert_close(chain.run(x)[1], model.eval()(x))
+    out = chain.output
+    with pytest.raises(NoDeconvRule, match=match) as e:
+        project(chain, x, out, Units.of([0], [0], [0], [0]), block_output=False)
+    assert "\n" not in str(e.value)
+
+
+def test_data_dependent_control_flow_is_refused_in_one_line() -> None:
+    with pytest.raises(ConvscopeError, match="cannot be traced") as e:
+        trace_chain(Branchy())
     assert "\n" not in str(e.value)
 
 
@@ -135,10 +153,15 @@ def test_view_minus_one_n_is_a_checked_flatten() -> None:
         trace_chain(bad).run(x)
 
 
-def test_functional_pool_is_rejected_by_name() -> None:
+def test_functional_pool_runs_forward_and_is_refused_for_projection_by_name() -> None:
     class FPool(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return F.max_pool2d(x, 2)
 
-    with pytest.raises(ConvscopeError, match="max_pool2d"):
-        trace_chain(FPool())
+    from convscope.analysis.zf.deconvnet import NoDeconvRule, projection_rules
+
+    chain = trace_chain(FPool())  # forward-only: runs as written
+    x = torch.randn(2, 1, 4, 4)
+    torch.testing.assert_close(chain.run(x)[1], F.max_pool2d(x, 2))
+    with pytest.raises(NoDeconvRule, match="max_pool2d"):
+        projection_rules(chain, chain.output)

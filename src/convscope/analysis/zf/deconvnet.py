@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convscope.analysis.zf.graph import (
+    ACT,
     ADAPTIVEAVG,
     ADAPTIVEMAX,
     ADD,
@@ -44,12 +45,17 @@ from convscope.analysis.zf.graph import (
     LEAKYRELU,
     LINEAR,
     MAXPOOL,
+    NORM,
     RELU,
+    SCALE,
     Chain,
     ForwardRecord,
     as_chain,
     conv_padding,
+    display_name,
+    eval_mode,
 )
+from convscope.analysis.zf.kinds import RECTIFIER_NAMES
 from convscope.errors import ConvscopeError
 
 DECONV_CHOICES: dict[str, str] = {
@@ -72,7 +78,70 @@ DECONV_CHOICES: dict[str, str] = {
     "add": "a residual add passes the signal unchanged to both summands; where one tensor "
     "feeds several layers (a skip) the signals coming back from them add",
     "cat": "concatenation splits the signal back into its parts along the channels",
+    "rectifier_act": "GELU, SiLU, Mish, Hardswish, ELU, CELU, SELU, Softplus, ReLU6: rectify the "
+    "reconstruction (relu of the signal), the ReLU rule: each is ReLU-shaped (above f(0) "
+    "exactly where its input is positive), and the rule passes down the signal of the units "
+    "that are on, as the paper does at a ReLU",
+    "prelu": "PReLU and RReLU (eval: the mean slope): the same leaky rectifier, with the "
+    "layer's own slopes, applied to the reconstruction (the leaky-ReLU rule)",
+    "saturating_act": "Sigmoid, Tanh, Hardtanh, Hardsigmoid, Softsign, LogSigmoid, "
+    "Tanhshrink, Threshold: no rule (a saturating unit has no 'on' part to pass down); the "
+    "projection is refused in one line and the forward-only analyses still run",
+    "norm": "GroupNorm, LayerNorm, InstanceNorm: the statistics are frozen at this image's "
+    "forward pass, so the layer is a per-element affine map; going down, scale by "
+    "weight / sigma of this image (the batch-norm rule with the image's own statistics), "
+    "no shift",
+    "scale": "multiplying or dividing by a constant: the same factor on the way down",
+    "other": "any other op (a custom function, a recurrent cell, a non-zero padding mode): no "
+    "rule; the projection is refused in one line naming the layer",
 }
+
+
+class NoDeconvRule(ConvscopeError):
+    """A layer on the way down has no deconvnet rule (:data:`DECONV_CHOICES`); the message is
+    one line naming it. Forward-only analyses are unaffected."""
+
+
+def layer_rule(chain: Chain, i: int) -> str | None:
+    """The :data:`DECONV_CHOICES` key applied at layer ``i`` going down; ``None`` if none."""
+    layer = chain.layers[i]
+    kind = layer.kind
+    if kind == ACT:
+        if layer.op in ("prelu", "rrelu"):
+            return "prelu"
+        return "rectifier_act" if layer.op in RECTIFIER_NAMES else None
+    if kind == CONV:
+        return "conv" if getattr(layer.module, "padding_mode", "zeros") == "zeros" else None
+    if kind in (ADAPTIVEAVG, ADAPTIVEMAX):
+        return "adaptivepool"
+    table = {RELU: "relu", LEAKYRELU: "leakyrelu", MAXPOOL: "maxpool", AVGPOOL: "avgpool"}
+    table |= {BN: "batchnorm", DROPOUT: "dropout", FLATTEN: "flatten", LINEAR: "linear"}
+    table |= {ADD: "add", CAT: "cat", NORM: "norm", SCALE: "scale"}
+    return table.get(kind)
+
+
+def projection_rules(chain: Chain, idx: int) -> dict[str, str]:
+    """Each layer the projection from ``idx`` passes down through -> the rule applied there
+    (``DECONV_CHOICES`` key); :class:`NoDeconvRule` for the first layer that has none."""
+    out: dict[str, str] = {}
+    for i in sorted(chain.ancestors(idx)):
+        rule = layer_rule(chain, i)
+        if rule is None:
+            layer = chain.layers[i]
+            if layer.kind == ACT:
+                why = "a saturating nonlinearity has no 'on' part to pass down"
+            elif layer.kind == CONV:
+                why = (
+                    f"padding_mode {getattr(layer.module, 'padding_mode', '')!r}; expected 'zeros'"
+                )
+            else:
+                why = f"no transpose is defined for {layer.op or layer.kind}"
+            raise NoDeconvRule(
+                f"deconvnet: layer {display_name(layer)} has no projection rule ({why}; see "
+                f"docs/deconvnet.md); projections from {chain.layers[idx].name!r} are skipped"
+            )
+        out[chain.layers[i].name] = rule
+    return out
 
 
 @dataclass(frozen=True)
@@ -195,7 +264,26 @@ def transpose_layer(
     if kind == CAT:
         return list(torch.split(signal, [s[1] for s in in_shapes], dim=1))
     in_shape = in_shapes[0]
+    if kind == SCALE:
+        return [signal * layer.scale]
+    if kind == NORM:
+        return [signal * rec.norm_scales[i][image_of].to(signal.dtype)]
+    if kind == ACT:
+        return [_act_rule(chain, i, signal)]
     return [_transpose_one(layer.name, kind, m, layer.slope, signal, in_shape, rec, i, image_of)]
+
+
+def _act_rule(chain: Chain, i: int, signal: torch.Tensor) -> torch.Tensor:
+    """The rule at a nonlinearity other than ReLU/leaky ReLU (:data:`DECONV_CHOICES`)."""
+    layer = chain.layers[i]
+    rule = layer_rule(chain, i)
+    if rule == "rectifier_act":
+        return torch.relu(signal)
+    if rule == "prelu" and isinstance(layer.module, nn.RReLU):
+        return F.leaky_relu(signal, (layer.module.lower + layer.module.upper) / 2)
+    if rule == "prelu":
+        return chain.apply_layer(i, [signal])  # the layer's own slopes, out of place
+    raise NoDeconvRule(f"deconvnet: layer {display_name(layer)} has no projection rule")
 
 
 def _transpose_one(
@@ -249,7 +337,7 @@ def project_down(
         s = pending.pop(i, None)
         if s is None:  # layer i does not lead to idx
             continue
-        for j, down in zip(chain.layers[i].inputs, transpose_layer(chain, i, s, rec, image_of)):
+        for j, down in zip(chain.inputs_of(i), transpose_layer(chain, i, s, rec, image_of)):
             if j == INPUT:
                 out = down if out is None else out + down
             else:
@@ -290,6 +378,7 @@ def project(
     chain = as_chain(model)
     idx = chain.resolve(layer, block_output)
     name = chain.layers[idx].name
+    projection_rules(chain, idx)  # NoDeconvRule, in one line, before any work
     images = images.to(device=chain.device, dtype=chain.dtype)
     if images.dim() != 4:
         raise ConvscopeError(f"images: expected (B, C, H, W), got {tuple(images.shape)}")
@@ -316,7 +405,8 @@ def project(
             signal[rows, ch[s:e], yy[s:e], xx[s:e]] = values[s:e]
         else:
             signal[rows, ch[s:e]] = values[s:e]
-        out[s:e] = project_down(chain, idx, signal, rec, inverse[s:e])
+        with eval_mode(chain.model):
+            out[s:e] = project_down(chain, idx, signal, rec, inverse[s:e])
     return out
 
 

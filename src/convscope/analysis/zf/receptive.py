@@ -34,6 +34,9 @@ from convscope.analysis.zf.graph import (
     INPUT,
     LINEAR,
     MAXPOOL,
+    OP,
+    RECURRENT,
+    VALUE,
     Chain,
     _pair,
     conv_padding,
@@ -137,13 +140,20 @@ def receptive_fields(
     """
     shapes = chain.output_shapes(input_shape) if input_shape is not None else None
     out: list[ReceptiveField] = []
-    for layer in chain.layers:
-        ins = [(_PIXEL if j == INPUT else out[j]) for j in layer.inputs]
+    for i, layer in enumerate(chain.layers):
+        # a shape read (x.size(0)) carries no pixels: it does not widen the field
+        ins = [
+            (_PIXEL if j == INPUT else out[j])
+            for j in chain.inputs_of(i)
+            if j == INPUT or chain.layers[j].kind != VALUE
+        ] or [_FULL]
         rf = _union(ins) if len(ins) > 1 else ins[0]
-        if layer.kind in (FLATTEN, LINEAR):
+        if layer.kind in (FLATTEN, LINEAR, RECURRENT, VALUE) or (
+            layer.kind == OP and not layer.pointwise
+        ):
             rf = _FULL
         elif layer.kind in (ADAPTIVEAVG, ADAPTIVEMAX) and not rf.full:
-            j = layer.inputs[0]
+            j = chain.inputs_of(i)[0]
             in_hw = None
             if shapes is not None:
                 in_hw = tuple(input_shape[1:]) if j == INPUT else shapes[j][1:]  # type: ignore[index]
@@ -225,7 +235,9 @@ def describe_layers(chain: Chain, input_shape: Sequence[int]) -> list[dict[str, 
             {
                 "name": layer.name,
                 "kind": layer.kind,
-                "inputs": ["input" if j == INPUT else chain.layers[j].name for j in layer.inputs],
+                "inputs": [
+                    "input" if j == INPUT else chain.layers[j].name for j in chain.inputs_of(i)
+                ],
                 "shape": list(shape),
                 "receptive_field": "full" if rf.full else f"{rf.size[0]}x{rf.size[1]}",
                 "analyzable": len(shape) in (1, 3) and i != chain.output,
