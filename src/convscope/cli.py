@@ -23,6 +23,7 @@ from typing import Any
 
 from convscope import __version__
 from convscope.errors import (
+    EXIT_BAD_INPUT,
     EXIT_DIVERGED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -195,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- commands ------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from convscope.config import config_hash, from_flat, load_config_file
+    from convscope.config import config_hash, from_flat, load_config_file, short_model_name
 
     flat: dict[str, Any] = {}
     if args.config is not None:
@@ -219,10 +220,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             shutil.rmtree(out, ignore_errors=True)
         _print_summary(out, summary, dataset.source, len(dataset.test), temporary=True)
     else:
-        out = (
-            args.out
-            or Path("runs") / f"{Path(cfg.model.model).name.replace(':', '-')}-{config_hash(cfg)}"
-        )
+        out = args.out or Path("runs") / f"{short_model_name(cfg.model.model)}-{config_hash(cfg)}"
         summary = _train(args, cfg, out, dataset, None)
         _print_summary(out, summary, dataset.source, len(dataset.test))
     return {
@@ -323,7 +321,7 @@ def _finished_run(run_dir: Path) -> Iterator[None]:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from convscope.studies import load_builtin
     from convscope.studies.base import describe
-    from convscope.studies.runner import analyze, run_scope_names
+    from convscope.studies.runner import Outcome, analyze, run_scope_names
 
     if args.list:
         for cls in load_builtin().values():
@@ -338,11 +336,29 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if args.what == "all"
         else run_scope_names([w.strip() for w in args.what.split(",") if w.strip()])
     )
+    outcomes: dict[str, Outcome] = {}
     with _finished_run(args.run_dir):  # exit 4 while it is written, 2 if unfinished
-        done = analyze(args.run_dir, names)
+        done = analyze(args.run_dir, names, errors={}, outcomes=outcomes)
     for name, path in done.items():
         print(_analysis_line(name, Path(path)))
-    return EXIT_OK
+    print(outcome_table(outcomes))
+    return EXIT_OK if all(o.status == "ran" for o in outcomes.values()) else EXIT_BAD_INPUT
+
+
+def outcome_table(outcomes: dict[str, Any]) -> str:
+    """The closing table of ``analyze``: each analysis, ran / refused / failed, its wall and CPU
+    time, and why in one line."""
+    w = max([len(n) for n in outcomes] + [8])
+    lines = [f"{'analysis':<{w}}  {'status':<8} {'wall':>8} {'cpu':>8}  why"]
+    for name, o in outcomes.items():
+        times = f"{o.wall_s:7.1f}s {o.cpu_s:7.1f}s" if o.status == "ran" else f"{'':>8} {'':>8}"
+        why = " ".join(o.message.split())
+        lines.append(f"{name:<{w}}  {o.status:<8} {times}  {why}".rstrip())
+    counts = {
+        s: sum(o.status == s for o in outcomes.values()) for s in ("ran", "refused", "failed")
+    }
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(lines)
 
 
 def _analysis_line(name: str, json_path: Path) -> str:

@@ -27,9 +27,26 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
     ),
     # [model]
     "model": ("NAME", "network: a registered model or package.module:factory"),
-    "hidden_size": ("N", "recurrent models: units per layer"),
-    "num_layers": ("N", "recurrent models: stacked layers"),
-    "dropout": ("P", "dropout probability (lenet5: before the last layer; recurrent: between)"),
+    "hidden_size": (
+        "N",
+        "recurrent models: units per layer (default: 128 for the built-in models; a factory's "
+        "own default)",
+    ),
+    "num_layers": (
+        "N",
+        "recurrent models: stacked layers (default: 1 for the built-in models; a factory's own "
+        "default)",
+    ),
+    "dropout": (
+        "P",
+        "dropout probability (lenet5: before the last layer; recurrent: between) (default: 0 for "
+        "the built-in models; a factory's own default)",
+    ),
+    "model_args": (
+        "K=V,...",
+        "keyword arguments for a model factory, e.g. width=32,dropout=0.3 (default: none: the "
+        "factory's own defaults)",
+    ),
     # [optim]
     "optimizer": ("NAME", "optimizer"),
     "lr": ("LR", "learning rate"),

@@ -51,12 +51,77 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Which network. ``model`` is a registry name or ``package.module:factory``."""
+    """Which network. ``model`` is a registry name or ``package.module:factory``.
+
+    ``hidden_size``, ``num_layers`` and ``dropout`` left unset (``None``) mean the model's own
+    default: :data:`MODEL_DEFAULTS` for the built-in models, the factory's own default for a
+    user's factory (convscope passes a factory only what the config sets). ``model_args`` are
+    further keyword arguments for a user's factory (``{width = 32}``), each part of the run's
+    identity.
+    """
 
     model: str = "lenet5"
-    hidden_size: int = 128  # recurrent models: units per layer
-    num_layers: int = 1  # recurrent models: stacked layers
-    dropout: float = 0.0  # lenet5: before the last layer; recurrent: between layers
+    hidden_size: int | None = None  # recurrent models: units per layer
+    num_layers: int | None = None  # recurrent models: stacked layers
+    dropout: float | None = None  # lenet5: before the last layer; recurrent: between layers
+    model_args: dict[str, Any] = field(default_factory=dict)  # a factory's keyword arguments
+
+    def get(self, key: str) -> Any:
+        """``hidden_size``, ``num_layers`` or ``dropout``, the built-in default when unset."""
+        v = getattr(self, key)
+        return MODEL_DEFAULTS[key] if v is None else v
+
+
+#: the built-in models' defaults for the keys a config may leave unset
+MODEL_DEFAULTS: dict[str, Any] = {"hidden_size": 128, "num_layers": 1, "dropout": 0.0}
+MODEL_ARG_TYPES = (bool, int, float, str)
+
+
+def _scalar(text: str) -> bool | int | float | str:
+    """A ``--model-args`` value as TOML would read it: true/false, an integer, a number, else
+    the text."""
+    t = text.strip()
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(t)
+        except ValueError:
+            pass
+    return t
+
+
+def parse_model_args(value: Any, key: str = "model_args") -> dict[str, Any]:
+    """``"width=32,dropout=0.3"`` or a table ``{width = 32}`` -> ``{"width": 32, ...}``; one
+    ConfigError naming the key for anything else."""
+    if isinstance(value, str):
+        out: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, eq, v = part.partition("=")
+            if not eq or not name.strip().isidentifier():
+                raise ConfigError(
+                    f"config key '{key}': expected name=value pairs separated by commas "
+                    f"(width=32,dropout=0.3), got {part!r}"
+                )
+            out[name.strip()] = _scalar(v)
+        return out
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key '{key}': expected a table of values, got {value!r}")
+    for k, v in value.items():
+        if not isinstance(k, str) or not k.isidentifier():
+            raise ConfigError(f"config key '{key}': argument name {k!r} is not an identifier")
+        if not isinstance(v, MODEL_ARG_TYPES) or (isinstance(v, float) and not math.isfinite(v)):
+            raise ConfigError(
+                f"config key '{key}.{k}': expected a boolean, integer, finite number or string, "
+                f"got {v!r}"
+            )
+    return dict(value)
+
+
+def short_model_name(model: str) -> str:
+    """A model's name for labels and folders: the factory's name, not its path
+    (``/home/me/nets.py:net_bn`` -> ``net_bn``)."""
+    return model.rpartition(":")[2] or model
 
 
 @dataclass
@@ -140,15 +205,16 @@ class RunConfig:
                 )
         if self.optim.nesterov and self.optim.optimizer != "sgd":
             raise ConfigError("config key 'nesterov': only valid with optimizer 'sgd'")
-        if not 0.0 <= self.model.dropout < 1.0:
+        if self.model.dropout is not None and not 0.0 <= self.model.dropout < 1.0:
             raise ConfigError(
                 f"config key 'dropout': expected 0 <= dropout < 1, got {self.model.dropout}"
             )
+        self.model.model_args = parse_model_args(self.model.model_args)
         file, sep, attr = self.model.model.rpartition(":")
         if sep and file.endswith(".py") and not Path(file).is_absolute():
             # a user's model file: kept absolute so the run rebuilds it from any folder
             self.model.model = f"{Path(file).expanduser().resolve()}:{attr}"
-        if self.model.hidden_size <= 0 or self.model.num_layers <= 0:
+        if any(v is not None and v <= 0 for v in (self.model.hidden_size, self.model.num_layers)):
             raise ConfigError(
                 "config keys 'hidden_size' and 'num_layers': expected positive integers"
             )
@@ -174,12 +240,16 @@ class RunConfig:
 
         d = self.to_dict()
         d.pop("name")
+        if not d["model"]["model_args"]:  # the default: identities from before it stay
+            d["model"].pop("model_args")
+        if _builtin(self.model.model):  # unset = the built-in default, as before
+            d["model"].update({k: self.model.get(k) for k in MODEL_DEFAULTS})
         for k in ("device", "threads", "keep_checkpoints"):
             d["train"].pop(k)
         if d["train"]["test_eval_size"] is None:  # the default: identities from before it stay
             d["train"].pop("test_eval_size")
         p = resolve(
-            self.train.precision, self.model.model, self.train.device, self.model.hidden_size
+            self.train.precision, self.model.model, self.train.device, self.model.get("hidden_size")
         )
         if p == "fp32":
             d["train"].pop("precision")
@@ -194,10 +264,20 @@ class RunConfig:
         t = dataclasses.replace(
             self.train,
             precision=resolve(
-                self.train.precision, self.model.model, self.train.device, self.model.hidden_size
+                self.train.precision,
+                self.model.model,
+                self.train.device,
+                self.model.get("hidden_size"),
             ),
         )
-        return dataclasses.replace(self, train=t)
+        m = self.model
+        if _builtin(m.model):  # config.json records the built-in defaults, as before
+            m = dataclasses.replace(m, **{k: m.get(k) for k in MODEL_DEFAULTS})
+        return dataclasses.replace(self, train=t, model=m)
+
+
+def _builtin(model: str) -> bool:
+    return ":" not in model
 
 
 SECTIONS: dict[str, type] = {
@@ -300,6 +380,9 @@ def flatten(d: dict[str, Any], where: str = "config") -> dict[str, Any]:
             names = {f.name for f in dataclasses.fields(cls)}
             for sub_key, sub_value in value.items():
                 sk = _norm_key(sub_key)
+                if sk == "model_args" and isinstance(sub_value, dict):
+                    out.update({f"model_args.{k}": v for k, v in sub_value.items()})
+                    continue
                 if sk not in names:
                     raise ConfigError(
                         f"{where}: unknown key '{key}.{sub_key}'; "
@@ -308,6 +391,10 @@ def flatten(d: dict[str, Any], where: str = "config") -> dict[str, Any]:
                 out[sk] = sub_value
         elif key == "name":
             out["name"] = value
+        elif key.startswith("model_args."):
+            out[key] = value
+        elif key == "model_args" and isinstance(value, dict):  # one key per argument
+            out.update({f"model_args.{k}": v for k, v in value.items()})
         elif key in FLAT_KEYS:
             out[key] = value
         else:
@@ -324,6 +411,16 @@ def from_flat(flat: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
         key = _norm_key(key)
         if key == "name":
             cfg.name = _coerce("name", value, str)
+            continue
+        if key == "model_args":
+            parts["model"].model_args = parse_model_args(value)
+            continue
+        if key.startswith("model_args."):
+            arg = key.partition(".")[2]
+            parts["model"].model_args = {
+                **parts["model"].model_args,
+                **parse_model_args({arg: value}, "model_args"),
+            }
             continue
         section = FLAT_KEYS.get(key)
         if section is None:

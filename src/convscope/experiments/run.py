@@ -107,7 +107,7 @@ def image_cost(cfg: RunConfig) -> float:
     m = cfg.model.model
     if m in _MODEL_COST:
         a, b = _MODEL_COST[m]
-        return (a + b * (cfg.model.hidden_size / 256) ** 1.5) * cfg.model.num_layers
+        return (a + b * (cfg.model.get("hidden_size") / 256) ** 1.5) * cfg.model.get("num_layers")
     return 1.0
 
 

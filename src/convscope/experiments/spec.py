@@ -78,7 +78,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convscope.config import FLAT_KEYS, SECTIONS, RunConfig, config_hash, flatten, from_flat
+from convscope.config import (
+    FLAT_KEYS,
+    SECTIONS,
+    RunConfig,
+    config_hash,
+    flatten,
+    from_flat,
+    short_model_name,
+)
 from convscope.errors import ConfigError
 
 DATA_ROOT_ENV = "CONVSCOPE_DATA_ROOT"
@@ -294,18 +302,29 @@ def _substitute(flat: dict[str, Any], data_root: str | None, replaced: set[str])
     return out
 
 
+def _key_order(key: str) -> tuple[int, str]:
+    """Config keys in their dataclass order; a factory argument after ``model``."""
+    root = "model_args" if key.startswith("model_args.") else key
+    return (list(FLAT_KEYS).index(root) if root in FLAT_KEYS else len(FLAT_KEYS), key)
+
+
 def flat_values(cfg: RunConfig) -> dict[str, Any]:
-    """Every run-config field of ``cfg`` by its flat key (``lr``, ``hidden_size``, ...)."""
+    """Every run-config field of ``cfg`` by its flat key (``lr``, ``hidden_size``, ...), each
+    factory argument as ``model_args.<name>``, and ``model`` by its short name (the factory's
+    name, not its path)."""
     out: dict[str, Any] = {}
     for section in SECTIONS:
         out.update(dataclasses.asdict(getattr(cfg, section)))
+    out["model"] = short_model_name(cfg.model.model)
+    for k, v in cfg.model.model_args.items():
+        out[f"model_args.{k}"] = v
     return out
 
 
 def _label(template: str | None, varied: list[str], cfg: RunConfig, where: str) -> str:
     values = flat_values(cfg)
     if template is None:
-        return "_".join(f"{k}={values[k]}" for k in varied) if varied else "run"
+        return "_".join(f"{k}={values.get(k)}" for k in varied) if varied else "run"
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
     except ValueError as e:
@@ -314,9 +333,16 @@ def _label(template: str | None, varied: list[str], cfg: RunConfig, where: str) 
         if f not in values:
             raise ConfigError(
                 f"{where}: key 'label': template field '{{{f}}}' is not a run-config key"
+                + (" or a model_args entry of this run" if f.startswith("model_args.") else "")
             )
-    try:
-        return template.format(**values)
+    try:  # "{model_args.width}": a dotted field is looked up whole, not as an attribute
+        out, fmt = [], string.Formatter()
+        for text, f, spec, conv in fmt.parse(template):
+            out.append(text)
+            if f is not None:
+                v = fmt.convert_field(values[f], conv) if f else ""
+                out.append(format(v, spec or ""))
+        return "".join(out)
     except (ValueError, TypeError, KeyError, IndexError) as e:
         raise ConfigError(f"{where}: key 'label': cannot format {template!r}: {e}") from None
 
@@ -474,7 +500,7 @@ def expand(
             if ilabel is not None and not isinstance(ilabel, str):
                 raise ConfigError(f"{iwhere}: key 'label': expected a string")
             item_flats.append((ilabel, _run_keys(item, iwhere)))
-        run_varied = sorted({k for _, f in item_flats for k in f}, key=list(FLAT_KEYS).index)
+        run_varied = sorted({k for _, f in item_flats for k in f}, key=_key_order)
         both = set(run_varied) & set(grid_flat)
         if both:
             raise ConfigError(

@@ -10,6 +10,7 @@ at each snapshot), and derives per unit what the pages show (recorded in :data:`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from convscope.analysis.zf._common import Transform
+from convscope.analysis.zf.deconvnet import NoDeconvRule
 from convscope.analysis.zf.evolution import feature_evolution
 from convscope.analysis.zf.graph import (
     AVGPOOL,
@@ -241,11 +243,21 @@ def layer_units(
             f"layer {name!r}: is a {kind} layer; the explorer shows conv and fully connected layers"
         )
     t = topk_per_map(chain, images, idx, k=min(K, images.shape[0]), transform=transform)
+    if t.projection_patches is None and t.patches is not None:  # no deconvnet rule: grey
+        zeros = torch.zeros(t.patches.shape, dtype=torch.float32)
+        t = dataclasses.replace(t, projection_patches=zeros)
     per_image, _, shape = max_per_map(chain, images, idx, transform=transform)
     dead = (t.values[:, 0] <= 0).numpy()
     pim = per_image.numpy()
     counts, edges = histograms(pim)
-    ev = feature_evolution(list(steps), load_model, images, idx, transform=transform)
+    try:
+        ev = feature_evolution(list(steps), load_model, images, idx, transform=transform)
+    except NoDeconvRule:  # the strongest images still evolve; their projections are grey
+        ev = feature_evolution(
+            list(steps), load_model, images, idx, transform=transform, with_projections=False
+        )
+        n_maps, n_steps = ev.image_index.shape
+        ev.projections = torch.zeros((n_maps, n_steps, *images.shape[1:]))
     rf = receptive_fields(chain)[idx]
     m, s = ev.image_index.shape
     flat_img = ev.image_index.reshape(-1)

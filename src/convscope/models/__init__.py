@@ -6,9 +6,10 @@ Names: ``lenet5``, ``resnet8``, ``rnn``, ``lstm``, ``gru``, or a user's factory:
   ``module.py``) is in the current folder, imported from there (no ``PYTHONPATH=.`` needed);
 * ``path/to/file.py:factory``: the file, from any folder (relative to the current folder).
 
-A factory is called with keyword arguments ``in_channels``,
-``image_size``, ``num_classes`` (and the config's ``hidden_size``, ``num_layers``, ``dropout``
-when its signature accepts them) and must return an ``nn.Module``.
+A factory is called with ``in_channels``, ``image_size`` and ``num_classes`` where its
+signature takes them, plus only what the config sets: ``hidden_size``, ``num_layers``,
+``dropout`` when given, and every ``model_args`` entry. Its own defaults are never replaced. It
+must return an ``nn.Module``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from convscope.models.resnet import ResNet8
 
 
 def _lenet5(cfg: ModelConfig, c: int, hw: tuple[int, int], n: int) -> nn.Module:
-    return LeNet5(in_channels=c, image_size=hw, num_classes=n, dropout=cfg.dropout)
+    return LeNet5(in_channels=c, image_size=hw, num_classes=n, dropout=cfg.get("dropout"))
 
 
 def _resnet8(cfg: ModelConfig, c: int, hw: tuple[int, int], n: int) -> nn.Module:
@@ -45,9 +46,9 @@ def _recurrent(cell: str) -> Callable[[ModelConfig, int, tuple[int, int], int], 
             in_channels=c,
             image_size=hw,
             num_classes=n,
-            hidden_size=cfg.hidden_size,
-            num_layers=cfg.num_layers,
-            dropout=cfg.dropout,
+            hidden_size=cfg.get("hidden_size"),
+            num_layers=cfg.get("num_layers"),
+            dropout=cfg.get("dropout"),
         )
 
     return build
@@ -132,19 +133,50 @@ def load_factory(path: str) -> Callable[..., nn.Module]:
     return factory
 
 
+def factory_kwargs(
+    factory: Callable[..., nn.Module],
+    cfg: ModelConfig,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+) -> dict[str, object]:
+    """What a factory is called with: the input and output sizes it takes, and only what the
+    config sets (never a default of convscope's in place of the factory's own)."""
+    c, h, w = image_shape
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: pass what the config sets
+        params = {}
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepts_all = not params or var_kw
+    sizes = {"in_channels": c, "image_size": (h, w) if h != w else h, "num_classes": num_classes}
+    kwargs = {k: v for k, v in sizes.items() if k in params or var_kw}
+    for key in ("hidden_size", "num_layers", "dropout"):
+        if getattr(cfg, key) is not None and (accepts_all or key in params):
+            kwargs[key] = getattr(cfg, key)
+    name = cfg.model.rpartition(":")[2]
+    for key, value in cfg.model_args.items():
+        if not accepts_all and key not in params:
+            takes = ", ".join(p for p in params if p not in sizes) or "nothing else"
+            raise ConfigError(
+                f"config key 'model_args.{key}': factory {name!r} has no argument {key!r}; "
+                f"it takes {takes}"
+            )
+        kwargs[key] = value
+    return kwargs
+
+
 def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """Build the configured model for ``(C, H, W)`` inputs and ``num_classes`` outputs."""
     c, h, w = image_shape
     if cfg.model in REGISTRY:
+        if cfg.model_args:
+            raise ConfigError(
+                f"config key 'model_args': the built-in model {cfg.model!r} takes none; expected "
+                "hidden_size, num_layers or dropout, or a factory of your own"
+            )
         return REGISTRY[cfg.model](cfg, c, (h, w), num_classes)
     factory = load_factory(cfg.model)
-    kwargs = {"in_channels": c, "image_size": (h, w) if h != w else h, "num_classes": num_classes}
-    params = inspect.signature(factory).parameters
-    accepts_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    for key in ("hidden_size", "num_layers", "dropout"):
-        if accepts_all or key in params:
-            kwargs[key] = getattr(cfg, key)
-    kwargs = {k: v for k, v in kwargs.items() if accepts_all or k in params}
+    kwargs = factory_kwargs(factory, cfg, image_shape, num_classes)
     try:
         model = factory(**kwargs)
     except Exception as e:  # the user's own code: name it, not a convscope bug

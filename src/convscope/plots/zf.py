@@ -93,7 +93,7 @@ FONT_PT = 10.0  # text in figures; >= 9 px where the report shows them (checked 
 
 
 def topk_grid(
-    projections: ArrayLike,
+    projections: ArrayLike | None,
     patches: ArrayLike | None = None,
     *,
     maps: Sequence[int] | None = None,
@@ -105,7 +105,7 @@ def topk_grid(
 
     Args:
         projections: ``(M, k, C, h, w)`` projections (cropped to the receptive field or full),
-            shown with 0 as grey.
+            shown with 0 as grey; ``None`` (no deconvnet rule for the model): patches only.
         patches: ``(M, k, C, h', w')`` image patches (uint8 or float), or ``None``.
         maps: map indices for the labels (default ``0..M-1``).
         values: ``(M,)`` each map's strongest activation. When given, maps with a value
@@ -113,8 +113,11 @@ def topk_grid(
             listed under the figure, and the live maps are drawn strongest first.
         ncols: map blocks per row (default about sqrt(M), wider than tall).
     """
-    proj = _np(projections)
-    pat = None if patches is None else _np(patches)
+    if projections is None and patches is None:
+        raise ValueError("topk_grid: give projections or patches")
+    to_unit = signed_to_unit if projections is not None else image_to_unit
+    proj = _np(projections if projections is not None else patches)
+    pat = None if patches is None or projections is None else _np(patches)
     m, k = proj.shape[:2]
     labels = list(range(m)) if maps is None else [int(v) for v in maps]
     order = list(range(m))
@@ -131,7 +134,7 @@ def topk_grid(
                  ha="center", va="center", fontsize=FONT_PT, wrap=True)  # fmt: skip
         return fig
     side = math.ceil(math.sqrt(k))
-    left = [_block(proj[i], side, signed_to_unit) for i in order]
+    left = [_block(proj[i], side, to_unit) for i in order]
     right = [_block(pat[i], side, image_to_unit) for i in order] if pat is not None else None
     bh = max(b.shape[0] for b in left)
     if right is not None:

@@ -60,7 +60,7 @@ class ConfigStats:
 
     @property
     def hidden_size(self) -> int:
-        return int(self.config.get("model", {}).get("hidden_size", 0))
+        return int(self.config.get("model", {}).get("hidden_size") or 0)
 
     @property
     def optimizer(self) -> str:

@@ -64,6 +64,11 @@ class _Context:
             raise ConvscopeError(
                 f"{rd.path}: the Zeiler & Fergus analyses need a CNN ({cfg.model.model}): {e}"
             ) from None
+        if not any(ly.kind == "conv" for ly in self.chain.layers):
+            raise ConvscopeError(
+                f"{rd.path}: the Zeiler & Fergus analyses need a CNN ({cfg.model.model} has no "
+                "Conv2d layer)"
+            )
         self.dataset, self.normalize = run.data()
         self.classes, self.class_names_from = display_classes(
             self.dataset.name, self.dataset.classes

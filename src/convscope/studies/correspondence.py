@@ -83,7 +83,7 @@ def _correspondence(
     all_std = torch.stack([c.mean for c in per_class.values()]).std(0, correction=0)
     arrays["all_classes_mean"] = all_mean.numpy()
     arrays["all_classes_std_over_classes"] = all_std.numpy()
-    summary = correspondence_summary(main, class_name)
+    summary = correspondence_summary(main, class_name, ctx.chain.said)
     fixed_all, rand_all = all_mean[:-1].mean(0), all_mean[-1]
     consistent_all = [ly for ly, f, r in zip(main.layers, fixed_all, rand_all) if f < r]
     fig = correspondence_table_figure(

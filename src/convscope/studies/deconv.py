@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project
+from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project, projection_rules
 from convscope.analysis.zf.receptive import receptive_fields
 from convscope.studies._zf import _Context, from_info, zf_context
 from convscope.studies.base import RunContext, Study, StudyResult, register
@@ -34,6 +34,8 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
 
     chain = ctx.chain
     idxs = list(dict.fromkeys([*ctx.layer_names(layers), chain.penultimate()]))
+    for i in idxs:  # NoDeconvRule in one line before any work: this study is projections
+        projection_rules(chain, i)
     picked = ctx.pick(range(min(n_images, len(ctx.classes))))
     raw, labels = ctx.test[0][picked], ctx.test[1][picked]
     x = ctx.normalize(raw.to(ctx.device))
@@ -65,6 +67,8 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
         per_layer.append(
             {
                 "layer": name,
+                "display": chain.display(i),
+                "projection_rules": projection_rules(chain, i),
                 "receptive_field_px": list(rf.size) if not rf.full else list(ctx.hw),
                 "mean_support90_px": float(np.mean(support)),
                 "mean_activation": float(values.mean()),
@@ -78,7 +82,7 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
         ctx.save(deconv_figure(raw, projections, titles=titles, captions=captions), "zf_deconv")
     ]
     parts = ", ".join(
-        f"{r['layer']} {r['mean_support90_px']:.0f} px (receptive field "
+        f"{chain.said(r['layer'])} {r['mean_support90_px']:.0f} px (receptive field "
         f"{r['receptive_field_px'][0]}x{r['receptive_field_px'][1]})"
         for r in per_layer
     )

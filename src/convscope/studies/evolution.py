@@ -69,19 +69,20 @@ def _evolution(
             ev.projections[order],
             steps,
             maps=ev.maps[order].tolist(),
-            title=f"{ev.layer}: strongest training activation per map across checkpoints",
+            title=f"{ctx.chain.display(ev.layer)}: strongest training activation per map across "
+            "checkpoints",
         )
         figs.append(ctx.save(fig, f"zf_evolution_{ev.layer}"))
     known = [r for r in per_layer if r["median_settle_step"] is not None]
     parts = ", ".join(
-        f"{r['layer']} at step {r['median_settle_step']:.0f} ({r['maps_settled']} maps; "
+        f"{ctx.chain.said(r['layer'])} at step {r['median_settle_step']:.0f} ({r['maps_settled']} maps; "
         f"{r['maps_still_changing']} still changing at the last checkpoint)"
         for r in known
     )
     changing = [r for r in per_layer if r["median_settle_step"] is None]
     if changing:
         parts += ("; " if parts else "") + ", ".join(
-            f"{r['layer']}: every active map still changing at the last checkpoint"
+            f"{ctx.chain.said(r['layer'])}: every active map still changing at the last checkpoint"
             for r in changing
         )
     if len(steps) < 3 or len(known) < 2:

@@ -24,6 +24,7 @@ from convscope.analysis.gabor import (
     gabor_sentence,
     summarize_r2,
 )
+from convscope.analysis.zf.graph import reader_name
 from convscope.errors import ConvscopeError
 from convscope.runs import RunDir
 from convscope.studies.base import (
@@ -105,7 +106,8 @@ class Filters(Study):
         rd = ctx.rd
         model = rd.load_model(None)
         try:
-            layer, _ = first_conv(model)
+            layer, conv = first_conv(model)
+            shown = reader_name(layer, conv)
         except ConvscopeError as e:
             log.debug("%s", e)  # the CLI says "filters: not applicable: ..."
             return StudyResult(
@@ -119,7 +121,7 @@ class Filters(Study):
         step = trained_step(rd)
         not_applicable = gabor_applicable(trained.shape[2:])
         if not_applicable is not None:
-            return _without_gabor(ctx, layer, trained, init, step, not_applicable)
+            return _without_gabor(ctx, layer, shown, trained, init, step, not_applicable)
         fits_t, kept_t = fit_filters(trained, opts.channel_reduce)
         fits_i, kept_i = fit_filters(init, opts.channel_reduce)
         sum_t, sum_i = summarize_r2(fits_t.r2), summarize_r2(fits_i.r2)
@@ -155,7 +157,7 @@ class Filters(Study):
                     plot_filter_grid(
                         trained,
                         "per_filter",
-                        title=f"{layer} filters, step {step}",
+                        title=f"{shown} filters, step {step}",
                         labels=[f"R²={r:.2f}" for r in fits_t.r2],
                     ),
                     "filters",
@@ -164,7 +166,7 @@ class Filters(Study):
             ),
             FigureRef(
                 ctx.save_figure(
-                    plot_filter_grid(trained, "shared", title=f"{layer} filters, step {step}"),
+                    plot_filter_grid(trained, "shared", title=f"{shown} filters, step {step}"),
                     "filters_shared",
                 ),
                 "First-layer filters on one shared scale (colour bar)",
@@ -174,7 +176,7 @@ class Filters(Study):
                     plot_filter_grid(
                         init,
                         "per_filter",
-                        title=f"{layer} filters at initialisation",
+                        title=f"{shown} filters at initialisation",
                         labels=[f"R²={r:.2f}" for r in fits_i.r2],
                     ),
                     "filters_init",
@@ -190,7 +192,7 @@ class Filters(Study):
                         fits_t.maps[order],
                         fits_t.fitted[order],
                         fits_t.r2[order],
-                        title=f"{layer}: best Gabor fits (upper: filter, lower: fit)",
+                        title=f"{shown}: best Gabor fits (upper: filter, lower: fit)",
                     ),
                     "filters_gabor",
                 ),
@@ -245,7 +247,13 @@ class Filters(Study):
 
 
 def _without_gabor(
-    ctx: RunContext, layer: str, trained: np.ndarray, init: np.ndarray, step: int, reason: str
+    ctx: RunContext,
+    layer: str,
+    shown: str,
+    trained: np.ndarray,
+    init: np.ndarray,
+    step: int,
+    reason: str,
 ) -> StudyResult:
     """Filters of kernels under 5x5: the grids, and 'not applicable' for the Gabor fit."""
     from convscope.plots.filters import plot_filter_grid
@@ -255,14 +263,14 @@ def _without_gabor(
     figs = [
         FigureRef(
             ctx.save_figure(
-                plot_filter_grid(trained, "per_filter", title=f"{layer} filters, step {step}"),
+                plot_filter_grid(trained, "per_filter", title=f"{shown} filters, step {step}"),
                 "filters",
             ),
             "First-layer filters, each on its own scale",
         ),
         FigureRef(
             ctx.save_figure(
-                plot_filter_grid(init, "per_filter", title=f"{layer} filters at initialisation"),
+                plot_filter_grid(init, "per_filter", title=f"{shown} filters at initialisation"),
                 "filters_init",
             ),
             "The same filters at initialisation",
@@ -279,7 +287,7 @@ def _without_gabor(
             "relative_change_from_init": change,
         },
         observations=[
-            f"Gabor fit of the {layer} filters {reason}. The weights moved {100 * change:.0f}% "
+            f"Gabor fit of the {shown} filters {reason}. The weights moved {100 * change:.0f}% "
             f"from their initial values (||W_{step} - W_0|| / ||W_0||)."
         ],
         verdicts={"gabor_like": Verdict("not testable", f"Gabor fit {reason}")},

@@ -38,7 +38,7 @@ def _invariance(ctx: _Context, per_class: int, n_show: int) -> StudyResult:
         classes=ctx.classes,
     )
     figs = [ctx.save(fig, "zf_invariance")]
-    summary = invariance_summary(inv)
+    summary = invariance_summary(inv, ctx.chain.said)
     ctx.rd.write_npz(
         "analysis/zf_invariance.npz", test_index=np.array(picked), shown_rows=np.array(show_rows),
         **inv.arrays(),

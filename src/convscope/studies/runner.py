@@ -9,12 +9,14 @@ failing study leaves the previous result in place. Group-scope studies write und
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from convscope import io
-from convscope.errors import ConfigError
+from convscope.errors import ConfigError, ConvscopeError
 from convscope.studies.base import (
     REGISTRY,
     GroupContext,
@@ -38,6 +40,18 @@ def run_scope_names(names: Sequence[str] | None = None) -> list[str]:
     return [resolve(n).name for n in names]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one study went: ``"ran"``, ``"refused"`` (a ConvscopeError: the model, data or
+    options do not allow it, said in one line) or ``"failed"`` (any other error); its wall
+    and CPU seconds (this process's CPU time, all threads)."""
+
+    status: str
+    message: str = ""
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+
 def result_path(run_dir: str | Path, name: str) -> Path:
     return Path(run_dir) / "analysis" / f"{name}.json"
 
@@ -51,6 +65,7 @@ def analyze(
     device: str | None = None,
     progress: Callable[[str], None] | None = None,
     errors: dict[str, str] | None = None,
+    outcomes: dict[str, Outcome] | None = None,
 ) -> dict[str, Path]:
     """Run the run-scope studies ``names`` (names or ``pkg.mod:Class``) on one run directory.
 
@@ -58,6 +73,7 @@ def analyze(
         options: per study name, its options (checked against the study's ``Options``).
         errors: when given, a study that raises is recorded here (``name: message``) and the
             others still run; otherwise the first error propagates.
+        outcomes: when given, every study's :class:`Outcome`, in order.
 
     Returns:
         ``{name: path of the JSON written}``.
@@ -80,15 +96,30 @@ def analyze(
     for cls in classes:
         say(f"{cls.name}: {ctx.path}")
         study: Study = cls()
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             result = study.run(ctx, opts[cls.name])
         except Exception as e:
             if errors is None:
                 raise
-            errors[cls.name] = f"{type(e).__name__}: {e}"
-            log.error("%s: analysis %s failed: %s", ctx.path, cls.name, errors[cls.name])
+            refused = isinstance(e, ConvscopeError)
+            msg = str(e) if refused else f"{type(e).__name__}: {e}"
+            errors[cls.name] = msg
+            if outcomes is not None:
+                outcomes[cls.name] = Outcome("refused" if refused else "failed", msg)
+            log.error(
+                "%s: analysis %s %s: %s",
+                ctx.path,
+                cls.name,
+                "refused" if refused else "failed",
+                msg,
+            )
             continue
+        timing = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+        if outcomes is not None:
+            outcomes[cls.name] = Outcome("ran", "", timing["wall_s"], timing["cpu_s"])
         doc = result_doc(cls, opts[cls.name], result, {"run": str(ctx.path), "group": None})
+        doc["timing"] = timing
         path = result_path(ctx.path, cls.name)
         io.write_json(path, doc)
         out[cls.name] = path

@@ -34,9 +34,12 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
 
     images, labels = ctx.test
     arrays: dict[str, np.ndarray] = {}
-    per_layer, figs = [], []
+    per_layer, figs, refusals = [], [], []
     for i in ctx.layer_names(layers):
         t = topk_per_map(ctx.chain, images, i, k=k, transform=ctx.normalize)
+        note = t.choices.get("projection")
+        if isinstance(note, str):
+            refusals.append(note)
         arrays.update(t.arrays(prefix=f"{t.layer}_"))
         alive = t.values[:, 0] > 0
         purity_all, eligible = class_purity(t.values, t.image_index, labels)
@@ -45,7 +48,10 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
         per_layer.append(
             {
                 "layer": t.layer,
+                "display": ctx.chain.display(t.layer),
                 "maps": int(t.values.shape[0]),
+                "projection": note if isinstance(note, str) else "deconvnet",
+                "projection_rules": note.get("rules", {}) if isinstance(note, dict) else {},
                 "receptive_field_px": t.receptive_field["size"]
                 if not t.receptive_field["full"]
                 else list(ctx.hw),
@@ -60,29 +66,31 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
             t.patches,
             maps=t.maps.tolist(),
             values=t.values[:, 0],  # dead maps listed, live ones drawn strongest first
-            title=f"{t.layer}: top {k} test activations per map (receptive field "
+            title=f"{ctx.chain.display(t.layer)}: top {k} test activations per map (receptive field "
             f"{per_layer[-1]['receptive_field_px'][0]} px)",
         )
         figs.append(ctx.save(fig, f"zf_topk_{t.layer}"))
     chance = _chance_purity(labels, k)
     known = [r for r in per_layer if r["mean_class_purity"] is not None]
     parts = ", ".join(
-        f"{r['layer']} {100 * r['mean_class_purity']:.0f}% ({r['maps_with_k_positive']}"
+        f"{ctx.chain.said(r['layer'])} {100 * r['mean_class_purity']:.0f}% ({r['maps_with_k_positive']}"
         f" of {r['maps']} maps with {k} positive activations)"
         for r in known
     )
+    refused = sorted({str(r) for r in refusals})
     rising = all(a["mean_class_purity"] <= b["mean_class_purity"] for a, b in zip(known, known[1:]))
     sentence = (
         f"The {k} strongest test images of a map share their most common class {parts} "
         f"of the time (chance {100 * chance:.0f}%): maps become "
         f"{'more' if rising else 'not steadily more'} class-specific with depth."
         if known
-        else f"No map of {', '.join(r['layer'] for r in per_layer)} is ever active on the test "
+        else f"No map of {', '.join(ctx.chain.said(r['layer']) for r in per_layer)} is ever active on the test "
         "split."
     )
     ctx.rd.write_npz("analysis/zf_topk.npz", **arrays)
     info = {
         "observation": sentence,
+        "observations": [f"Patches only: {r}" for r in refused],
         "per_layer": per_layer,
         "chance_class_purity": chance,
         "split": "test",

@@ -166,7 +166,7 @@ def _add_hparams(tb: Any, cfg: RunConfig, name: str) -> None:
     hp = {
         "name": name,
         "model": cfg.model.model,
-        "hidden_size": cfg.model.hidden_size,
+        "hidden_size": cfg.model.get("hidden_size"),
         "optimizer": cfg.optim.optimizer,
         "lr": cfg.optim.lr,
         "momentum": cfg.optim.momentum,
@@ -216,7 +216,7 @@ def train(
     run = RunDir(out_dir)
     cfg = cfg.validate()
     t = cfg.train  # why the precision is what it is, said before `auto` is resolved away
-    why = precision.explain(t.precision, cfg.model.model, t.device, cfg.model.hidden_size)
+    why = precision.explain(t.precision, cfg.model.model, t.device, cfg.model.get("hidden_size"))
     cfg = cfg.resolved()  # precision as it runs on this machine (config.json says)
     h = config_hash(cfg)
     progress = progress or NoProgress()

@@ -27,7 +27,7 @@ Recorded choices (the paper leaves them open):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,20 +252,23 @@ def correspondence(
     )
 
 
-def correspondence_summary(cor: Correspondence, class_name: str = "") -> dict[str, Any]:
+def correspondence_summary(
+    cor: Correspondence, class_name: str = "", said: Callable[[str], str] = str
+) -> dict[str, Any]:
     """Table plus a one-sentence observation comparing fixed regions with the random control."""
     fixed = cor.mean[:-1].mean(dim=0)  # (L,)
     rand = cor.mean[-1]
     consistent = [ly for ly, f, r in zip(cor.layers, fixed, rand) if f < r]
     parts = "; ".join(
-        f"{ly}: {float(f):.3f} vs {float(r):.3f}" for ly, f, r in zip(cor.layers, fixed, rand)
+        f"{said(ly)}: {float(f):.3f} vs {float(r):.3f}" for ly, f, r in zip(cor.layers, fixed, rand)
     )
     who = f" of class {class_name}" if class_name else ""
     if len(consistent) == len(cor.layers):
         verdict = "masking the same region gives more consistent sign changes than random "
         verdict += "regions at every layer"
     elif consistent:
-        verdict = f"the same region is more consistent than random only at {', '.join(consistent)}"
+        only = ", ".join(said(ly) for ly in consistent)
+        verdict = f"the same region is more consistent than random only at {only}"
     else:
         verdict = "masking the same region is no more consistent than masking random regions"
     sentence = (

@@ -42,11 +42,11 @@ class Evolution:
     image_index: torch.Tensor
     y: torch.Tensor
     x: torch.Tensor
-    projections: torch.Tensor
+    projections: torch.Tensor | None
 
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         names = ("steps", "maps", "values", "image_index", "y", "x", "projections")
-        return {prefix + n: getattr(self, n).numpy() for n in names}
+        return {prefix + n: getattr(self, n).numpy() for n in names if getattr(self, n) is not None}
 
 
 def feature_evolution(
@@ -60,6 +60,7 @@ def feature_evolution(
     batch_size: int = FORWARD_BATCH,
     block_output: bool = True,
     device: str | torch.device | None = None,
+    with_projections: bool = True,
 ) -> Evolution:
     """Strongest activation per map at each checkpoint, projected (Fig. 4).
 
@@ -80,6 +81,7 @@ def feature_evolution(
         batch_size=batch_size,
         block_output=block_output,
         device=device,
+        with_projections=with_projections,
     )[0]
 
 
@@ -94,9 +96,12 @@ def feature_evolution_of_layers(
     batch_size: int = FORWARD_BATCH,
     block_output: bool = True,
     device: str | torch.device | None = None,
+    with_projections: bool = True,
 ) -> list[Evolution]:
     """:func:`feature_evolution` of several layers, in their order: each checkpoint is loaded
-    once and the images go through it once for all the layers."""
+    once and the images go through it once for all the layers. With ``with_projections``,
+    :class:`~convscope.analysis.zf.deconvnet.NoDeconvRule` before any work when a layer has no
+    projection rule; without, the strongest images only (``projections`` is ``None``)."""
     from convscope.analysis.zf._common import chain_on
     from convscope.analysis.zf.topk import max_per_map_of_layers
 
@@ -105,9 +110,13 @@ def feature_evolution_of_layers(
     if not layers:
         raise ConvscopeError("layers: expected at least one layer")
     cols: list[list[TopK]] = [[] for _ in layers]
+    from convscope.analysis.zf.deconvnet import projection_rules
+
     for step in steps:
         chain = chain_on(load_model(int(step)), device)
         idxs = [chain.resolve(ly, block_output) for ly in layers]
+        for idx in idxs if with_projections else ():  # NoDeconvRule in one line, before work
+            projection_rules(chain, idx)
         maxima = max_per_map_of_layers(
             chain, images, idxs, transform=transform, batch_size=batch_size, block_output=False
         )
@@ -122,6 +131,7 @@ def feature_evolution_of_layers(
                 batch_size=batch_size,
                 block_output=False,
                 with_patches=False,
+                with_projections=with_projections,
                 maxima=maxima[idx],
             )
             log.info("evolution: step %d, layer %s", step, t.layer)
@@ -130,7 +140,7 @@ def feature_evolution_of_layers(
 
 
 def _stack(steps: Sequence[int], cols: list[TopK]) -> Evolution:
-    assert cols[0].projections is not None
+    projected = all(t.projections is not None for t in cols)
 
     def stack(attr: str) -> torch.Tensor:
         return torch.cat([getattr(t, attr) for t in cols], dim=1)
@@ -143,7 +153,9 @@ def _stack(steps: Sequence[int], cols: list[TopK]) -> Evolution:
         image_index=stack("image_index"),
         y=stack("y"),
         x=stack("x"),
-        projections=torch.stack([t.projections[:, 0] for t in cols], dim=1),  # type: ignore[index]
+        projections=torch.stack([t.projections[:, 0] for t in cols], dim=1)  # type: ignore[index]
+        if projected
+        else None,
     )
 
 

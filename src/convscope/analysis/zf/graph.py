@@ -147,6 +147,17 @@ def display_name(layer: Layer) -> str:
     return f"{layer.name} ({what}, function)" if what != layer.name else f"{layer.name} (function)"
 
 
+def reader_name(name: str, module: nn.Module | None = None, what: str = "") -> str:
+    """A layer's name in a sentence: a descriptive path (``conv1``, ``layer1.conv2``) as it is;
+    a positional one (``features.0``, ``2``) with what the layer is, ``features.0 (Conv2d
+    1→24, 3×3)``, so a reader never sees a bare ``0``."""
+    if not any(part.isdigit() for part in name.split(".")):
+        return name
+    if module is not None:
+        return f"{name} ({module_text(module)})"
+    return f"{name} ({what})" if what else name
+
+
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(v, int):
         return (v, v)
@@ -261,6 +272,11 @@ class Chain:
     def display(self, layer: str | int) -> str:
         """:func:`display_name` of a layer given by name or index."""
         return display_name(self.layers[self.index(layer)])
+
+    def said(self, layer: str | int) -> str:
+        """:func:`reader_name` of a layer given by name or index (for sentences)."""
+        ly = self.layers[self.index(layer)]
+        return reader_name(ly.name, ly.module, ly.op or ly.kind)
 
     def index(self, layer: str | int) -> int:
         """Index of a layer given by name or index; ConvscopeError if unknown."""

@@ -21,7 +21,7 @@ Recorded choices:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,7 +191,7 @@ def _fmt_param(kind: str, values: torch.Tensor) -> str:
     return "/".join(f"{float(v):g}" for v in values) + unit
 
 
-def invariance_summary(inv: Invariance) -> dict[str, Any]:
+def invariance_summary(inv: Invariance, said: Callable[[str], str] = str) -> dict[str, Any]:
     """Normalised (and raw) distances per kind and layer, plus a one-sentence observation.
 
     Per kind: the mean over images at the smallest transformation on either side of the
@@ -236,7 +236,7 @@ def invariance_summary(inv: Invariance) -> dict[str, Any]:
     )
     sentence = (
         f"Normalised feature distance after the smallest transformation, low layer "
-        f"({inv.low_layer}) vs high layer ({inv.high_layer}): {parts}; {verdict}."
+        f"({said(inv.low_layer)}) vs high layer ({said(inv.high_layer)}): {parts}; {verdict}."
     )
     large = ", ".join(
         f"{k} {_fmt_param(k, torch.tensor(v['large_params']))}: "

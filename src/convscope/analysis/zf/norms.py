@@ -22,26 +22,26 @@ def norm_scale(layer: Any, x: torch.Tensor) -> torch.Tensor:
     its output (``(B, C, 1, 1)`` for GroupNorm and InstanceNorm, ``(B, ..., *normalized_shape)``
     for LayerNorm)."""
     m = layer.module
-    x = x.detach().float()
+    x = x.detach()
     if isinstance(m, nn.GroupNorm):
         b, c = x.shape[:2]
         g = m.num_groups
         var = x.reshape(b, g, -1).var(dim=2, unbiased=False)
         inv = torch.rsqrt(var + m.eps).repeat_interleave(c // g, dim=1)  # (B, C)
         if m.weight is not None:
-            inv = inv * m.weight.detach().float()
+            inv = inv * m.weight.detach().to(x.dtype)
         return inv.reshape(b, c, *([1] * (x.dim() - 2)))
     if isinstance(m, nn.LayerNorm):
         dims = tuple(range(x.dim() - len(m.normalized_shape), x.dim()))
         inv = torch.rsqrt(x.var(dim=dims, unbiased=False, keepdim=True) + m.eps)
         if m.weight is not None:
-            inv = inv * m.weight.detach().float()
+            inv = inv * m.weight.detach().to(x.dtype)
         return inv
     if isinstance(m, nn.modules.instancenorm._InstanceNorm):
         dims = tuple(range(2, x.dim()))
         inv = torch.rsqrt(x.var(dim=dims, unbiased=False, keepdim=True) + m.eps)
         if m.weight is not None:
-            inv = inv * m.weight.detach().float().reshape(1, -1, *([1] * (x.dim() - 2)))
+            inv = inv * m.weight.detach().to(x.dtype).reshape(1, -1, *([1] * (x.dim() - 2)))
         return inv
     raise ConvscopeError(
         f"layer {layer.name!r}: {type(m).__name__} has no frozen-statistics rule; expected "

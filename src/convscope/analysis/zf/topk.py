@@ -29,7 +29,13 @@ from convscope.analysis.zf._common import (
     check_images,
     to_input,
 )
-from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project
+from convscope.analysis.zf.deconvnet import (
+    DECONV_CHOICES,
+    NoDeconvRule,
+    Units,
+    project,
+    projection_rules,
+)
 from convscope.analysis.zf.graph import Chain
 from convscope.analysis.zf.receptive import extract_patches, receptive_fields
 from convscope.errors import ConvscopeError
@@ -250,6 +256,12 @@ def topk_per_map(
     ).view(*top.shape, 4)
     projections = patches = proj_patches = None
     uniq, inverse = torch.unique(flat_img, return_inverse=True)
+    refused = None
+    if with_projections:
+        try:
+            rules = projection_rules(chain, idx)
+        except NoDeconvRule as e:  # forward-only: values and patches still come
+            refused, with_projections = str(e), False
     if with_projections:
         x_sel = to_input(images[uniq], chain, transform)
         units = Units.of(inverse, m_idx.reshape(-1), flat_y, flat_x)
@@ -284,5 +296,6 @@ def topk_per_map(
             "layer_read": name,
             "patch_fill": "0 where the receptive field leaves the image",
             "deconv": DECONV_CHOICES,
+            "projection": refused or ({"rules": rules} if with_projections else "skipped"),
         },
     )
