@@ -28,6 +28,7 @@ from convscope.analysis.convergence import (
     convergence_sentence,
     convergence_table,
 )
+from convscope.analysis.hook_points import DEAD_RULES
 from convscope.studies.base import FigureRef, RunContext, Study, StudyResult, Verdict, register
 from convscope.studies.filters import trained_step
 
@@ -157,9 +158,10 @@ class Activations(Study):
         when = []
         for name in dead:
             key = f"{name}.unit_max"
-            if key not in arrays:
-                continue
-            counts = (np.asarray(arrays[key]) <= 0).sum(axis=1).astype(int).tolist()
+            if key not in arrays or dead[name].get("dead_rule", "rectifier") != "rectifier":
+                continue  # the records keep each unit's maximum: the rectifier rule only
+            limit = float(dead[name].get("threshold", 0.0))
+            counts = (np.asarray(arrays[key]) <= limit).sum(axis=1).astype(int).tolist()
             over_time[name] = {"steps": steps.tolist(), "n_dead": counts}
             if counts[-1] > 0 and len(counts) > 1:
                 i = next(j for j, c in enumerate(counts) if c >= 0.5 * counts[-1])
@@ -228,8 +230,10 @@ class Activations(Study):
                 "Sec. 4.1, Fig. 6(b) (dead first-layer features)",
                 **act.STAT_CHOICES,
                 **{f"convergence_{k}": v for k, v in CONVERGENCE_CHOICES.items()},
-                "dead_unit": "a unit (feature map for conv layers) whose maximum over every test "
-                "image and position is <= 0; for tanh/recurrent layers this means 'never positive'",
+                "dead_unit": "a unit (feature map for conv layers) that is dead on every test "
+                "image and position, by the rule of the nonlinearity it is measured after "
+                "(dead_units.layers.<name>.dead_rule): "
+                + "; ".join(f"{k}: {v}" for k, v in DEAD_RULES.items()),
                 "layer_names": "module paths (relu1, fc3); the TensorBoard tags are recorded as "
                 "layers.<name>.tag",
             },
