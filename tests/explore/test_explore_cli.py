@@ -79,7 +79,7 @@ def test_not_a_run_and_a_recurrent_run(tmp_path: Path, capsys: pytest.CaptureFix
     rnn = train_tiny(tmp_path / "rnn", model="gru", iterations=2)
     assert main(["explore", str(rnn), "-q"]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip()
-    assert "no conv or hidden fully connected layer to explore" in err and "\n" not in err
+    assert "need a CNN" in err and "\n" not in err
     assert not (rnn / "explore").exists()
 
 

@@ -269,6 +269,7 @@ def _write_layer(
     rf = "whole image" if ly.rf.full else f"{ly.rf.size[0]} x {ly.rf.size[1]} px"
     summary = {
         "name": ly.name,
+        "display": ly.display or ly.name,
         "read": ly.read,
         "out_shape": list(ly.out_shape),
         "rf": rf,

@@ -108,6 +108,7 @@ class LayerUnits:
     settle: np.ndarray
     inputs: np.ndarray | None = None
     input_layer: str | None = None
+    display: str = ""  # how a reader sees the layer: features.0 (Conv2d 3→16, 3×3)
 
     @property
     def n_units(self) -> int:
@@ -289,4 +290,5 @@ def layer_units(
         settle=settle_steps(list(steps), ev.image_index.numpy(), ev.values[:, -1].numpy() > 0),
         inputs=inputs,
         input_layer=src,
+        display=chain.display(at),
     )

@@ -187,7 +187,7 @@ def layer_page(ly: dict[str, Any], tiles_alive: list[str], tiles_dead: list[str]
     )
     body = (
         _crumbs(("index", "../index.html"), (ly["name"], None))
-        + f'<h1>{escape(ly["name"])} <span class="muted">({ly["units"]} units, '
+        + f'<h1>{escape(ly.get("display") or ly["name"])} <span class="muted">({ly["units"]} units, '
         f"{len(tiles_dead)} dead, read at {escape(ly['read'])})</span></h1>"
         f'<p class="muted">output {escape(" x ".join(str(v) for v in ly["out_shape"]))} · '
         f"receptive field {escape(ly['rf'])} · mean class purity {pct(ly['mean_purity'])}</p>"
