@@ -397,13 +397,13 @@ def _list_layers(run_dir: Path) -> int:
     run.config()  # fails with one line if this is not a run directory
     chain = trace_chain(run.load_model(None, device="cpu"))
     rows = describe_layers(chain, run.load_data()[0].image_shape)
-    w = max(len(str(r["name"])) for r in rows)
+    w = max(len(str(r["display"])) for r in rows)
     print(f"{'layer':<{w}}  {'kind':<15} {'output':<14} {'field':<6} reads")
     for r in rows:
-        shape = "x".join(str(d) for d in r["shape"])  # type: ignore[union-attr]
+        shape = "x".join(str(d) for d in r["shape"]) or "-"  # type: ignore[union-attr]
         mark = "*" if r["default"] else (" " if r["analyzable"] else "-")
         print(
-            f"{r['name']:<{w}}  {r['kind']:<15} {shape:<14} {r['receptive_field']:<6} "
+            f"{r['display']:<{w}}  {r['kind']:<15} {shape:<14} {r['receptive_field']:<6} "
             f"{', '.join(r['inputs'])} {mark}"  # type: ignore[arg-type]
         )
     print("* analysed by default; - not analysable (the logits, or not (C, H, W) / (F,))")

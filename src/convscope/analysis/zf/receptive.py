@@ -40,6 +40,7 @@ from convscope.analysis.zf.graph import (
     Chain,
     _pair,
     conv_padding,
+    display_name,
 )
 from convscope.errors import ConvscopeError
 
@@ -235,6 +236,7 @@ def describe_layers(chain: Chain, input_shape: Sequence[int]) -> list[dict[str, 
             {
                 "name": layer.name,
                 "kind": layer.kind,
+                "display": display_name(layer),
                 "inputs": [
                     "input" if j == INPUT else chain.layers[j].name for j in chain.inputs_of(i)
                 ],
