@@ -8,6 +8,7 @@ one was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import json
@@ -40,6 +41,11 @@ _UMASK = _umask()
 log = logging.getLogger(__name__)
 
 
+def default_mode(mode: int = 0o777) -> int:
+    """``mode`` less the process umask (what ``mkdir`` or ``open`` would give)."""
+    return mode & ~_UMASK
+
+
 @contextlib.contextmanager
 def writing(path: str | Path) -> Iterator[None]:
     """Turn an environment ``OSError`` (disk full, read-only, ...) into one naming ``path``."""
@@ -57,7 +63,10 @@ def mkdir(path: str | Path) -> Path:
     """``mkdir -p path``; an environment error names ``path``."""
     p = Path(path)
     with writing(p):
-        p.mkdir(parents=True, exist_ok=True)
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # p or a parent is a file
+            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(p)) from None
     return p
 
 
