@@ -359,6 +359,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(
             f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}"
         ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: nested too deeply"
+        ) from None
     if not isinstance(d, dict):
         raise ConfigError(f"{p}: expected a table of keys at the top level")
     d = {k: v for k, v in d.items() if k not in RUN_RECORD_KEYS}

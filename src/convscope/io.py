@@ -155,6 +155,10 @@ def read_json(path: str | Path) -> Any:
     except json.JSONDecodeError as e:
         what = "empty file (0 bytes)" if not text.strip() else f"invalid JSON ({e})"
         raise CorruptFileError(f"{p}: {what}; expected a JSON file written by convscope") from None
+    except RecursionError:
+        raise CorruptFileError(
+            f"{p}: JSON nested too deeply; expected a file written by convscope"
+        ) from None
 
 
 def write_npz(path: str | Path, **arrays: Any) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from convscope import io
-from convscope.errors import ConvscopeError
+from convscope.errors import ConfigError, ConvscopeError
 
 MAX_NAME = 100  # characters in a name (a group, a label) given by the user
 MAX_PART = 200  # bytes in one path part convscope writes (file systems allow 255)
@@ -33,24 +33,23 @@ class PathRefused(ConvscopeError):
     """A name or relative path that would write outside its root (exit 2)."""
 
 
-def check_name(name: object, where: str, what: str = "name") -> str:
-    """``name`` if it is usable as a name; else :class:`PathRefused` naming ``where``.
+def check_name(name: object, where: str, what: str = "name", limit: int = MAX_NAME) -> str:
+    """``name`` if it is usable as a name; else :class:`ConfigError` naming ``where`` (exit 2).
 
-    Refused: not a string, empty, over :data:`MAX_NAME` characters, or holding a NUL or any
+    Refused: not a string, empty, over ``limit`` characters, or holding a NUL or any
     other control or bidirectional-override character (which a terminal or a page shows
     differently from what it is).
     """
     if not isinstance(name, str) or not name.strip():
-        raise PathRefused(f"{where}: {what} {name!r} is empty; expected a non-empty string")
-    if len(name) > MAX_NAME:
-        raise PathRefused(
-            f"{where}: {what} {name[:40]!r}... has {len(name)} characters; "
-            f"expected at most {MAX_NAME}"
+        raise ConfigError(f"{where}: {what} {name!r} is empty; expected a non-empty string")
+    if len(name) > limit:
+        raise ConfigError(
+            f"{where}: {what} {name[:40]!r}... has {len(name)} characters; expected at most {limit}"
         )
     bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf")), None)
     if bad is not None:
-        raise PathRefused(
-            f"{where}: {what} {name!r} holds the control character U+{ord(bad):04X}; "
+        raise ConfigError(
+            f"{where}: {what} {ascii(name)} holds the control character U+{ord(bad):04X}; "
             "expected printable characters"
         )
     return name
@@ -105,6 +104,11 @@ def under(root: str | Path, *parts: str) -> Path:
             "its own folders"
         )
     return target
+
+
+def group_dir(out: str | Path, group: str) -> Path:
+    """``OUT/groups/<slug of group>``: where a group's analyses write."""
+    return under(out, "groups", slug(group))
 
 
 # --- ownership -------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from conftest import train_tiny
 from convscope import io
 from convscope.cli import main
 from convscope.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_LOCKED, EXIT_OK
@@ -140,7 +139,10 @@ def test_the_site_gets_the_mode_the_umask_gives(tiny_site: Site, tmp_path: Path)
 
 
 def test_a_full_disk_names_the_file(
-    tiny_site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tiny_site: Site,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     run, _, _ = tiny_site
 

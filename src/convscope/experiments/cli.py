@@ -250,6 +250,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         monitor = LineSweep()
     executor = make_executor(args.executor, args.workers, args.threads, args.ray_address)
+
+    def report(result: Any) -> Any:  # while OUT is locked: `convscope report` waits for it
+        if result.interrupted or args.no_report:
+            return None
+        return write_report_if_available(result.out)
+
     # SIGTERM stops it like Ctrl-C: convscope.cli.main wraps every command in that handler
     result = run_experiment(
         exp,
@@ -257,6 +263,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         executor,
         monitor=monitor,
         experiment_text=Path(args.experiment).read_text(),
+        then=report,
     )
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items()))
     print(f"runs: {counts} in {format_seconds(result.wall_time_s)}")
@@ -265,10 +272,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.interrupted:
         print("convscope: interrupted; run the same command again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if not args.no_report:
-        report = write_report_if_available(result.out)
-        if report is not None:
-            print(f"report: {_report_paths(report, result.out)}")
+    if result.then is not None:
+        print(f"report: {_report_paths(result.then, result.out)}")
     print(f"data: {exp.data_note}")
     if result.failed:
         names = ", ".join(f"{r.name} ({r.rel}/summary.json)" for r in result.failed)
@@ -297,9 +302,15 @@ def _report_paths(report: Any, out: Path) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from convscope.errors import ConvscopeError
+    from convscope.experiments.run import owns_out
 
     if not (args.out / "experiment.json").is_file():
         raise ConvscopeError(f"{args.out}: no experiment.json; is this a `convscope run` --out?")
+    if not owns_out(args.out):
+        raise ConvscopeError(
+            f"{args.out}: not written by `convscope run` (no .convscope-out marker, and its "
+            "experiment.json is not one convscope wrote); the report is written only there"
+        )
     from convscope import io
     from convscope.report import write_report
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from convscope import io
+from convscope import io, paths
 from convscope.config import DataConfig, RunConfig
 from convscope.errors import ConfigError, ConvscopeError
 from convscope.experiments.executors import Executor
@@ -85,6 +85,10 @@ def existing_runs(out: Path) -> dict[str, Path]:
     if not d.is_dir():
         return found
     for p in sorted(d.iterdir()):
+        try:
+            p = paths.under(out, RUNS, p.name)  # a symlink leading out of OUT is not ours
+        except paths.PathRefused:
+            continue
         cfg_path = p / "config.json"
         if cfg_path.is_file():
             try:
@@ -119,7 +123,9 @@ def plan_runs(
     have = existing_runs(out)
     planned: dict[str, PlannedRun] = {}
     for spec in exp.unique_runs():
-        d = have.get(spec.hash) or out / RUNS / f"{safe_name(spec.label)}-s{spec.seed}-{spec.hash}"
+        d = have.get(spec.hash) or paths.under(
+            out, RUNS, f"{safe_name(spec.label)}-s{spec.seed}-{spec.hash}"
+        )
         planned[spec.hash] = PlannedRun(spec, d, f"{RUNS}/{d.name}")
     for a in exp.analysis:
         pr = planned[a.hash]
@@ -282,6 +288,7 @@ class ExperimentResult:
     runs: list[PlannedRun]
     wall_time_s: float
     interrupted: bool = False
+    then: Any = None  # what run_experiment's ``then`` returned
 
     @property
     def failed(self) -> list[PlannedRun]:
@@ -343,6 +350,7 @@ def run_experiment(
     monitor: SweepMonitor | None = None,
     experiment_text: str | None = None,
     stop_after: int | None = None,
+    then: Callable[[ExperimentResult], Any] | None = None,
 ) -> ExperimentResult:
     """Train every unfinished run of ``exp`` into ``out`` and run the requested analyses.
 
@@ -353,6 +361,9 @@ def run_experiment(
         monitor: progress sink (the CLI's display); logging only when None.
         experiment_text: the experiment file's text, copied to ``OUT/experiment.toml``.
         stop_after: stop every run after this many steps, as if interrupted (tests).
+        then: called with the result while ``out`` is still locked (the CLI writes the report
+            there, so a `convscope report` cannot run before its last byte is written); its
+            return value is kept as ``result.then``.
 
     Raises:
         LockedError: another process is writing ``out``.
@@ -370,26 +381,50 @@ def run_experiment(
         raise
     try:
         with io.dir_lock(out, what="output directory"):
-            return _run_locked(exp, out, executor, monitor, experiment_text, stop_after)
+            if paths.read_marker(out / OUT_MARKER, OUT_SCHEMA) is None:
+                paths.write_marker(out / OUT_MARKER, OUT_SCHEMA)
+            result = _run_locked(exp, out, executor, monitor, experiment_text, stop_after)
+            if then is not None:
+                result.then = then(result)
+            return result
     finally:
         executor.shutdown()
 
 
-_OUT_OWN = frozenset({".lock", "experiment.toml", EXPERIMENT_JSON, RUNS})
+OUT_MARKER = ".convscope-out"  # {"schema": OUT_SCHEMA, "id": ...}: OUT was written by `run`
+OUT_SCHEMA = "convscope.out/1"
+_LAYOUT = {"groups": list, "entries": list, "status": dict}  # experiment_doc's, before markers
+
+
+def owns_out(out: Path) -> bool:
+    """Whether ``out`` is an output folder `convscope run` wrote, proved by content: its marker,
+    or (an output written before markers existed) an ``experiment.json`` with the layout of
+    :func:`experiment_doc`. A file merely named ``experiment.json`` proves nothing."""
+    if paths.read_marker(out / OUT_MARKER, OUT_SCHEMA) is not None:
+        return True
+    ej = out / EXPERIMENT_JSON
+    if not ej.is_file() or ej.is_symlink():
+        return False
+    try:
+        doc = io.read_json(ej)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and all(isinstance(doc.get(k), t) for k, t in _LAYOUT.items())
 
 
 def check_out(out: Path) -> None:
     """Refuse an OUT that is a file, or a non-empty folder that `convscope run` did not write."""
     if out.exists() and not out.is_dir():
         raise ConvscopeError(f"{out}: is a file, not a folder; expected an output directory")
-    if not out.is_dir() or (out / EXPERIMENT_JSON).is_file():
+    if not out.is_dir() or owns_out(out):
         return
-    others = sorted(p.name for p in out.iterdir() if p.name not in _OUT_OWN)
+    others = sorted(p.name for p in out.iterdir() if p.name != ".lock")
     if others:
         shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
         raise ConvscopeError(
             f"{out}: not empty ({shown}) and not a convscope experiment output (no "
-            f"{EXPERIMENT_JSON}); choose an empty or new --out"
+            f"{OUT_MARKER} marker; a file named {EXPERIMENT_JSON} proves nothing); "
+            "choose an empty or new --out"
         )
 
 

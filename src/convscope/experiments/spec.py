@@ -80,6 +80,7 @@ from typing import Any
 
 from convscope.config import FLAT_KEYS, SECTIONS, RunConfig, config_hash, flatten, from_flat
 from convscope.errors import ConfigError
+from convscope.paths import check_name
 
 DATA_ROOT_ENV = "CONVSCOPE_DATA_ROOT"
 DATA_ROOT_FIELD = "{data_root}"
@@ -372,6 +373,8 @@ def read_experiment_file(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: not valid TOML: nested too deeply") from None
 
 
 def load_experiment(
@@ -449,6 +452,7 @@ def expand(
     replaced: set[str] = set()
     groups: list[Group] = []
     for gname, gdoc in groups_doc.items():
+        check_name(gname, f"{file} [groups]", "group name")  # before any training
         where = f"{file} [groups.{gname}]"
         gdoc = _table(gdoc, where)
         meta = {k: v for k, v in gdoc.items() if k in GROUP_META}
@@ -519,7 +523,9 @@ def expand(
                     base = from_flat(flat)
                 except ConfigError as e:
                     raise ConfigError(f"{pwhere_run}: {e}") from None
-                label = ilabel or _label(template, varied, base, where)
+                label = check_name(
+                    ilabel or _label(template, varied, base, where), where, "label", 200
+                )
                 rwhere = f"{where} run '{label}'"
                 _check_budget(base, rwhere)
                 h0 = config_hash(base)
