@@ -191,11 +191,17 @@ class RunDir:
             raise ConvscopeError(f"{path}: cannot load checkpoint ({_load_error(e)})") from None
 
     def build_model(self) -> nn.Module:
-        """The run's architecture with fresh weights (shape from data.json, no data loaded)."""
-        from convscope.models import build_model
+        """The run's architecture with fresh weights (shape from data.json, no data loaded).
 
+        A user's factory is imported only when this folder proves it is the code the run was
+        trained with, or the user trusts it (:mod:`convscope.models.trust`).
+        """
+        from convscope.models import build_model, trust
+
+        cfg = self.config()
+        trust.check(self.path, io.read_json(self.config_path), cfg.model.model, config_hash(cfg))
         info = self.data_info()
-        return build_model(self.config().model, tuple(info["image_shape"]), len(info["classes"]))
+        return build_model(cfg.model, tuple(info["image_shape"]), len(info["classes"]))
 
     def initial_model(self) -> tuple[nn.Module, str]:
         """The model at initialisation, in eval mode, and where it came from: the step-0

@@ -45,6 +45,12 @@ def add_commands(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(r)
+    r.add_argument(
+        "--trust-model-code",
+        action="store_true",
+        help="analyse runs in OUT whose folder does not prove its model code is the code they "
+        "were trained with (only for an OUT you trust)",
+    )
     r.add_argument("experiment", type=Path, help="experiment file (TOML)")
     r.add_argument("--profile", help="profile in the file (default: its default_profile)")
     r.add_argument(

@@ -383,9 +383,18 @@ def _train_locked(
     else:
         run.clear_own_files()  # only what a run writes; see RunDir.check_target
 
+    from convscope.models import trust
+
+    code = trust.record(cfg.model.model)  # what RunDir.build_model checks before importing it
     io.write_json(
         run.config_path,
-        {**cfg.to_dict(), "hash": h, "version": __version__, "memory_format": fmt_info},
+        {
+            **cfg.to_dict(),
+            "hash": h,
+            "version": __version__,
+            "memory_format": fmt_info,
+            **({"model_code": code} if code else {}),
+        },
     )
     data_info = {**ds.describe(), "normalize": normalize.to_dict()}
     io.write_json(run.data_path, {**data_info, "fingerprint": fp})
