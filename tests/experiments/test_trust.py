@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import write_experiment
 
 from convscope.cli import main
 from convscope.errors import EXIT_BAD_INPUT, EXIT_LOCKED, EXIT_OK
-from helpers import write_experiment
 
 
 def _err_line(capsys: pytest.CaptureFixture[str]) -> str:
