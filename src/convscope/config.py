@@ -9,6 +9,7 @@ the key and what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -257,15 +258,13 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     if annotation is int:
         if isinstance(value, bool):
             raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
         if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
+            with contextlib.suppress(ValueError):
+                value = int(value)
+        if isinstance(value, int):
+            return _in_range(key, value)
         raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
     if annotation is float:
         if isinstance(value, bool):
@@ -283,6 +282,25 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return value
         raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
     raise TypeError(f"unsupported annotation {annotation!r}")  # a bug, not bad input
+
+
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed takes; every integer key
+
+
+def _in_range(key: str, value: int) -> int:
+    """``value``, or one line when it is beyond what any integer key may hold (a seed beyond
+    2**64 would otherwise fail deep inside PyTorch)."""
+    if not INT_MIN <= value <= INT_MAX:
+        shown = (
+            str(value)
+            if len(str(value)) <= 30
+            else f"{str(value)[:12]}...({len(str(value))} digits)"
+        )
+        raise ConfigError(
+            f"config key '{key}': {shown} is out of range; expected an integer from -2**63 "
+            "to 2**64-1"
+        )
+    return value
 
 
 def _field_types(cls: type) -> dict[str, Any]:

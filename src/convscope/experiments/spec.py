@@ -78,7 +78,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convscope.config import FLAT_KEYS, SECTIONS, RunConfig, config_hash, flatten, from_flat
+from convscope.config import (
+    FLAT_KEYS,
+    INT_MAX,
+    SECTIONS,
+    RunConfig,
+    config_hash,
+    flatten,
+    from_flat,
+)
 from convscope.errors import ConfigError
 from convscope.paths import check_name
 
@@ -240,16 +248,24 @@ def _run_keys(d: dict[str, Any], where: str) -> dict[str, Any]:
     return flat
 
 
+MAX_SEEDS = 1000  # a count of seeds (each one a run of every configuration)
+
+
 def _seeds(value: Any, where: str) -> list[int]:
     if isinstance(value, bool) or not isinstance(value, int | list):
         raise ConfigError(f"{where}: key 'seeds': expected a count or a list of integers")
     if isinstance(value, int):
-        if value <= 0:
-            raise ConfigError(f"{where}: key 'seeds': expected a positive count, got {value}")
+        if not 0 < value <= MAX_SEEDS:
+            raise ConfigError(
+                f"{where}: key 'seeds': expected a count from 1 to {MAX_SEEDS}, got {value}"
+            )
         return list(range(value))
-    if not value or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value):
+    if not value or any(
+        isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= INT_MAX for s in value
+    ):
         raise ConfigError(
-            f"{where}: key 'seeds': expected a non-empty list of integers >= 0, got {value!r}"
+            f"{where}: key 'seeds': expected a non-empty list of integers from 0 to 2**64-1, "
+            f"got {str(value)[:80]}"
         )
     if len(set(value)) != len(value):
         raise ConfigError(f"{where}: key 'seeds': repeated seed in {value!r}")

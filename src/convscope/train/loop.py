@@ -35,7 +35,7 @@ from convscope.errors import (
     is_environment_error,
     was_signalled,
 )
-from convscope.models import build_model
+from convscope.models import build_model, check_output
 from convscope.progress import NoProgress, Progress
 from convscope.runs import (
     STATUS_COMPLETED,
@@ -361,6 +361,8 @@ def _train_locked(
 
     torch.manual_seed(t.seed)
     model = build_model(cfg.model, ds.image_shape, ds.num_classes).to(device)
+    sample = normalize(ds.train.images[:2].to(device))
+    check_output(model, sample, ds.num_classes, cfg.model.model)  # once, before any step
     fmt, fmt_info = choose_memory_format(model, ds.image_shape, t.channels_last, device)
     model = model.to(memory_format=fmt)
     optimizer = make_optimizer(cfg, iter(model.parameters()))
@@ -373,7 +375,7 @@ def _train_locked(
         ckpt = run.load_checkpoint(None, device=device)
         if ckpt.get("config_hash") != h:
             raise ConvscopeError(f"{run.last_checkpoint_path}: checkpoint is of another config")
-        model.load_state_dict(ckpt["model"])
+        run.load_weights(model, ckpt["model"], run.last_checkpoint_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         state = LoopState(**ckpt["state"])
         state.extra.setdefault("n_train", n_train)
