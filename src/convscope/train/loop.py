@@ -14,10 +14,8 @@ import contextlib
 import logging
 import math
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +44,7 @@ from convscope.runs import (
     snapshot_name,
 )
 from convscope.train import cadence, checkpoint, guards, precision
+from convscope.train.interrupt import StopFlag
 from convscope.train.memory_format import choose_memory_format
 from convscope.train.steps import (
     accuracy,
@@ -129,34 +128,6 @@ class LoopState:
     train_seconds: float = 0.0  # time spent in optimizer steps (for images/s)
     wall_seconds: float = 0.0  # total time across resumes
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class _StopFlag:
-    """Set by SIGINT/SIGTERM so the loop checkpoints and stops cleanly."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-        def handler(signum: int, frame: Any) -> None:
-            if self.signal is not None:  # second Ctrl-C: stop now
-                signal.signal(signum, old[signum])
-                raise KeyboardInterrupt
-            self.signal = signum
-
-        for s in old:
-            signal.signal(s, handler)
-        try:
-            yield
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
 
 
 def _add_hparams(tb: Any, cfg: RunConfig, name: str) -> None:
@@ -424,7 +395,7 @@ def _train_locked(
     metrics = io.JsonlAppender(run.metrics_path)
     callbacks = list(callbacks)
     ctx = StepContext(0, model, ds, normalize, device, cfg, run.path, tb, records)
-    stop = _StopFlag()
+    stop = StopFlag(lambda: run.record_failure("interrupted mid-step", STATUS_INTERRUPTED))
     status = STATUS_RUNNING
     reason = None
     t_wall0 = time.perf_counter() - state.wall_seconds
@@ -484,11 +455,13 @@ def _train_locked(
                 if step in t.keep_checkpoints:
                     _snapshot(run, model, step)
                 if stop.signal is not None or (stop_after is not None and step >= stop_after):
+                    stop.acknowledge()
                     status = STATUS_INTERRUPTED
                     break
             else:
                 status = STATUS_COMPLETED
     except KeyboardInterrupt:
+        stop.acknowledge()
         status = STATUS_INTERRUPTED
     finally:
         progress.close()
