@@ -139,3 +139,22 @@ def test_a_symlinked_run_folder_leading_out_of_out_is_not_written_through(
     assert "leads outside" in _err_line(capsys)
     assert _all_files(elsewhere) == before
     assert not (elsewhere / "summary.json").exists()
+
+
+def test_a_huge_grid_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Also seen in issue 22: a 10,000-run grid started without a question (ETA 17 h)."""
+    lrs = [round(1e-5 * (i + 1), 8) for i in range(100)]
+    body = f"[groups.g]\nseeds = 100\n[groups.g.grid]\nlr = {lrs}\n"
+    f = write_experiment(tmp_path / "e.toml", body)
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "-q"]) == EXIT_BAD_INPUT
+    line = _err_line(capsys)
+    assert "10,000 distinct runs, more than --max-runs 1,000" in line and "--max-runs 10000" in line
+    assert not out.exists()
+    huge = write_experiment(
+        tmp_path / "h.toml", f"[groups.g]\nseeds = 1000\n[groups.g.grid]\nlr = {lrs}\n"
+    )  # refused before it is expanded (which would take minutes)
+    assert main(["run", str(huge), "--out", str(out), "-q"]) == EXIT_BAD_INPUT
+    assert "grid x runs x seeds is 100,000 runs; expected at most 50,000" in _err_line(capsys)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from convscope.errors import EXIT_INTERRUPTED, EXIT_OK
+from convscope.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError
 from convscope.progress import format_seconds
 
 if TYPE_CHECKING:
@@ -27,6 +27,9 @@ Exit codes: 0 done (diverged runs are a result), 1 a run failed with an error, 2
 4 another `convscope run` is writing --out, 5 an environment error (disk full, read-only,
 permission denied, missing parent), 130 interrupted.
 """
+
+
+MAX_RUNS = 1000  # distinct runs `convscope run` starts without --max-runs
 
 
 def _common(sp: argparse.ArgumentParser) -> None:
@@ -79,6 +82,13 @@ def add_commands(sub: Any) -> None:
         "--ray-address", help="join this Ray cluster (default: $RAY_ADDRESS, else local)"
     )
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    r.add_argument(
+        "--max-runs",
+        type=int,
+        default=MAX_RUNS,
+        metavar="N",
+        help=f"refuse an experiment of more than N distinct runs (default {MAX_RUNS})",
+    )
     _add_run_options(r)
     r.set_defaults(func=cmd_run)
 
@@ -246,6 +256,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from convscope.experiments.spec import load_experiment
 
     exp = load_experiment(args.experiment, args.profile, args.data_root, run_overrides(args))
+    n_runs = len(exp.unique_runs())
+    if n_runs > args.max_runs:
+        raise ConfigError(
+            f"{exp.file}: {n_runs:,} distinct runs, more than --max-runs {args.max_runs:,}; "
+            f"pass --max-runs {n_runs} to train them all"
+        )
     out = args.out or default_out(exp)
     print(f"experiment: {exp.file} (profile {exp.profile or '-'}) -> {out}", file=sys.stderr)
     monitor: Any

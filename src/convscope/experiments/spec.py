@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import string
 import tomllib
@@ -249,6 +250,7 @@ def _run_keys(d: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 MAX_SEEDS = 1000  # a count of seeds (each one a run of every configuration)
+MAX_GROUP_RUNS = 50_000  # runs one group may expand to (`convscope run --max-runs` asks first)
 
 
 def _seeds(value: Any, where: str) -> list[int]:
@@ -526,6 +528,12 @@ def expand(
         runs: list[RunSpec] = []
         labels: dict[str, str] = {}
         grid_keys = list(grid_flat)
+        n_runs = math.prod(len(v) for v in grid_flat.values()) * len(item_flats) * len(seeds)
+        if n_runs > MAX_GROUP_RUNS:  # before expanding it: a typo can ask for billions
+            raise ConfigError(
+                f"{where}: grid x runs x seeds is {n_runs:,} runs; expected at most "
+                f"{MAX_GROUP_RUNS:,} in a group"
+            )
         points = list(itertools.product(*(grid_flat[k] for k in grid_keys))) or [()]
         for ilabel, iflat in item_flats:
             for point in points:
