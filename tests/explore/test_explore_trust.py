@@ -165,3 +165,22 @@ def test_out_under_a_file_is_one_line(
     assert _build(run, tmp_path / "FILE" / "site") in (EXIT_BAD_INPUT, EXIT_ENVIRONMENT)
     line = _one_line(capsys.readouterr().err)
     assert f"{tmp_path / 'FILE'} is not a folder" in line
+
+
+def test_a_read_only_run_folder_is_explored_without_its_lock(
+    tiny_site: Site, tmp_path: Path
+) -> None:
+    import shutil
+
+    run, _, _ = tiny_site
+    ro = tmp_path / "ro"
+    shutil.copytree(run, ro, ignore=shutil.ignore_patterns("site", ".lock"))
+    for p in [ro, *ro.rglob("*")]:
+        p.chmod(p.stat().st_mode & ~0o222)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who may write anything (root)")
+        assert _build(ro, tmp_path / "site") == EXIT_OK
+    finally:
+        for p in [ro, *ro.rglob("*")]:
+            p.chmod(p.stat().st_mode | 0o200)

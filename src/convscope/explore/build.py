@@ -17,11 +17,13 @@ still being written (its lock held) is refused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import torch
 from convscope import __version__, io
 from convscope.analysis.filters import first_conv, first_conv_weights
 from convscope.analysis.gabor import PARAM_NAMES, fit_filters
-from convscope.errors import ConvscopeError
+from convscope.errors import ConvscopeError, EnvironmentProblem
 from convscope.explore import images, pages
 from convscope.explore.assets import CSS, JS
 from convscope.explore.compute import CHOICES, LayerUnits, default_layers, layer_units
@@ -340,7 +342,7 @@ def build_site(
     rd = RunDir(run_dir)
     rd.config()
     out = Path(out) if out is not None else rd.path / "explore"
-    with io.dir_lock(rd.path, what="run (it is still being written)"):
+    with _run_lock(rd):
         res = _build(rd, out, layers, device, progress)
     status = rd.status_or_none()
     if status not in FINISHED:
@@ -350,6 +352,21 @@ def build_site(
             f"its snapshots up to step {last}, its last completed state"
         )
     return res
+
+
+@contextlib.contextmanager
+def _run_lock(rd: RunDir) -> Iterator[None]:
+    """The run's lock, so a run still being trained is refused (exit 4). A run folder this user
+    may not write (read-only, someone else's) cannot be being written by convscope here: it is
+    read without the lock."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(io.dir_lock(rd.path, what="run (it is still being written)"))
+        except EnvironmentProblem:
+            if os.access(rd.path, os.W_OK):
+                raise
+            log.info("%s: read-only; explored without its lock", rd.path)
+        yield
 
 
 def _build(
