@@ -226,7 +226,11 @@ class JsonlAppender:
 
 
 @contextlib.contextmanager
-def dir_lock(directory: str | Path, what: str = "run directory") -> Iterator[None]:
+def dir_lock(
+    directory: str | Path,
+    what: str = "run directory",
+    advice: str = "wait for it to finish or use another --out",
+) -> Iterator[None]:
     """Hold an exclusive, non-blocking lock on ``directory/.lock`` (released if the process dies).
 
     Raises:
@@ -242,9 +246,7 @@ def dir_lock(directory: str | Path, what: str = "run directory") -> Iterator[Non
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "another process"
-            raise LockedError(
-                f"{d}: {what} is in use by {holder}; wait for it to finish or use another --out"
-            ) from None
+            raise LockedError(f"{d}: {what} is in use by {holder}; {advice}") from None
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()}")

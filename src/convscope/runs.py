@@ -37,6 +37,7 @@ from convscope import io
 from convscope.config import RUN_RECORD_KEYS, RunConfig, config_hash, from_dict
 from convscope.data.base import Dataset, Normalize
 from convscope.errors import ConvscopeError
+from convscope.paths import under
 
 _SNAPSHOT = re.compile(r"^step_(\d{7,})\.pt$")
 _TB_EVENTS = re.compile(r"^events\.out\.tfevents\.")
@@ -268,12 +269,12 @@ class RunDir:
 
     # writing -------------------------------------------------------------------------------
     def write_json(self, relpath: str | Path, obj: Any) -> Path:
-        p = self.path / relpath
+        p = under(self.path, Path(relpath).as_posix())
         io.write_json(p, obj)
         return p
 
     def write_npz(self, relpath: str | Path, **arrays: Any) -> Path:
-        p = self.path / relpath
+        p = under(self.path, Path(relpath).as_posix())
         io.write_npz(p, **arrays)
         return p
 

@@ -95,7 +95,8 @@ def test_a_run_still_being_written_is_refused_and_an_unfinished_one_is_named(
     train(cfg, run, stop_after=20)
     with io.dir_lock(run):  # as `convscope run` holds it while it trains
         assert _build(run, tmp_path / "site") == EXIT_LOCKED
-    assert "still being written" in _one_line(capsys.readouterr().err)
+    assert "in use by pid" in (line := _one_line(capsys.readouterr().err))
+    assert "still being written" in line
     assert not (tmp_path / "site").exists()
     assert _build(run, tmp_path / "site") == EXIT_OK
     err = capsys.readouterr().err
@@ -164,7 +165,7 @@ def test_out_under_a_file_is_one_line(
     (tmp_path / "FILE").write_text("a file")
     assert _build(run, tmp_path / "FILE" / "site") in (EXIT_BAD_INPUT, EXIT_ENVIRONMENT)
     line = _one_line(capsys.readouterr().err)
-    assert f"{tmp_path / 'FILE'} is not a folder" in line
+    assert f"{tmp_path / 'FILE'}: is a file, not a folder" in line
 
 
 def test_a_read_only_run_folder_is_explored_without_its_lock(

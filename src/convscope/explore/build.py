@@ -361,7 +361,13 @@ def _run_lock(rd: RunDir) -> Iterator[None]:
     read without the lock."""
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(io.dir_lock(rd.path, what="run (it is still being written)"))
+            stack.enter_context(
+                io.dir_lock(
+                    rd.path,
+                    what="run directory",
+                    advice="it is still being written: explore it once it has stopped",
+                )
+            )
         except EnvironmentProblem:
             if os.access(rd.path, os.W_OK):
                 raise
