@@ -72,7 +72,7 @@ def _check_rel(rel: str) -> PurePosixPath:
     if "\0" in rel:
         raise ValueError("it holds a NUL")
     p = PurePosixPath(rel)
-    if p.is_absolute() or rel.startswith("~"):
+    if p.is_absolute():
         raise ValueError("it is absolute")
     if not p.parts:
         raise ValueError("it is empty")

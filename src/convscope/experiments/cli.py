@@ -324,7 +324,7 @@ def _report_paths(report: Any, out: Path) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from convscope.errors import ConvscopeError
-    from convscope.experiments.run import owns_out
+    from convscope.experiments.out_dir import owns_out
 
     if not (args.out / "experiment.json").is_file():
         raise ConvscopeError(f"{args.out}: no experiment.json; is this a `convscope run` --out?")
