@@ -20,6 +20,8 @@ import pytest
 
 from convscope.train.interrupt import GRACE_S
 
+pytestmark = pytest.mark.slow  # two subprocess trainings of a few seconds each
+
 BLOCKING = """
 import os
 from pathlib import Path
