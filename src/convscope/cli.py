@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        sp.add_argument(
+            "--trust-model-code",
+            action="store_true",
+            help="import the model code a run folder names even when the folder does not prove "
+            "it is the code the run was trained with (only for folders you trust)",
+        )
 
     t = sub.add_parser(
         "train",
@@ -424,8 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s" if debug else "%(message)s",
         stream=sys.stderr,
     )
+    _never_fail_on_encoding()
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), _trust(getattr(args, "trust_model_code", False)):
             return int(args.func(args))
     except ConvscopeError as e:
         if debug:
@@ -452,6 +459,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("convscope: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         return _internal(e, debug)
+
+
+def _never_fail_on_encoding() -> None:
+    """A path or name the terminal's encoding cannot show (PYTHONIOENCODING=ascii, a POSIX
+    locale) is printed with backslash escapes instead of failing the command."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def _trust(on: bool) -> Iterator[None]:
+    """``--trust-model-code``: for this command and the worker processes it starts."""
+    from convscope.models.trust import TRUST_ENV
+
+    if not on:
+        yield
+        return
+    old = os.environ.get(TRUST_ENV)
+    os.environ[TRUST_ENV] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(TRUST_ENV, None)
+        else:
+            os.environ[TRUST_ENV] = old
 
 
 def _sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:

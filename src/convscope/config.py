@@ -9,6 +9,7 @@ the key and what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -337,15 +338,13 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     if annotation is int:
         if isinstance(value, bool):
             raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
         if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
+            with contextlib.suppress(ValueError):
+                value = int(value)
+        if isinstance(value, int):
+            return _in_range(key, value)
         raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
     if annotation is float:
         if isinstance(value, bool):
@@ -363,6 +362,25 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return value
         raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
     raise TypeError(f"unsupported annotation {annotation!r}")  # a bug, not bad input
+
+
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed takes; every integer key
+
+
+def _in_range(key: str, value: int) -> int:
+    """``value``, or one line when it is beyond what any integer key may hold (a seed beyond
+    2**64 would otherwise fail deep inside PyTorch)."""
+    if not INT_MIN <= value <= INT_MAX:
+        shown = (
+            str(value)
+            if len(str(value)) <= 30
+            else f"{str(value)[:12]}...({len(str(value))} digits)"
+        )
+        raise ConfigError(
+            f"config key '{key}': {shown} is out of range; expected an integer from -2**63 "
+            "to 2**64-1"
+        )
+    return value
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -437,7 +455,7 @@ def from_dict(d: dict[str, Any], where: str = "config") -> RunConfig:
 
 
 # what a run's config.json holds besides the config (written by the loop, not options)
-RUN_RECORD_KEYS = ("hash", "version", "memory_format")
+RUN_RECORD_KEYS = ("hash", "version", "memory_format", "model_code")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -455,6 +473,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(
             f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}"
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: nested too deeply"
         ) from None
     if not isinstance(d, dict):
         raise ConfigError(f"{p}: expected a table of keys at the top level")

@@ -90,6 +90,8 @@ def environment_error(e: OSError, path: str | Path | None = None) -> Environment
     if e.errno == errno.ENOTDIR:
         what = "a parent is not a folder"
         parent = _first_non_folder(Path(where))
+        if parent is not None and str(parent) == where:
+            return EnvironmentProblem(f"{where}: is a file, not a folder; {todo}")
         if parent is not None:
             where = f"{where}: {parent} is not a folder"
             return EnvironmentProblem(f"{where}; {todo}")

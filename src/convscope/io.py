@@ -8,6 +8,7 @@ one was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import json
@@ -40,6 +41,11 @@ _UMASK = _umask()
 log = logging.getLogger(__name__)
 
 
+def default_mode(mode: int = 0o777) -> int:
+    """``mode`` less the process umask (what ``mkdir`` or ``open`` would give)."""
+    return mode & ~_UMASK
+
+
 @contextlib.contextmanager
 def writing(path: str | Path) -> Iterator[None]:
     """Turn an environment ``OSError`` (disk full, read-only, ...) into one naming ``path``."""
@@ -57,7 +63,10 @@ def mkdir(path: str | Path) -> Path:
     """``mkdir -p path``; an environment error names ``path``."""
     p = Path(path)
     with writing(p):
-        p.mkdir(parents=True, exist_ok=True)
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # p or a parent is a file
+            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(p)) from None
     return p
 
 
@@ -146,6 +155,10 @@ def read_json(path: str | Path) -> Any:
     except json.JSONDecodeError as e:
         what = "empty file (0 bytes)" if not text.strip() else f"invalid JSON ({e})"
         raise CorruptFileError(f"{p}: {what}; expected a JSON file written by convscope") from None
+    except RecursionError:
+        raise CorruptFileError(
+            f"{p}: JSON nested too deeply; expected a file written by convscope"
+        ) from None
 
 
 def write_npz(path: str | Path, **arrays: Any) -> None:
@@ -213,7 +226,11 @@ class JsonlAppender:
 
 
 @contextlib.contextmanager
-def dir_lock(directory: str | Path, what: str = "run directory") -> Iterator[None]:
+def dir_lock(
+    directory: str | Path,
+    what: str = "run directory",
+    advice: str = "wait for it to finish or use another --out",
+) -> Iterator[None]:
     """Hold an exclusive, non-blocking lock on ``directory/.lock`` (released if the process dies).
 
     Raises:
@@ -229,9 +246,7 @@ def dir_lock(directory: str | Path, what: str = "run directory") -> Iterator[Non
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "another process"
-            raise LockedError(
-                f"{d}: {what} is in use by {holder}; wait for it to finish or use another --out"
-            ) from None
+            raise LockedError(f"{d}: {what} is in use by {holder}; {advice}") from None
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()}")

@@ -37,6 +37,7 @@ from convscope import io
 from convscope.config import RUN_RECORD_KEYS, RunConfig, config_hash, from_dict
 from convscope.data.base import Dataset, Normalize
 from convscope.errors import ConvscopeError
+from convscope.paths import under
 
 _SNAPSHOT = re.compile(r"^step_(\d{7,})\.pt$")
 _TB_EVENTS = re.compile(r"^events\.out\.tfevents\.")
@@ -172,6 +173,15 @@ class RunDir:
 
     def load_checkpoint(self, step: int | None = None, device: str | torch.device = "cpu") -> dict:
         """Load ``last.pt`` (``step=None`` and it exists) or the snapshot of ``step``."""
+        path = self.checkpoint_path(step)
+        try:
+            return torch.load(path, map_location=device, weights_only=True)
+        except Exception as e:  # a torn or foreign file
+            raise ConvscopeError(f"{path}: cannot load checkpoint ({_load_error(e)})") from None
+
+    def checkpoint_path(self, step: int | None = None) -> Path:
+        """``last.pt`` (``step=None`` and it exists, else the latest snapshot) or the snapshot of
+        ``step``."""
         if step is None:
             path = self.last_checkpoint_path
             if not path.is_file():
@@ -185,17 +195,20 @@ class RunDir:
                 raise ConvscopeError(
                     f"{path}: no checkpoint for step {step}; have {self.checkpoint_steps()}"
                 )
-        try:
-            return torch.load(path, map_location=device, weights_only=True)
-        except Exception as e:  # a torn or foreign file
-            raise ConvscopeError(f"{path}: cannot load checkpoint ({_load_error(e)})") from None
+        return path
 
     def build_model(self) -> nn.Module:
-        """The run's architecture with fresh weights (shape from data.json, no data loaded)."""
-        from convscope.models import build_model
+        """The run's architecture with fresh weights (shape from data.json, no data loaded).
 
+        A user's factory is imported only when this folder proves it is the code the run was
+        trained with, or the user trusts it (:mod:`convscope.models.trust`).
+        """
+        from convscope.models import build_model, trust
+
+        cfg = self.config()
+        trust.check(self.path, io.read_json(self.config_path), cfg.model.model, config_hash(cfg))
         info = self.data_info()
-        return build_model(self.config().model, tuple(info["image_shape"]), len(info["classes"]))
+        return build_model(cfg.model, tuple(info["image_shape"]), len(info["classes"]))
 
     def initial_model(self) -> tuple[nn.Module, str]:
         """The model at initialisation, in eval mode, and where it came from: the step-0
@@ -214,11 +227,27 @@ class RunDir:
         """The run's model with the weights of ``step`` (None: latest), in eval mode."""
         ckpt = self.load_checkpoint(step, device=device)
         model = self.build_model()
-        model.load_state_dict(ckpt["model"])
+        state = ckpt.get("model") if isinstance(ckpt, dict) else None
+        self.load_weights(model, state, self.checkpoint_path(step))
         model = model.to(device).eval()
         if self.trained_channels_last():  # analyses run in the format it trained in (faster)
             model = model.to(memory_format=torch.channels_last)
         return model
+
+    def load_weights(self, model: nn.Module, state: Any, path: Path) -> None:
+        """``model.load_state_dict(state)``; a checkpoint that does not fit the model (other
+        shapes, missing or extra keys) is one line naming ``path`` (exit 2)."""
+        if not isinstance(state, dict):
+            raise ConvscopeError(f"{path}: 'model' is not a state dict; expected model weights")
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            lines = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()]
+            raise ConvscopeError(
+                f"{path}: does not fit model {self.config().model.model!r}: "
+                + (lines[0] if lines else str(e).splitlines()[0])
+                + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else "")
+            ) from None
 
     def trained_channels_last(self) -> bool:
         """Whether the run trained channels-last (``config.json`` ``memory_format.used``)."""
@@ -240,12 +269,12 @@ class RunDir:
 
     # writing -------------------------------------------------------------------------------
     def write_json(self, relpath: str | Path, obj: Any) -> Path:
-        p = self.path / relpath
+        p = under(self.path, Path(relpath).as_posix())
         io.write_json(p, obj)
         return p
 
     def write_npz(self, relpath: str | Path, **arrays: Any) -> Path:
-        p = self.path / relpath
+        p = under(self.path, Path(relpath).as_posix())
         io.write_npz(p, **arrays)
         return p
 

@@ -106,3 +106,25 @@ def test_off_switch_small_folders_and_pruning(
     mine.write_text("x")
     folders.load_image_folders(f.root, resize=6)
     assert mine.exists() and os.path.getsize(mine) == 1
+
+
+def test_pruning_removes_only_entries_it_wrote(
+    image_folders, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 (case 5): ``.npz`` files in the cache folder that convscope did not write, even
+    one named like an entry or holding ``images`` and ``info``, are never pruned."""
+    f = image_folders()
+    cache.mkdir(parents=True)
+    theirs = {
+        cache / "my_arrays.npz": {"x": np.arange(3)},
+        cache / ("0" * 32 + ".npz"): {"images": np.zeros((1, 2, 2), np.uint8), "info": "{}"},
+    }
+    for p, arrays in theirs.items():
+        np.savez(p, **arrays)
+        os.utime(p, ns=(0, 0))  # the oldest files in the folder
+    monkeypatch.setattr(decoded, "KEEP", 1)
+    for size in (3, 4, 5):
+        folders.load_image_folders(f.root, resize=size)
+    assert all(p.is_file() for p in theirs)
+    ours = [p for p in cache.glob("*.npz") if p not in theirs]
+    assert len(ours) == 1 and decoded.is_entry(ours[0])

@@ -177,6 +177,10 @@ def write_experiment(
         "chapters": a2.get("chapters", {}),
     }
     io.write_json(out / "experiment.json", doc)
+    from convscope.experiments.out_dir import OUT_MARKER, OUT_SCHEMA
+    from convscope.paths import write_marker
+
+    write_marker(out / OUT_MARKER, OUT_SCHEMA)  # as `convscope run` marks its OUT
     return out
 
 

@@ -13,8 +13,9 @@ decoded pixels, still sees the change). The file holds only arrays and a JSON st
 
 The cache is an optimisation and never an error: an unwritable or full cache folder is skipped
 (logged at debug level). Folders of fewer than :data:`MIN_IMAGES` images are not cached. At most
-:data:`KEEP` entries are kept; older ones (files this module wrote, ``*.npz`` in
-``<cache>/decoded``) are removed. ``CONVSCOPE_DECODED_CACHE=0`` turns it off.
+:data:`KEEP` entries are kept; older ones are removed, and only files this module wrote, proved
+by their content (a ``<key>.npz`` whose ``info`` carries ``"schema": SCHEMA``): any other file in
+``<cache>/decoded`` stays. ``CONVSCOPE_DECODED_CACHE=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ VERSION = 1  # bump when the decoded arrays for the same files could differ
 MIN_IMAGES = 1000
 KEEP = 8
 OFF_ENV = "CONVSCOPE_DECODED_CACHE"
+SCHEMA = "convscope.decoded/1"  # in every entry's info: the proof that this module wrote it
+_ENTRY = re.compile(r"^[0-9a-f]{32}\.npz$")
 
 
 def cache_dir() -> Path:
@@ -81,6 +85,7 @@ def load(
         return None
     if not isinstance(info, dict) or any(r not in info for r in required):
         return None
+    info.pop("schema", None)
     with contextlib.suppress(OSError):
         os.utime(path)  # recently used: kept by _prune
     return images, info
@@ -93,14 +98,29 @@ def save(k: str, images: np.ndarray, info: dict[str, Any]) -> None:
         import io as _io
 
         buf = _io.BytesIO()
-        np.savez(buf, images=images, info=np.array(json.dumps(info)))
+        np.savez(buf, images=images, info=np.array(json.dumps({**info, "schema": SCHEMA})))
         io.atomic_write_bytes(d / f"{k}.npz", buf.getvalue())
         _prune(d)
     except Exception as e:  # never fail a data load because of the cache
         log.debug("%s: not cached (%s)", d, e)
 
 
+def is_entry(path: Path) -> bool:
+    """Whether ``path`` is an entry this module wrote (its name, and ``SCHEMA`` in its info)."""
+    if not _ENTRY.match(path.name) or path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return set(z.files) == {"images", "info"} and (
+                json.loads(str(z["info"])).get("schema") == SCHEMA
+            )
+    except Exception:  # noqa: BLE001 - not ours, or damaged: left alone
+        return False
+
+
 def _prune(d: Path) -> None:
-    entries = sorted(d.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    """Keep the :data:`KEEP` most recently used entries; remove older ones this module wrote."""
+    entries = [p for p in d.glob("*.npz") if is_entry(p)]
+    entries.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for old in entries[KEEP:]:
         old.unlink(missing_ok=True)

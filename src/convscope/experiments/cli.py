@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from convscope.errors import EXIT_INTERRUPTED, EXIT_OK
+from convscope.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError
 from convscope.progress import format_seconds
 
 if TYPE_CHECKING:
@@ -29,6 +29,9 @@ permission denied, missing parent), 130 interrupted.
 """
 
 
+MAX_RUNS = 1000  # distinct runs `convscope run` starts without --max-runs
+
+
 def _common(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -45,6 +48,12 @@ def add_commands(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(r)
+    r.add_argument(
+        "--trust-model-code",
+        action="store_true",
+        help="analyse runs in OUT whose folder does not prove its model code is the code they "
+        "were trained with (only for an OUT you trust)",
+    )
     r.add_argument("experiment", type=Path, help="experiment file (TOML)")
     r.add_argument("--profile", help="profile in the file (default: its default_profile)")
     r.add_argument(
@@ -73,6 +82,13 @@ def add_commands(sub: Any) -> None:
         "--ray-address", help="join this Ray cluster (default: $RAY_ADDRESS, else local)"
     )
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    r.add_argument(
+        "--max-runs",
+        type=int,
+        default=MAX_RUNS,
+        metavar="N",
+        help=f"refuse an experiment of more than N distinct runs (default {MAX_RUNS})",
+    )
     _add_run_options(r)
     r.set_defaults(func=cmd_run)
 
@@ -240,6 +256,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from convscope.experiments.spec import load_experiment
 
     exp = load_experiment(args.experiment, args.profile, args.data_root, run_overrides(args))
+    n_runs = len(exp.unique_runs())
+    if n_runs > args.max_runs:
+        raise ConfigError(
+            f"{exp.file}: {n_runs:,} distinct runs, more than --max-runs {args.max_runs:,}; "
+            f"pass --max-runs {n_runs} to train them all"
+        )
     out = args.out or default_out(exp)
     print(f"experiment: {exp.file} (profile {exp.profile or '-'}) -> {out}", file=sys.stderr)
     monitor: Any
@@ -250,6 +272,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         monitor = LineSweep()
     executor = make_executor(args.executor, args.workers, args.threads, args.ray_address)
+
+    def report(result: Any) -> Any:  # while OUT is locked: `convscope report` waits for it
+        if result.interrupted or args.no_report:
+            return None
+        return write_report_if_available(result.out)
+
     # SIGTERM stops it like Ctrl-C: convscope.cli.main wraps every command in that handler
     result = run_experiment(
         exp,
@@ -257,6 +285,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         executor,
         monitor=monitor,
         experiment_text=Path(args.experiment).read_text(),
+        then=report,
     )
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items()))
     print(f"runs: {counts} in {format_seconds(result.wall_time_s)}")
@@ -265,10 +294,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.interrupted:
         print("convscope: interrupted; run the same command again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if not args.no_report:
-        report = write_report_if_available(result.out)
-        if report is not None:
-            print(f"report: {_report_paths(report, result.out)}")
+    if result.then is not None:
+        print(f"report: {_report_paths(result.then, result.out)}")
     print(f"data: {exp.data_note}")
     if result.failed:
         names = ", ".join(f"{r.name} ({r.rel}/summary.json)" for r in result.failed)
@@ -297,9 +324,15 @@ def _report_paths(report: Any, out: Path) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from convscope.errors import ConvscopeError
+    from convscope.experiments.out_dir import owns_out
 
     if not (args.out / "experiment.json").is_file():
         raise ConvscopeError(f"{args.out}: no experiment.json; is this a `convscope run` --out?")
+    if not owns_out(args.out):
+        raise ConvscopeError(
+            f"{args.out}: not written by `convscope run` (no .convscope-out marker, and its "
+            "experiment.json is not one convscope wrote); the report is written only there"
+        )
     from convscope import io
     from convscope.report import write_report
 

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from convscope import io
+from convscope import io, paths
 from convscope.config import DataConfig, RunConfig
 from convscope.errors import ConfigError, ConvscopeError
 from convscope.experiments.executors import Executor
+from convscope.experiments.out_dir import OUT_MARKER, OUT_SCHEMA, check_out
 from convscope.experiments.spec import Experiment, RunSpec
 from convscope.experiments.tasks import AnalyzeTask, GroupAnalyzeTask, Task, TrainTask
 from convscope.experiments.worker import ANALYSIS_DONE
@@ -85,6 +86,10 @@ def existing_runs(out: Path) -> dict[str, Path]:
     if not d.is_dir():
         return found
     for p in sorted(d.iterdir()):
+        try:
+            p = paths.under(out, RUNS, p.name)  # a symlink leading out of OUT is not ours
+        except paths.PathRefused:
+            continue
         cfg_path = p / "config.json"
         if cfg_path.is_file():
             try:
@@ -119,7 +124,9 @@ def plan_runs(
     have = existing_runs(out)
     planned: dict[str, PlannedRun] = {}
     for spec in exp.unique_runs():
-        d = have.get(spec.hash) or out / RUNS / f"{safe_name(spec.label)}-s{spec.seed}-{spec.hash}"
+        d = have.get(spec.hash) or paths.under(
+            out, RUNS, f"{safe_name(spec.label)}-s{spec.seed}-{spec.hash}"
+        )
         planned[spec.hash] = PlannedRun(spec, d, f"{RUNS}/{d.name}")
     for a in exp.analysis:
         pr = planned[a.hash]
@@ -282,6 +289,7 @@ class ExperimentResult:
     runs: list[PlannedRun]
     wall_time_s: float
     interrupted: bool = False
+    then: Any = None  # what run_experiment's ``then`` returned
 
     @property
     def failed(self) -> list[PlannedRun]:
@@ -343,6 +351,7 @@ def run_experiment(
     monitor: SweepMonitor | None = None,
     experiment_text: str | None = None,
     stop_after: int | None = None,
+    then: Callable[[ExperimentResult], Any] | None = None,
 ) -> ExperimentResult:
     """Train every unfinished run of ``exp`` into ``out`` and run the requested analyses.
 
@@ -353,6 +362,9 @@ def run_experiment(
         monitor: progress sink (the CLI's display); logging only when None.
         experiment_text: the experiment file's text, copied to ``OUT/experiment.toml``.
         stop_after: stop every run after this many steps, as if interrupted (tests).
+        then: called with the result while ``out`` is still locked (the CLI writes the report
+            there, so a `convscope report` cannot run before its last byte is written); its
+            return value is kept as ``result.then``.
 
     Raises:
         LockedError: another process is writing ``out``.
@@ -370,27 +382,14 @@ def run_experiment(
         raise
     try:
         with io.dir_lock(out, what="output directory"):
-            return _run_locked(exp, out, executor, monitor, experiment_text, stop_after)
+            if paths.read_marker(out / OUT_MARKER, OUT_SCHEMA) is None:
+                paths.write_marker(out / OUT_MARKER, OUT_SCHEMA)
+            result = _run_locked(exp, out, executor, monitor, experiment_text, stop_after)
+            if then is not None:
+                result.then = then(result)
+            return result
     finally:
         executor.shutdown()
-
-
-_OUT_OWN = frozenset({".lock", "experiment.toml", EXPERIMENT_JSON, RUNS})
-
-
-def check_out(out: Path) -> None:
-    """Refuse an OUT that is a file, or a non-empty folder that `convscope run` did not write."""
-    if out.exists() and not out.is_dir():
-        raise ConvscopeError(f"{out}: is a file, not a folder; expected an output directory")
-    if not out.is_dir() or (out / EXPERIMENT_JSON).is_file():
-        return
-    others = sorted(p.name for p in out.iterdir() if p.name not in _OUT_OWN)
-    if others:
-        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-        raise ConvscopeError(
-            f"{out}: not empty ({shown}) and not a convscope experiment output (no "
-            f"{EXPERIMENT_JSON}); choose an empty or new --out"
-        )
 
 
 def _data_check() -> Callable[[PlannedRun], str | None]:

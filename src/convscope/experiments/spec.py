@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import string
 import tomllib
@@ -80,6 +81,7 @@ from typing import Any
 
 from convscope.config import (
     FLAT_KEYS,
+    INT_MAX,
     SECTIONS,
     RunConfig,
     config_hash,
@@ -88,6 +90,7 @@ from convscope.config import (
     short_model_name,
 )
 from convscope.errors import ConfigError
+from convscope.paths import check_name
 
 DATA_ROOT_ENV = "CONVSCOPE_DATA_ROOT"
 DATA_ROOT_FIELD = "{data_root}"
@@ -247,16 +250,25 @@ def _run_keys(d: dict[str, Any], where: str) -> dict[str, Any]:
     return flat
 
 
+MAX_SEEDS = 1000  # a count of seeds (each one a run of every configuration)
+MAX_GROUP_RUNS = 50_000  # runs one group may expand to (`convscope run --max-runs` asks first)
+
+
 def _seeds(value: Any, where: str) -> list[int]:
     if isinstance(value, bool) or not isinstance(value, int | list):
         raise ConfigError(f"{where}: key 'seeds': expected a count or a list of integers")
     if isinstance(value, int):
-        if value <= 0:
-            raise ConfigError(f"{where}: key 'seeds': expected a positive count, got {value}")
+        if not 0 < value <= MAX_SEEDS:
+            raise ConfigError(
+                f"{where}: key 'seeds': expected a count from 1 to {MAX_SEEDS}, got {value}"
+            )
         return list(range(value))
-    if not value or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value):
+    if not value or any(
+        isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= INT_MAX for s in value
+    ):
         raise ConfigError(
-            f"{where}: key 'seeds': expected a non-empty list of integers >= 0, got {value!r}"
+            f"{where}: key 'seeds': expected a non-empty list of integers from 0 to 2**64-1, "
+            f"got {str(value)[:80]}"
         )
     if len(set(value)) != len(value):
         raise ConfigError(f"{where}: key 'seeds': repeated seed in {value!r}")
@@ -398,6 +410,8 @@ def read_experiment_file(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: not valid TOML: nested too deeply") from None
 
 
 def load_experiment(
@@ -475,6 +489,7 @@ def expand(
     replaced: set[str] = set()
     groups: list[Group] = []
     for gname, gdoc in groups_doc.items():
+        check_name(gname, f"{file} [groups]", "group name")  # before any training
         where = f"{file} [groups.{gname}]"
         gdoc = _table(gdoc, where)
         meta = {k: v for k, v in gdoc.items() if k in GROUP_META}
@@ -532,6 +547,12 @@ def expand(
         runs: list[RunSpec] = []
         labels: dict[str, str] = {}
         grid_keys = list(grid_flat)
+        n_runs = math.prod(len(v) for v in grid_flat.values()) * len(item_flats) * len(seeds)
+        if n_runs > MAX_GROUP_RUNS:  # before expanding it: a typo can ask for billions
+            raise ConfigError(
+                f"{where}: grid x runs x seeds is {n_runs:,} runs; expected at most "
+                f"{MAX_GROUP_RUNS:,} in a group"
+            )
         points = list(itertools.product(*(grid_flat[k] for k in grid_keys))) or [()]
         for ilabel, iflat in item_flats:
             for point in points:
@@ -545,7 +566,9 @@ def expand(
                     base = from_flat(flat)
                 except ConfigError as e:
                     raise ConfigError(f"{pwhere_run}: {e}") from None
-                label = ilabel or _label(template, varied, base, where)
+                label = check_name(
+                    ilabel or _label(template, varied, base, where), where, "label", 200
+                )
                 rwhere = f"{where} run '{label}'"
                 _check_budget(base, rwhere)
                 h0 = config_hash(base)

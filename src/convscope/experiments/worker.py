@@ -164,10 +164,11 @@ def _analyze_group(task: GroupAnalyzeTask) -> dict[str, Any]:
     options, each member run's label and ``summary.json``); a rerun with the same signature and
     the result file still in place is skipped.
     """
+    from convscope.paths import group_dir
     from convscope.studies.base import study_name
     from convscope.studies.runner import analyze_group
 
-    gdir = Path(task.out_dir) / "groups" / task.group
+    gdir = group_dir(task.out_dir, task.group)
     done_path = gdir / ANALYSIS_DONE
     done: dict[str, str] = {}
     if done_path.is_file():

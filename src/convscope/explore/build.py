@@ -9,21 +9,21 @@ Layout of the site (default ``RUN/explore``)::
     explore.css, explore.js       the only style and script
     .convscope-explore            marks the folder as ours (so a rebuild may replace it)
 
-The site is written to a temporary sibling folder and moved into place at the end; a folder
-at ``out`` that convscope did not write is refused, and a rebuild removes only files the
-previous build wrote.
+The site is written to a temporary sibling folder and moved into place at the end
+(:mod:`convscope.explore.output`): a folder at ``out`` that convscope did not write is refused,
+a rebuild removes only files inside the site that the previous build's marker lists, and a run
+still being written (its lock held) is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +33,19 @@ import torch
 from convscope import __version__, io
 from convscope.analysis.filters import first_conv, first_conv_weights
 from convscope.analysis.gabor import PARAM_NAMES, fit_filters
-from convscope.errors import ConvscopeError
+from convscope.errors import ConvscopeError, EnvironmentProblem
 from convscope.explore import images, pages
 from convscope.explore.assets import CSS, JS
 from convscope.explore.compute import CHOICES, LayerUnits, default_layers, layer_units
+from convscope.explore.output import MARKER, SiteWriter, Staging
 from convscope.progress import NoProgress, Progress
-from convscope.runs import RunDir
+from convscope.runs import FINISHED, RunDir
 from convscope.studies._zf import zf_context
 from convscope.studies.base import RunContext
 
 log = logging.getLogger(__name__)
 
-MARKER = ".convscope-explore"
+__all__ = ["MARKER", "build_site", "safe_name", "unit_data"]
 MAX_SNAPSHOTS = 8
 CELL_PX = 80  # displayed size of one patch, about
 STRIP = 12  # tiles on the index page per layer
@@ -139,32 +140,12 @@ def unit_data(
     return d
 
 
-class _Writer:
-    """Writes files under the temporary site folder and counts their bytes."""
+def _png(rgb: np.ndarray | None) -> Any:
+    def encode() -> bytes:
+        assert rgb is not None
+        return images.png(rgb)
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.bytes = 0
-        self.files = 0
-        self.written: list[str] = []
-        self._once: set[str] = set()
-
-    def once(self, rel: str, rgb: np.ndarray | None) -> str:
-        """Write a PNG the first time ``rel`` is asked for; return ``rel``."""
-        if rel not in self._once:
-            assert rgb is not None
-            self.write(rel, images.png(rgb))
-            self._once.add(rel)
-        return rel
-
-    def write(self, rel: str, data: bytes | str) -> None:
-        p = self.root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        b = data.encode() if isinstance(data, str) else data
-        p.write_bytes(b)
-        self.bytes += len(b)
-        self.files += 1
-        self.written.append(rel)
+    return encode
 
 
 def _scale(h: int, w: int) -> int:
@@ -172,7 +153,7 @@ def _scale(h: int, w: int) -> int:
 
 
 def _write_layer(
-    w: _Writer,
+    w: SiteWriter,
     ly: LayerUnits,
     labels: torch.Tensor,
     classes: Sequence[str],
@@ -206,9 +187,9 @@ def _write_layer(
         evo_src: list[str | None] = [None] * s
         if whole:  # the patch is the whole test image: one shared file per image
             for j, e in enumerate(d["top"]):
-                top_src[j] = w.once(f"img/test/{e['test_index']}.png", rows[0][j])
+                top_src[j] = w.once(f"img/test/{e['test_index']}.png", _png(rows[0][j]))
             for j, n in enumerate(d["evolution"]["test_index"]):
-                evo_src[j] = w.once(f"img/test/{n}.png", rows[2][j])
+                evo_src[j] = w.once(f"img/test/{n}.png", _png(rows[2][j]))
             rows[0], rows[2] = [], []
         if d["dead"]:
             rows[0] = rows[1] = []
@@ -303,6 +284,20 @@ def _write_layer(
     return summary
 
 
+def _info(rd: RunDir, ctx: Any, labels: torch.Tensor, steps: list[int]) -> dict[str, Any]:
+    """What the index page says about the run."""
+    acc = (rd.summary() or {}).get("final_test_accuracy")
+    return {
+        "run": str(rd.path),
+        "model": rd.config().model.model,
+        "data": ctx.dataset.source,
+        "accuracy": "n/a" if acc is None else f"{acc:.4f}",
+        "n_test": len(labels),
+        "steps": steps,
+        "choices": {**CHOICES, "class_names": ctx.class_names_from},
+    }
+
+
 def _filters(model: torch.nn.Module) -> dict[str, Any]:
     """First conv layer: its filters and Gabor fits as data and per-filter PNG pairs."""
     wts = first_conv_weights(model)
@@ -317,34 +312,6 @@ def _filters(model: torch.nn.Module) -> dict[str, Any]:
         "png": pngs,
         "cell": tuple(int(v) for v in wts.shape[2:]),
     }
-
-
-def _prepare_out(out: Path) -> Path:
-    """Check ``out`` may be (re)written; return a fresh temporary sibling folder."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
-        raise ConvscopeError(
-            f"{out}: exists and was not written by convscope explore; choose another --out"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """A new site: one rename. A rebuild: each new file moved over the old one, then the files
-    the previous build listed and this one did not are removed; others are left alone."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = set(io.read_json(out / MARKER).get("files", []))
-    new = io.read_json(tmp / MARKER)["files"]
-    for rel in [*new, MARKER]:
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp / rel, out / rel)
-    for rel in sorted(old - set(new)):
-        p = out / rel
-        if ".." not in Path(rel).parts and p.is_file():
-            p.unlink()
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_site(
@@ -366,12 +333,57 @@ def build_site(
         progress: a bar (``start/update/close``); silent when None.
 
     Returns:
-        ``{"out", "index", "layers", "units", "files", "bytes", "seconds"}``.
+        ``{"out", "index", "layers", "units", "files", "bytes", "seconds", "note"}``; ``note``
+        says when the run is not finished (the site then shows its snapshots so far).
+
+    Raises:
+        LockedError: the run is being trained or analysed now (exit 4): its files are still
+            being written.
     """
-    t0 = time.monotonic()
     rd = RunDir(run_dir)
     rd.config()
     out = Path(out) if out is not None else rd.path / "explore"
+    with _run_lock(rd):
+        res = _build(rd, out, layers, device, progress)
+    status = rd.status_or_none()
+    if status not in FINISHED:
+        last = rd.checkpoint_steps()[-1]
+        res["note"] = (
+            f"{rd.path}: the run is not finished (status {status or 'unknown'}); the site shows "
+            f"its snapshots up to step {last}, its last completed state"
+        )
+    return res
+
+
+@contextlib.contextmanager
+def _run_lock(rd: RunDir) -> Iterator[None]:
+    """The run's lock, so a run still being trained is refused (exit 4). A run folder this user
+    may not write (read-only, someone else's) cannot be being written by convscope here: it is
+    read without the lock."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(
+                io.dir_lock(
+                    rd.path,
+                    what="run directory",
+                    advice="it is still being written: explore it once it has stopped",
+                )
+            )
+        except EnvironmentProblem:
+            if os.access(rd.path, os.W_OK):
+                raise
+            log.info("%s: read-only; explored without its lock", rd.path)
+        yield
+
+
+def _build(
+    rd: RunDir,
+    out: Path,
+    layers: Sequence[str] | None,
+    device: str | None,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    t0 = time.monotonic()
     steps = _snapshots(rd)
     ctx = zf_context(RunContext(rd.path, device=device))
     chain = ctx.chain
@@ -406,45 +418,36 @@ def build_site(
         done += n
         bar.update(done, {"stage": stage})
 
-    tmp = _prepare_out(out)
+    stage = Staging(out)
     try:
-        first = first_conv(ctx.model)[0]
-        filt = (
-            _filters(ctx.model)
-            if first in names and chain.layers[chain.index(first)].module is not None
-            else None
-        )
-        w = _Writer(tmp)
-        w.write("explore.css", CSS)
-        w.write("explore.js", JS)
-        summaries = []
-        for n in names:
-            ly = layer_units(
-                chain, n, images_t, labels, len(ctx.classes), ctx.normalize, steps, load, explored
+        with stage as tmp:
+            w = SiteWriter(tmp)
+            w.write("explore.css", CSS)
+            w.write("explore.js", JS)
+            summaries = []
+            first = first_conv(ctx.model)[0]
+            filt = (
+                _filters(ctx.model)
+                if first in names and chain.layers[chain.index(first)].module is not None
+                else None
             )
-            tick(ly.n_units, f"computed {n}")
-            summaries.append(
-                _write_layer(w, ly, labels, ctx.classes, files, filt if n == first else None, tick)
-            )
-        summary = rd.summary() or {}
-        acc = summary.get("final_test_accuracy")
-        info = {
-            "run": str(rd.path),
-            "model": rd.config().model.model,
-            "data": ctx.dataset.source,
-            "accuracy": "n/a" if acc is None else f"{acc:.4f}",
-            "n_test": len(labels),
-            "steps": steps,
-            "choices": {**CHOICES, "class_names": ctx.class_names_from},
-        }
-        w.write("index.html", pages.index_page(info, summaries))
-        io.write_json(
-            tmp / MARKER, {"run": str(rd.path), "version": __version__, "files": w.written}
-        )
-        _move_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            for n in names:
+                ly = layer_units(
+                    chain,
+                    n,
+                    images_t,
+                    labels,
+                    len(ctx.classes),
+                    ctx.normalize,
+                    steps,
+                    load,
+                    explored,
+                )
+                tick(ly.n_units, f"computed {n}")
+                fl = filt if n == first else None
+                summaries.append(_write_layer(w, ly, labels, ctx.classes, files, fl, tick))
+            w.write("index.html", pages.index_page(_info(rd, ctx, labels, steps), summaries))
+            stage.commit(w.written, run=str(rd.path), version=__version__)
     finally:
         bar.close()
     return {

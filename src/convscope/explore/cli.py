@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         device=args.device,
         progress=None if args.quiet else auto_progress(),
     )
+    if res.get("note"):
+        print(f"convscope: {res['note']}", file=sys.stderr)
     print(f"explorer: {res['index']}")
     print(
         f"{res['units']} units of {', '.join(res['layers'])}; {res['files']} files, "

@@ -18,10 +18,12 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from convscope.config import ModelConfig
@@ -174,7 +176,16 @@ def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes
                 f"config key 'model_args': the built-in model {cfg.model!r} takes none; expected "
                 "hidden_size, num_layers or dropout, or a factory of your own"
             )
-        return REGISTRY[cfg.model](cfg, c, (h, w), num_classes)
+        check_memory(cfg, lambda: REGISTRY[cfg.model](cfg, c, (h, w), num_classes))
+        try:
+            return REGISTRY[cfg.model](cfg, c, (h, w), num_classes)
+        except (MemoryError, RuntimeError) as e:
+            if not isinstance(e, MemoryError) and "alloc" not in str(e):
+                raise
+            raise ConfigError(
+                f"config key 'model': building {cfg.model} (hidden_size {cfg.get('hidden_size')}) "
+                "ran out of memory; expected a smaller model"
+            ) from None
     factory = load_factory(cfg.model)
     kwargs = factory_kwargs(factory, cfg, image_shape, num_classes)
     try:
@@ -196,6 +207,70 @@ def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes
     return model
 
 
+def _available_bytes() -> int | None:
+    """Memory this process may still use (MemAvailable, else physical memory); None unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_memory(cfg: ModelConfig, build: Callable[[], nn.Module]) -> None:
+    """Refuse a model whose weights and gradients (fp32) alone exceed the memory available, from
+    its parameter count on the meta device (nothing allocated): exit 2, not a crash mid-way."""
+    try:
+        with torch.device("meta"):
+            n = sum(p.numel() for p in build().parameters())
+    except Exception:  # noqa: BLE001 - cannot be sized without memory: the real build decides
+        return
+    need, have = 2 * 4 * n, _available_bytes()
+    if have is not None and need > have:
+        raise ConfigError(
+            f"config key 'model': {cfg.model} with hidden_size {cfg.get('hidden_size')} has "
+            f"{n:,} parameters: {need / 2**30:.1f} GiB for weights and gradients alone, "
+            f"{have / 2**30:.1f} GiB available; expected a smaller model"
+        )
+
+
+def check_output(model: nn.Module, x: torch.Tensor, num_classes: int, name: str) -> None:
+    """Run ``model`` once on ``x`` ``(N, C, H, W)`` (eval mode, no gradients, RNG untouched) and
+    refuse anything but a tensor of shape ``(N, num_classes)``, in one line naming the factory.
+
+    Called once at start-up, so a model built for other images or another number of classes
+    stops before training, as the user's mistake (exit 2).
+    """
+    shape = "x".join(map(str, x.shape))
+    was_training = model.training
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            y = model.eval()(x)
+    except Exception as e:  # noqa: BLE001 - the user's model: say what it raised, in one line
+        msg = (str(e).strip().splitlines() or [""])[0]
+        raise ConfigError(
+            f"config key 'model': {name!r} failed on a batch of shape {shape}: "
+            f"{type(e).__name__}: {msg}"
+        ) from None
+    finally:
+        model.train(was_training)
+    want = (x.shape[0], num_classes)
+    if not isinstance(y, torch.Tensor):
+        got = type(y).__name__
+    elif tuple(y.shape) != want:
+        got = f"a tensor of shape {'x'.join(map(str, y.shape))}"
+    else:
+        return
+    raise ConfigError(
+        f"config key 'model': {name!r} returned {got} for a batch of shape {shape}; expected a "
+        f"tensor of shape {want[0]}x{want[1]} (one logit per class, {num_classes} classes)"
+    )
+
+
 def is_recurrent(model: nn.Module) -> bool:
     return isinstance(model, RowRNN)
 
@@ -207,6 +282,7 @@ __all__ = [
     "REGISTRY",
     "RECURRENT",
     "build_model",
+    "check_output",
     "load_factory",
     "is_recurrent",
 ]

@@ -28,95 +28,130 @@ _VERDICT_MARK = {"supported": "✅", "not supported": "❌", "not testable": "�
 
 
 # backslash, backtick, *, [, ], |; "_" unless inside a word (GFM ignores intraword "_"); "!"
-# before "["; "#" at the start (a heading)
-_SPECIAL = re.compile(r"([\\`*\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|!(?=\[)|^#)")
+# before "["
+_SPECIAL = re.compile(r"([\\`*\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|!(?=\[))")
+# what makes a line a block of its own: an ATX heading, a list item (-, +, 1., 1)), a setext
+# underline or thematic break (a line of - or =), a ~~~ fence (``` is escaped above, > is &gt;)
+_LINE_START = re.compile(
+    r"^([ \t]*)(#{1,6}(?=[ \t]|$)|[-+](?=[ \t]|$)|[-=]+[ \t]*$|~{3,}|\d{1,9}[.)](?=[ \t]|$))",
+    re.MULTILINE,
+)
 _HTMLISH = re.compile(r"[<>&|]")
 _MARKS = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\((#[A-Za-z0-9_-]+)\)")
 
 
-def escape_md(text: str) -> str:
-    """``text`` shown literally in Markdown: no emphasis, link, heading, table cell or raw HTML."""
+def _chars(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def md_inline(text: str) -> str:
-    """Escape ``text`` but keep the document's three inline marks (see document.py).
+def _line_start(m: re.Match[str]) -> str:
+    lead, mark = m.group(1), m.group(2)
+    if mark[0].isdigit():  # "1." starts a list: escape the "." or ")" after the number
+        return f"{lead}{mark[:-1]}\\{mark[-1]}"
+    return f"{lead}\\{mark}"
+
+
+def _lines(text: str, one_line: bool) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return " ".join(text.splitlines()) if one_line else text
+
+
+def escape_md(text: str, one_line: bool = False) -> str:
+    """``text`` shown literally in Markdown: the one escaper of the whole report.
+
+    No emphasis, link, raw HTML or table cell (``|``) comes from ``text``, and none of its lines
+    starts a heading, list, fence or setext underline. ``one_line``: line breaks become spaces
+    (table cells, headings, list items, captions).
+    """
+    return _LINE_START.sub(_line_start, _chars(_lines(text, one_line)))
+
+
+def md_inline(text: str, one_line: bool = False) -> str:
+    """Escape ``text`` (as :func:`escape_md`) but keep the document's three inline marks.
 
     ```code```, ``**bold**`` and ``[text](#anchor)`` stay marks (their text escaped); every other
     character that Markdown or HTML would interpret is escaped, so a user string (a label, a
-    title) cannot add markup, links or HTML to the report.
+    title) cannot add markup, links, headings, table cells or HTML to the report.
     """
+    text = _lines(text, one_line)
     out, pos = [], 0
     for m in _MARKS.finditer(text):
-        out.append(escape_md(text[pos : m.start()]))
+        out.append(_chars(text[pos : m.start()]))
         code, bold, label, anchor = m.groups()
         if code is not None:  # as HTML when it holds what HTML reads (and `` ` `` cannot)
+            code = " ".join(code.splitlines())  # a code span never carries a line start
             out.append(
-                f"<code>{html.escape(code)}</code>" if _HTMLISH.search(code) else f"`{code}`"
+                f"<code>{html.escape(code).replace('|', '&#124;')}</code>"
+                if _HTMLISH.search(code)
+                else f"`{code}`"
             )
         elif bold is not None:
-            out.append(f"**{escape_md(bold)}**")
+            out.append(f"**{_chars(bold)}**")
         else:
-            out.append(f"[{escape_md(label)}]({anchor})")
+            out.append(f"[{_chars(label)}]({anchor})")
         pos = m.end()
-    out.append(escape_md(text[pos:]))
-    return "".join(out)
+    out.append(_chars(text[pos:]))
+    return _LINE_START.sub(_line_start, "".join(out))
 
 
-def _cell(text: str) -> str:
-    return md_inline(text).replace("\n", " ")
+def _one(text: str) -> str:
+    """:func:`md_inline` for a table cell, heading, list item, caption or quote: one line."""
+    return md_inline(text, one_line=True)
 
 
 def _table(t: Table) -> str:
     lines = []
     if t.caption:
-        lines.append(f"*{md_inline(t.caption)}*\n")
-    lines.append("| " + " | ".join(_cell(h) for h in t.header) + " |")
+        lines.append(f"*{_one(t.caption)}*\n")
+    lines.append("| " + " | ".join(_one(h) for h in t.header) + " |")
     lines.append("|" + "|".join("---" for _ in t.header) + "|")
     for r in t.rows:
-        lines.append("| " + " | ".join(_cell(c) for c in r) + " |")
+        lines.append("| " + " | ".join(_one(c) for c in r) + " |")
     return "\n".join(lines)
 
 
 def render_block(b: Block) -> str:
     if isinstance(b, Para):
         if b.kind == "warn":
-            return f"> **{md_inline(b.text)}**"
+            return f"> **{_one(b.text)}**"
         if b.kind in ("note", "missing"):
-            return f"> {md_inline(b.text)}"
-        return md_inline(b.text)
+            return f"> {_one(b.text)}"
+        return md_inline(b.text)  # paragraphs keep their lines
     if isinstance(b, Bullets):
-        title = f"**{md_inline(b.title)}**\n\n" if b.title else ""
-        return title + "\n".join(f"- {md_inline(i)}" for i in b.items)
+        title = f"**{_one(b.title)}**\n\n" if b.title else ""
+        return title + "\n".join(f"- {_one(i)}" for i in b.items)
     if isinstance(b, Links):
-        title = f"**{md_inline(b.title)}**\n\n" if b.title else ""
-        return title + "\n".join(f"- [{escape_md(t)}](<{url(h)}>)" for t, h in b.items)
+        title = f"**{_one(b.title)}**\n\n" if b.title else ""
+        return title + "\n".join(
+            f"- [{escape_md(t, one_line=True)}](<{url(h)}>)" for t, h in b.items
+        )
     if isinstance(b, Figure):
-        alt = escape_md(b.alt or b.caption)
-        return f"![{alt}]({url(b.src)})\n\n*{md_inline(b.caption)}*"
+        alt = escape_md(b.alt or b.caption, one_line=True)
+        return f"![{alt}]({url(b.src)})\n\n*{_one(b.caption)}*"
     if isinstance(b, Table):
         return _table(b)
     if isinstance(b, Claims):
         out = []
         for c in b.claims:
             out.append(
-                f"> “{md_inline(c.quote)}” (reference, {md_inline(c.section)})\n>\n"
-                f"> {_VERDICT_MARK.get(c.verdict, '')} **{c.verdict}**: {md_inline(c.evidence)}"
+                f"> “{_one(c.quote)}” (reference, {_one(c.section)})\n>\n"
+                f"> {_VERDICT_MARK.get(c.verdict, '')} **{c.verdict}**: {_one(c.evidence)}"
             )
         return "\n\n".join(out)
-    if isinstance(b, Code):
-        return f"```\n{b.text}\n```"
+    if isinstance(b, Code):  # a fence longer than any run of backticks in the text
+        fence = "`" * max(3, 1 + max((len(r) for r in re.findall("`+", b.text)), default=0))
+        return f"{fence}\n{b.text}\n{fence}"
     if isinstance(b, Details):
         return (
             f"<details><summary>{html.escape(b.summary)}</summary>\n\n"
-            + "\n".join(f"- {md_inline(i)}" for i in b.items)
+            + "\n".join(f"- {_one(i)}" for i in b.items)
             + "\n\n</details>"
         )
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
 def _section(s: Section, level: int) -> list[str]:
-    out = [f'{"#" * min(level, 6)} {md_inline(s.heading)} <a id="{html.escape(s.id)}"></a>']
+    out = [f'{"#" * min(level, 6)} {_one(s.heading)} <a id="{html.escape(s.id)}"></a>']
     out.extend(render_block(b) for b in s.blocks)
     for c in s.children:
         out.extend(_section(c, level + 1))
@@ -125,13 +160,13 @@ def _section(s: Section, level: int) -> list[str]:
 
 def render_markdown(doc: Document) -> str:
     """The whole report as Markdown."""
-    parts = [f"# {md_inline(doc.title)}"]
-    parts.extend(f"> ⚠️ **{md_inline(p.text)}**" for p in doc.banner)
-    parts.append("\n".join(f"- **{md_inline(k)}:** {md_inline(v)}" for k, v in doc.meta))
+    parts = [f"# {_one(doc.title)}"]
+    parts.extend(f"> ⚠️ **{_one(p.text)}**" for p in doc.banner)
+    parts.append("\n".join(f"- **{_one(k)}:** {_one(v)}" for k, v in doc.meta))
     toc = []
     for s in doc.sections:
-        toc.append(f"- [{md_inline(s.heading)}](#{s.id})")
-        toc.extend(f"  - [{md_inline(c.heading)}](#{c.id})" for c in s.children)
+        toc.append(f"- [{_one(s.heading)}](#{s.id})")
+        toc.extend(f"  - [{_one(c.heading)}](#{c.id})" for c in s.children)
     parts.append("**Contents**\n\n" + "\n".join(toc))
     for s in doc.sections:
         parts.extend(_section(s, 2))

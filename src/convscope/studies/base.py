@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 
 from convscope import io
 from convscope.errors import ConfigError, ConvscopeError
+from convscope.paths import group_dir
 from convscope.runs import RunDir
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class GroupContext:
         self.out = Path(out)
         self.group = group
         self.runs = runs
-        self.dir = self.out / "groups" / group
+        self.dir = group_dir(self.out, group)
 
     def save_figure(self, fig: Any, name: str) -> str:
         return save_figure(fig, self.dir / "figures" / f"{name}.png", self.dir)

@@ -14,10 +14,8 @@ import contextlib
 import logging
 import math
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,7 +33,7 @@ from convscope.errors import (
     is_environment_error,
     was_signalled,
 )
-from convscope.models import build_model
+from convscope.models import build_model, check_output
 from convscope.progress import NoProgress, Progress
 from convscope.runs import (
     STATUS_COMPLETED,
@@ -46,6 +44,7 @@ from convscope.runs import (
     snapshot_name,
 )
 from convscope.train import cadence, checkpoint, guards, precision
+from convscope.train.interrupt import StopFlag
 from convscope.train.memory_format import choose_memory_format
 from convscope.train.steps import (
     accuracy,
@@ -129,34 +128,6 @@ class LoopState:
     train_seconds: float = 0.0  # time spent in optimizer steps (for images/s)
     wall_seconds: float = 0.0  # total time across resumes
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class _StopFlag:
-    """Set by SIGINT/SIGTERM so the loop checkpoints and stops cleanly."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-        def handler(signum: int, frame: Any) -> None:
-            if self.signal is not None:  # second Ctrl-C: stop now
-                signal.signal(signum, old[signum])
-                raise KeyboardInterrupt
-            self.signal = signum
-
-        for s in old:
-            signal.signal(s, handler)
-        try:
-            yield
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
 
 
 def _add_hparams(tb: Any, cfg: RunConfig, name: str) -> None:
@@ -361,6 +332,8 @@ def _train_locked(
 
     torch.manual_seed(t.seed)
     model = build_model(cfg.model, ds.image_shape, ds.num_classes).to(device)
+    sample = normalize(ds.train.images[:2].to(device))
+    check_output(model, sample, ds.num_classes, cfg.model.model)  # once, before any step
     fmt, fmt_info = choose_memory_format(model, ds.image_shape, t.channels_last, device)
     model = model.to(memory_format=fmt)
     optimizer = make_optimizer(cfg, iter(model.parameters()))
@@ -373,7 +346,7 @@ def _train_locked(
         ckpt = run.load_checkpoint(None, device=device)
         if ckpt.get("config_hash") != h:
             raise ConvscopeError(f"{run.last_checkpoint_path}: checkpoint is of another config")
-        model.load_state_dict(ckpt["model"])
+        run.load_weights(model, ckpt["model"], run.last_checkpoint_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         state = LoopState(**ckpt["state"])
         state.extra.setdefault("n_train", n_train)
@@ -383,9 +356,18 @@ def _train_locked(
     else:
         run.clear_own_files()  # only what a run writes; see RunDir.check_target
 
+    from convscope.models import trust
+
+    code = trust.record(cfg.model.model)  # what RunDir.build_model checks before importing it
     io.write_json(
         run.config_path,
-        {**cfg.to_dict(), "hash": h, "version": __version__, "memory_format": fmt_info},
+        {
+            **cfg.to_dict(),
+            "hash": h,
+            "version": __version__,
+            "memory_format": fmt_info,
+            **({"model_code": code} if code else {}),
+        },
     )
     data_info = {**ds.describe(), "normalize": normalize.to_dict()}
     io.write_json(run.data_path, {**data_info, "fingerprint": fp})
@@ -413,7 +395,7 @@ def _train_locked(
     metrics = io.JsonlAppender(run.metrics_path)
     callbacks = list(callbacks)
     ctx = StepContext(0, model, ds, normalize, device, cfg, run.path, tb, records)
-    stop = _StopFlag()
+    stop = StopFlag(lambda: run.record_failure("interrupted mid-step", STATUS_INTERRUPTED))
     status = STATUS_RUNNING
     reason = None
     t_wall0 = time.perf_counter() - state.wall_seconds
@@ -473,11 +455,13 @@ def _train_locked(
                 if step in t.keep_checkpoints:
                     _snapshot(run, model, step)
                 if stop.signal is not None or (stop_after is not None and step >= stop_after):
+                    stop.acknowledge()
                     status = STATUS_INTERRUPTED
                     break
             else:
                 status = STATUS_COMPLETED
     except KeyboardInterrupt:
+        stop.acknowledge()
         status = STATUS_INTERRUPTED
     finally:
         progress.close()

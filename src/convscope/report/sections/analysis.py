@@ -18,6 +18,7 @@ from typing import Any
 
 from convscope import io
 from convscope.errors import ConfigError
+from convscope.paths import group_dir
 from convscope.report.document import Block, Bullets, Details, Figure, Para, Section, Table
 from convscope.report.results import Entry, Experiment, Run
 from convscope.report.tables import all_numbers, human, readable_tables
@@ -220,7 +221,7 @@ def _study(spec: str) -> Any:
 def saved_results(exp: Experiment, entry: Entry, name: str) -> list[tuple[Run | None, Path]]:
     """Where ``name`` of ``entry`` saved (or will save) its JSON: per run, or the group's."""
     if entry.scope.get(name) == "group":
-        return [(None, exp.out / "groups" / entry.group / "analysis" / f"{name}.json")]
+        return [(None, group_dir(exp.out, entry.group) / "analysis" / f"{name}.json")]
     by_rel = {r.dir: r for r, _ in exp.all_runs()}
     return [(by_rel.get(rel), exp.out / rel / "analysis" / f"{name}.json") for rel in entry.runs]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from convscope import io
+from convscope.paths import slug, under
 from convscope.plots.curves import Panel, Series
 from convscope.report import observations as obs
 from convscope.report.document import Para, Table
@@ -42,10 +43,11 @@ class FigureSink:
         from convscope.plots.save import save_png
 
         save_png(fig, buf, dpi=FIGURE_DPI)
-        path = self.out / "figures" / f"{name}.png"
+        rel = f"figures/{slug(name)}.png"
+        path = under(self.out, rel)
         io.atomic_write_bytes(path, buf.getvalue())
         self.written.append(path)
-        return f"figures/{name}.png"
+        return rel
 
 
 def series_of(
