@@ -199,8 +199,8 @@ def test_analysis_outputs_are_shown_with_their_sentences(analysed: Written) -> N
     assert "TEST-SENTENCE filters are more Gabor-like" in s13
     assert "](runs/cnn-s0/figures/filters.png)" in s13
     assert "✅ **supported**: 5 of 6 trained filters" in s13
-    assert "| trained (step 1000) | 6 | 5 (83%) | 2 (33%) | 0.65 |" in s13
-    assert "| initialisation | 6 | 0 (0%) | 0 (0%) | 0.28 |" in s13
+    assert "| trained (step 1000) | 6 | 5 (83.3%) | 2 (33.3%) | 0.65 |" in s13
+    assert "| initialisation | 6 | 0 (0.0%) | 0 (0.0%) | 0.28 |" in s13
     s14 = section_text(md, "1.4")
     # the claim is the verdict the analysis saved, with the convergence table's numbers
     assert "✅ **supported**: Iteration after which each layer's statistics" in s14

@@ -123,8 +123,8 @@ def test_readable_tables_name_columns_with_units_and_round(tmp_path: Path) -> No
     assert per_layer.header == [
         "layer", "maps", "receptive field (px)", "mean top-1 activation", "mean class purity",
     ]  # fmt: skip
-    assert per_layer.rows[0] == ["relu1", "32", "5×5", "2.29", "32%"]
-    assert other.rows == [["chance class purity", "28%"], ["k", "9"]]
+    assert per_layer.rows[0] == ["relu1", "32", "5×5", "2.29", "32.3%"]
+    assert other.rows == [["chance class purity", "28.2%"], ["k", "9"]]
     shown = " ".join(
         " ".join(t.header) + " ".join(" ".join(r) for r in t.rows) for t in (per_layer, other)
     )

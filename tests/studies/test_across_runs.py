@@ -94,7 +94,7 @@ def test_significance_on_known_groups(sweep: list[RunRef], tmp_path: Path) -> No
     text = " ".join(o["text"] for o in s["observations"])
     other = q["dead_fraction"]["conv1"]["other"]
     assert (
-        f"other leaves {100 * other['mean']:.0f} ± {100 * other['std']:.0f}% of conv1 maps" in text
+        f"other leaves {100 * other['mean']:.1f} ± {100 * other['std']:.1f}% of conv1 maps" in text
     )
     assert "Welch t" in text and "Holm-corrected over 2" in text
     assert "same leaves" not in text
@@ -124,8 +124,8 @@ def test_one_seed_says_no_test_and_bad_runs_are_notes(tmp_path: Path, across_run
     assert s["reference"] == "a"
     text = " ".join(o["text"] for o in s["observations"])
     assert "no significance test" in text and "Welch" not in text
-    assert "from 25% under a to 75% under b (diverged)" in text
-    assert s["tables"][0]["rows"][1][:2] == ["b (diverged)", "75%"]
+    assert "from 25.0% under a to 75.0% under b (diverged)" in text
+    assert s["tables"][0]["rows"][1][:2] == ["b (diverged)", "75.0%"]
     assert "no fc1 units die under any setting" in text
     assert "Dead units" in markdown(s)
 

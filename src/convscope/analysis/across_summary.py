@@ -80,12 +80,12 @@ def _values(run: dict[str, Any]) -> dict[str, dict[str, float | None]]:
 
 
 def fmt(mean: float, std: float, n: int, unit: str) -> str:
-    """``"64 ± 5%"``, ``"325 ± 25"``, ``"0.41 ± 0.03"``; one seed: the value alone."""
+    """``"64.1 ± 5.2%"``, ``"325 ± 25"``, ``"0.41 ± 0.03"``; one seed: the value alone."""
     if not math.isfinite(mean):
         return "–"
     if unit == "percent":
-        text, tail = f"{100 * mean:.0f}", "%"
-        spread = f"{100 * std:.0f}"
+        text, tail = f"{100 * mean:.1f}", "%"  # the report's one percent format
+        spread = f"{100 * std:.1f}"
     elif unit == "steps":
         text, tail, spread = f"{mean:.0f}", "", f"{std:.0f}"
     elif unit == "r2":

@@ -148,7 +148,7 @@ def build_document(exp: Experiment, figs: FigureSink, out_label: str) -> Documen
         )
     meta = [
         ("Experiment", f"{exp.name}" + (f" (`{exp.file}`)" if exp.file else "")),
-        ("Profile", exp.profile),
+        ("Profile", exp.profile or "none"),
         ("Data", exp.data_note or "(no data note recorded)"),
         ("Data sets used", ", ".join(exp.dataset_names()) or "–"),
         ("Runs", f"{len(runs)}: " + ", ".join(f"{n} {s}" for s, n in status.items())),

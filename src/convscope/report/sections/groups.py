@@ -180,7 +180,7 @@ def _grid(
                 ),
                 None,
             )
-            row.append(fmt_ms(c.final_ms, digits=2) if c else "–")
+            row.append(fmt_ms(c.final_ms) if c else "–")
         pivot.append(row)
     out.append(
         Table(
@@ -200,8 +200,8 @@ def _milestone_table(cs: Sequence[ConfigStats], ms: dict[str, float]) -> Table:
             [
                 f"`{c.label}`",
                 c.model,
-                fmt_ms(c.best_ms, digits=2),
-                fmt_ms(c.final_ms, digits=2),
+                fmt_ms(c.best_ms),
+                fmt_ms(c.final_ms),
                 *[str(f) if f is not None else "never" for f in firsts],
                 status_text(c),
             ]
