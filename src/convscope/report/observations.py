@@ -210,7 +210,7 @@ def single_run_sentences(c: ConfigStats, threshold: float, threshold_note: str) 
     if ta.steps.size == 0:
         return [f"`{c.label}` has no recorded metrics yet."]
     j = int(np.nanargmax(ta.mean))
-    seeds = f"mean over {c.n_runs} seed{'s' if c.n_runs != 1 else ''}"
+    seeds = f"mean over {c.n_runs} seeds" if c.n_runs > 1 else "one seed"
     if j == ta.steps.size - 1:
         head = (
             f"Test accuracy ({seeds}) was highest at the last record, {pct(ta.mean[j])} at "
