@@ -21,6 +21,7 @@ from convscope.report.document import (
     Details,
     Document,
     Figure,
+    Fold,
     Links,
     Para,
     Section,
@@ -77,6 +78,8 @@ caption { caption-side: top; text-align: left; color: var(--muted); padding-bott
 .claim blockquote { margin: 0 0 4px; font-style: italic; }
 .claim p { margin: 4px 0 0; }
 details { margin: 8px 0; } details summary { cursor: pointer; color: var(--muted); }
+details.fold > summary { color: var(--fg); }
+details.fold[open] { border-left: 3px solid var(--line); padding-left: 10px; }
 """
 
 _CODE = re.compile(r"`([^`]+)`")
@@ -162,6 +165,9 @@ def render_block(b: Block) -> str:
     if isinstance(b, Details):
         items = "".join(f"<li>{inline(i)}</li>" for i in b.items)
         return f"<details><summary>{inline(b.summary)}</summary><ul>{items}</ul></details>"
+    if isinstance(b, Fold):
+        inner = "".join(render_block(x) for x in b.blocks)
+        return f'<details class="fold"><summary>{inline(b.summary)}</summary>{inner}</details>'
     raise TypeError(f"unknown block {type(b).__name__}")
 
 

@@ -18,7 +18,16 @@ from typing import Any
 
 from convscope import io
 from convscope.errors import ConfigError
-from convscope.report.document import Block, Bullets, Details, Figure, Para, Section, Table
+from convscope.report.document import (
+    Block,
+    Bullets,
+    Details,
+    Figure,
+    Fold,
+    Para,
+    Section,
+    Table,
+)
 from convscope.report.results import Entry, Experiment, Run
 from convscope.report.tables import all_numbers, human, readable_tables
 
@@ -173,11 +182,16 @@ class RenderView:
             blocks.append(Bullets(obs, "obs", "Observations"))
         if (vb := verdict_bullets(saved)) is not None:
             blocks.append(vb)
+        shown = 0
         for f in saved.get("figures") or []:
             if isinstance(f, dict) and isinstance(f.get("path"), str):
                 src = self.rel(f["path"])
                 cap = str(f.get("caption") or Path(f["path"]).stem)
-                blocks.append(Figure(src, f"{cap} — run `{self.label}` (`{src}`)."))
+                fig = Figure(src, f"{cap} — run `{self.label}` (`{src}`).")
+                # the first figure carries the argument; the others (other layers, other
+                # scales) are one click away, each under its caption
+                blocks.append(fig if not shown else Fold(f"Figure: {cap}", [fig]))
+                shown += 1
         blocks.extend(extra)
         numbers = saved.get("numbers") or {}
         blocks.extend(matrix_tables(numbers))
