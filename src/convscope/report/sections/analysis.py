@@ -192,11 +192,13 @@ class RenderView:
                 # scales) are one click away, each under its caption
                 blocks.append(fig if not shown else Fold(f"Figure: {cap}", [fig]))
                 shown += 1
-        blocks.extend(extra)
         numbers = saved.get("numbers") or {}
-        blocks.extend(matrix_tables(numbers))
+        tables: list[Block] = [*extra, *matrix_tables(numbers)]
         if not extra:  # per-layer / per-case records as tables with named columns and units
-            blocks.extend(readable_tables(numbers, SKIP_KEYS | set(skip)))
+            tables.extend(readable_tables(numbers, SKIP_KEYS | set(skip)))
+        for i, t in enumerate(tables):  # the first table open, the others one click away
+            cap = t.caption.rstrip(".") if isinstance(t, Table) else ""
+            blocks.append(t if i == 0 or not cap else Fold(f"Table: {cap}", [t]))
         rows = flatten_numbers(numbers)
         if rows:  # every number under its JSON key, folded
             blocks.append(
