@@ -205,7 +205,7 @@ def test_analysis_outputs_are_shown_with_their_sentences(analysed: Written) -> N
     # the claim is the verdict the analysis saved, with the convergence table's numbers
     assert "✅ **supported**: Iteration after which each layer's statistics" in s14
     assert "relu2: 300, relu3: 700" in s14
-    assert "| relu3 | linear | 700 | 70% | 700 | 700 | 700 |" in s14
+    assert "| relu3 | linear | 700 | 70.0% | 700 | 700 | 700 |" in s14
     assert "| relu2 | m1 | ReLU | 1 / 10 | 10.0% |" in s14
     assert "| fc2 | m3 → fc2 | T3 | 0.5 | 1.25 | 40.0% |" in s14
     for sentence in ("final statistics", "conv layers settle first", "dead units"):

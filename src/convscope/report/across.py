@@ -11,6 +11,12 @@ from convscope.report.document import Block, Bullets, Details, Figure, Fold, Tab
 SHOWN = "dead_fraction"  # the figure shown in the text; the others are listed
 
 
+def _sentence(text: str) -> str:
+    """``text`` as a sentence: capital first letter, a full stop at the end."""
+    text = text.strip().rstrip(".")
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
+
+
 def across_blocks(
     saved: dict[str, Any],
     src: Callable[[str], str],
@@ -23,7 +29,7 @@ def across_blocks(
         table = Table(
             [str(c) for c in t.get("columns", [])],
             [[str(c) for c in row] for row in t.get("rows", [])],
-            caption=f"{t.get('title', '')}. {t.get('note', '')}.",
+            caption=f"{t.get('title', '')}. {_sentence(str(t.get('note', '')))}",
         )
         # the first table (dead units, the figure shown) stays open; the others are folded
         blocks.append(table if i == 0 else Fold(f"Table: {t.get('title', '')}", [table]))

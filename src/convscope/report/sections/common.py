@@ -222,7 +222,11 @@ def config_table(
                 status_text(c),
             ]
         )
-    return Table(header, rows, caption=spread_note(gn.present))
+    return Table(
+        header,
+        rows,
+        caption=f"every configuration: accuracy, speed, status; {spread_note(gn.present)}",
+    )
 
 
 def no_runs(g: Group, out_label: str) -> Para:
