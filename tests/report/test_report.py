@@ -329,3 +329,14 @@ def test_runs_with_a_unit_explorer_are_linked(tmp_path: Path) -> None:
     assert page.count("/explore/index.html") == 1 and f'href="{href}"' in page
     assert md.count("/explore/index.html") == 1 and f"(<{href}>)" in md
     assert (out / href).is_file()
+
+
+def test_a_figure_is_shown_no_larger_than_its_smallest_text_needs() -> None:
+    from convscope.report.document import Figure
+    from convscope.report.html import FIGURE_TEXT_PX, render_block, shown_width
+
+    big_text = Figure("a.png", "a", width_px=900, min_font_px=15.0)
+    assert shown_width(big_text) == round(900 * FIGURE_TEXT_PX / 15.0)  # 660 px: text 11 px
+    assert shown_width(Figure("b.png", "b", width_px=900, min_font_px=9.5)) == 900
+    assert shown_width(Figure("c.png", "c", width_px=900)) == 900  # no font recorded: as is
+    assert 'width="660"' in render_block(big_text)
