@@ -215,7 +215,7 @@ def _resize_nearest(img: np.ndarray, size: int) -> np.ndarray:
     return img[yi][:, xi]
 
 
-EVOLUTION_ROWS = 8  # maps per block of the evolution figure; more maps go into blocks side by side
+EVOLUTION_ROWS = 6  # maps per block of the evolution figure; more maps go into blocks side by side
 EVOLUTION_BLOCKS = 3  # at most this many blocks (then blocks grow taller)
 
 
