@@ -191,8 +191,8 @@ def test_sentence_reports_the_numbers_and_a_better_fit() -> None:
     trained = _summary([0.95] * 10 + [0.6] * 9 + [0.3] * 13)
     init = _summary([0.55] * 3 + [0.3] * 29)
     s = gabor_sentence(trained, init)
-    assert "19 of 32" in s and "(59%)" in s and "31% above 0.8" in s
-    assert "3 of 32 (9%" in s
+    assert "19 of 32" in s and "(59.4%)" in s and "31.2% above 0.8" in s
+    assert "3 of 32 (9.4%" in s
     assert "Mann-Whitney" in s
     assert "more Gabor-like than at initialisation" in s
     assert "no more" not in s

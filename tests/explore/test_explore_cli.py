@@ -103,3 +103,31 @@ def test_a_residual_model_by_import_path(tmp_path: Path) -> None:
     pages = sorted(p.name for p in (run / "explore" / "layers").iterdir())
     assert pages == ["block_conv1.html", "block_conv2.html", "stem.html"]
     assert len(list((run / "explore" / "units" / "stem").glob("*.html"))) == 8
+
+
+def test_explore_links_itself_from_the_report_only_where_it_may(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run of an experiment output: no report yet, or a report.html convscope did not write,
+    is left alone with the command that links the site; a site elsewhere says where it must be.
+    (The rewrite of convscope's own report is in tests/report/test_browser.py.)"""
+    from convscope import io
+
+    out = tmp_path / "OUT"
+    run = train_tiny(out / "runs" / "r", iterations=8)
+    io.write_json(out / "experiment.json", {"groups": [{"name": "g", "runs": [{"dir": "runs/r"}]}]})
+    assert main(["explore", str(run), "--layers", "conv2", "-q"]) == EXIT_OK
+    said = capsys.readouterr().out
+    assert f"report: `convscope report {out}` writes {out / 'report.html'}" in said
+    assert not (out / "report.html").exists()
+    (out / "report.html").write_text("<html><title>my notes</title></html>")
+    assert main(["explore", str(run), "--layers", "conv2", "-q"]) == EXIT_OK
+    assert f"report: `convscope report {out}`" in capsys.readouterr().out
+    assert (out / "report.html").read_text() == "<html><title>my notes</title></html>"
+    site = tmp_path / "elsewhere"
+    assert main(["explore", str(run), "--layers", "conv2", "--out", str(site), "-q"]) == EXIT_OK
+    assert "links a run's explorer only in RUN/explore" in capsys.readouterr().out
+    # a run outside any experiment output: nothing about a report
+    alone = train_tiny(tmp_path / "alone", iterations=8)
+    assert main(["explore", str(alone), "--layers", "conv2", "-q"]) == EXIT_OK
+    assert "report:" not in capsys.readouterr().out

@@ -7,7 +7,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 from convscope.errors import ConvscopeError
-from convscope.plots.curves import Panel, Series, curves_figure
+from convscope.plots.curves import Clipped, Panel, Series, clipped_curves, curves_figure
 
 STEPS = np.arange(1, 11) * 100
 
@@ -29,7 +29,7 @@ def test_one_line_per_series_and_a_band_only_with_spread() -> None:
 def test_diverged_series_is_marked_and_does_not_flatten_the_others() -> None:
     healthy = Series("ok", STEPS, np.linspace(2.0, 1.0, 10))
     div_steps = np.array([100, 200, 300])
-    div = Series("bad", div_steps, np.array([2.3, 40.0, np.inf]), diverged_step=300)
+    div = Series("bad", div_steps, np.array([1.8, 40.0, np.inf]), diverged_step=300)
     fig = curves_figure([Panel("train loss", "loss", [healthy, div])])
     ax = fig.axes[0]
     crosses = [ln for ln in ax.get_lines() if ln.get_marker() == "x"]
@@ -41,6 +41,22 @@ def test_diverged_series_is_marked_and_does_not_flatten_the_others() -> None:
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "bad (diverged at 300)" in labels
     assert ax.get_yscale() == "linear"
+    # the curve leaves the cut axis between its records 1.8 (step 100) and 40 (step 200): a
+    # "^" on the edge there, by linear interpolation, and its value beside it
+    exit_x = 100 + (hi - 1.8) / (40.0 - 1.8) * 100
+    ups = [ln for ln in ax.get_lines() if ln.get_marker() == "^"]
+    assert len(ups) == 1
+    assert ups[0].get_xdata()[0] == pytest.approx(exit_x)
+    assert ups[0].get_ydata()[0] == pytest.approx(hi) and not ups[0].get_clip_on()
+    assert "40 at 200" in [t.get_text() for t in ax.texts]
+    assert clipped_curves(fig) == [Clipped("train loss", "bad", exit_x, 200, 40.0, hi, 40.0)]
+
+
+def test_no_marker_when_nothing_leaves_the_axis() -> None:
+    ok = Series("ok", STEPS, np.linspace(2.0, 1.0, 10))
+    fig = curves_figure([Panel("train loss", "loss", [ok])])
+    assert clipped_curves(fig) == []
+    assert not [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "^"]
 
 
 def test_log_axis_when_values_span_orders_of_magnitude() -> None:

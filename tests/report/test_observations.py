@@ -140,7 +140,7 @@ def test_hidden_units_claim() -> None:
 
 def test_gru_vs_lstm_claims() -> None:
     c = cl.claim_gru_beats_lstm(rnn(GOOD_RNN))
-    assert c.verdict == SUPPORTED and "2 of 2" in c.evidence and "+0.30 pp" in c.evidence
+    assert c.verdict == SUPPORTED and "2 of 2" in c.evidence and "+0.3 pp" in c.evidence
     mixed = dict(GOOD_RNN)
     mixed[("gru", 64)] = (0.970, 0.94)
     c = cl.claim_gru_beats_lstm(rnn(mixed))
@@ -159,7 +159,7 @@ def test_gru_vs_lstm_claims() -> None:
 
 def test_hidden_size_sentences_rank_cells() -> None:
     s = obs.hidden_size_sentences(rnn(GOOD_RNN))
-    assert "h=32: GRU 96.30% > LSTM 96.00% (spread 0.30 pp)." in s
+    assert "h=32: GRU 96.3% > LSTM 96.0% (spread 0.3 pp)." in s
     assert any(x.startswith("GRU: best hidden size 64") for x in s)
 
 
@@ -229,7 +229,7 @@ def test_gabor_verdict() -> None:
     trained = summarize_r2(np.array([0.9, 0.85, 0.7, 0.6, 0.55, 0.3]))
     init = summarize_r2(np.array([0.2, 0.3, 0.1, 0.45, 0.35, 0.25]))
     v = gabor_verdict(compare_gabor(trained, init, paired=True), trained, init)
-    assert v.verdict == SUPPORTED and "5 of 6 trained filters (83%)" in v.evidence
+    assert v.verdict == SUPPORTED and "5 of 6 trained filters (83.3%)" in v.evidence
     same = gabor_verdict(compare_gabor(init, init, paired=True), init, init)
     assert same.verdict == NOT_SUPPORTED
 

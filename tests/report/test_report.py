@@ -199,13 +199,13 @@ def test_analysis_outputs_are_shown_with_their_sentences(analysed: Written) -> N
     assert "TEST-SENTENCE filters are more Gabor-like" in s13
     assert "](runs/cnn-s0/figures/filters.png)" in s13
     assert "✅ **supported**: 5 of 6 trained filters" in s13
-    assert "| trained (step 1000) | 6 | 5 (83%) | 2 (33%) | 0.65 |" in s13
-    assert "| initialisation | 6 | 0 (0%) | 0 (0%) | 0.28 |" in s13
+    assert "| trained (step 1000) | 6 | 5 (83.3%) | 2 (33.3%) | 0.65 |" in s13
+    assert "| initialisation | 6 | 0 (0.0%) | 0 (0.0%) | 0.28 |" in s13
     s14 = section_text(md, "1.4")
     # the claim is the verdict the analysis saved, with the convergence table's numbers
     assert "✅ **supported**: Iteration after which each layer's statistics" in s14
     assert "relu2: 300, relu3: 700" in s14
-    assert "| relu3 | linear | 700 | 70% | 700 | 700 | 700 |" in s14
+    assert "| relu3 | linear | 700 | 70.0% | 700 | 700 | 700 |" in s14
     assert "| relu2 | m1 | ReLU | 1 / 10 | 10.0% |" in s14
     assert "| fc2 | m3 → fc2 | T3 | 0.5 | 1.25 | 40.0% |" in s14
     for sentence in ("final statistics", "conv layers settle first", "dead units"):
@@ -329,3 +329,14 @@ def test_runs_with_a_unit_explorer_are_linked(tmp_path: Path) -> None:
     assert page.count("/explore/index.html") == 1 and f'href="{href}"' in page
     assert md.count("/explore/index.html") == 1 and f"(<{href}>)" in md
     assert (out / href).is_file()
+
+
+def test_a_figure_is_shown_no_larger_than_its_smallest_text_needs() -> None:
+    from convscope.report.document import Figure
+    from convscope.report.html import FIGURE_TEXT_PX, render_block, shown_width
+
+    big_text = Figure("a.png", "a", width_px=900, min_font_px=15.0)
+    assert shown_width(big_text) == round(900 * FIGURE_TEXT_PX / 15.0)  # 660 px: text 11 px
+    assert shown_width(Figure("b.png", "b", width_px=900, min_font_px=9.5)) == 900
+    assert shown_width(Figure("c.png", "c", width_px=900)) == 900  # no font recorded: as is
+    assert 'width="660"' in render_block(big_text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convscope import io
-from convscope.report.document import Bullets, Details, Figure, Table
+from convscope.report.document import Bullets, Details, Figure, Fold, Table
 from convscope.report.sections.analysis import (
     RenderView,
     flatten_numbers,
@@ -119,12 +119,15 @@ def test_readable_tables_name_columns_with_units_and_round(tmp_path: Path) -> No
     saved = load_saved(p)
     assert saved is not None
     blocks = RenderView(tmp_path, run, "lbl").default(saved)
-    per_layer, other = [b for b in blocks if isinstance(b, Table)]
+    tables = [b for b in blocks if isinstance(b, Table)]
+    folds = [b for b in blocks if isinstance(b, Fold)]  # tables after the first: one click away
+    assert [f.summary for f in folds] == ["Table: other numbers"]
+    per_layer, other = tables + [t for f in folds for t in f.blocks if isinstance(t, Table)]
     assert per_layer.header == [
         "layer", "maps", "receptive field (px)", "mean top-1 activation", "mean class purity",
     ]  # fmt: skip
-    assert per_layer.rows[0] == ["relu1", "32", "5×5", "2.29", "32%"]
-    assert other.rows == [["chance class purity", "28%"], ["k", "9"]]
+    assert per_layer.rows[0] == ["relu1", "32", "5×5", "2.29", "32.3%"]
+    assert other.rows == [["chance class purity", "28.2%"], ["k", "9"]]
     shown = " ".join(
         " ".join(t.header) + " ".join(" ".join(r) for r in t.rows) for t in (per_layer, other)
     )

@@ -96,7 +96,7 @@ def test_group_text_describes_the_whole_group(report: tuple[str, Path]) -> None:
     batches = md[md.index("## Batch-size grid") : md.index("## All runs")]
     assert "batch sizes 10, 40" in batches  # not the first run's batch size
     momentum = md[md.index("## SGD momentum grid") : md.index("## Batch-size grid")]
-    assert "batch size 20" in momentum and "2 seed(s)" in momentum
+    assert "batch size 20" in momentum and "2 seeds per configuration" in momentum
     assert "| momentum |" in momentum  # the varied key is a column of the table
 
 

@@ -92,7 +92,7 @@ def test_dead_units_headline_in_words() -> None:
     }
     text = dead_units_headline(d)
     assert text is not None
-    assert text.startswith("62% of conv2's 64 maps and 47% of fc1's 1024 units never activate")
+    assert text.startswith("62.5% of conv2's 64 maps and 47.0% of fc1's 1024 units never activate")
     assert "conv1" not in text  # no dead unit there
     assert "already dead by iterations 25, 50" in text
     none_dead = {"layers": {"A": {"layer": "conv1", "n_units": 32, "n_dead": 0}}}

@@ -28,6 +28,8 @@ def test_dead_units_and_weight_change_of_one_run(tmp_path: Path, across_run) -> 
     d = across_run(tmp_path, "r", seed=3, dead_conv=6, dead_fc=4, scale=SCALE, settle_at=30)
     r = run_numbers(RunRef("adam", 3, d))
     assert r["layers"] == ["conv1", "fc1", "fc2"]
+    # a hand-made run has no data to count the test split on: the fixed batch, and it says so
+    assert r["sources"]["dead_at_end"].startswith("the last fixed-batch record")
     assert set(r["dead"]) == {"conv1", "fc1"}  # logits left out
     assert r["dead"]["conv1"]["n_dead"] == 6 and r["dead"]["conv1"]["fraction"] == 6 / 8
     assert r["dead"]["fc1"]["fraction"] == 4 / 10
@@ -94,7 +96,7 @@ def test_significance_on_known_groups(sweep: list[RunRef], tmp_path: Path) -> No
     text = " ".join(o["text"] for o in s["observations"])
     other = q["dead_fraction"]["conv1"]["other"]
     assert (
-        f"other leaves {100 * other['mean']:.0f} ± {100 * other['std']:.0f}% of conv1 maps" in text
+        f"other leaves {100 * other['mean']:.1f} ± {100 * other['std']:.1f}% of conv1 maps" in text
     )
     assert "Welch t" in text and "Holm-corrected over 2" in text
     assert "same leaves" not in text
@@ -124,8 +126,8 @@ def test_one_seed_says_no_test_and_bad_runs_are_notes(tmp_path: Path, across_run
     assert s["reference"] == "a"
     text = " ".join(o["text"] for o in s["observations"])
     assert "no significance test" in text and "Welch" not in text
-    assert "from 25% under a to 75% under b (diverged)" in text
-    assert s["tables"][0]["rows"][1][:2] == ["b (diverged)", "75%"]
+    assert "from 25.0% under a to 75.0% under b (diverged)" in text
+    assert s["tables"][0]["rows"][1][:2] == ["b (diverged)", "75.0%"]
     assert "no fc1 units die under any setting" in text
     assert "Dead units" in markdown(s)
 
@@ -169,9 +171,16 @@ def test_real_runs_agree_with_a_forward_pass_and_the_parameters(tmp_path: Path) 
         final, first = rd.load_model(20), rd.initial_model()[0]
         dataset, normalize = rd.load_data()
         idx = fixed_batch_indices(len(dataset.test), 24)
-        oracle = dead_units(final, dataset.test.images[torch.from_numpy(idx)], normalize)
-        for layer in oracle.values():
-            assert got["dead"][layer["layer"]]["fraction"] == layer["dead_fraction"]
+        fixed = dead_units(final, dataset.test.images[torch.from_numpy(idx)], normalize)
+        whole = {d["layer"]: d for d in dead_units(final, dataset.test.images, normalize).values()}
+        for layer in fixed.values():  # at the end: the whole test split (the 1.4 count) ...
+            got_layer = got["dead"][layer["layer"]]
+            assert got_layer["fraction"] == whole[layer["layer"]]["dead_fraction"]
+            assert got_layer["n_dead"] == whole[layer["layer"]]["n_dead"]
+            # ... the fixed batch recorded during training kept beside it and over training
+            assert got_layer["fraction_fixed_batch"] == layer["dead_fraction"]
+            assert got_layer["fraction_over_training"][-1] == layer["dead_fraction"]
+        assert "whole test split" in got["sources"]["dead_at_end"]
         for name, module in final.named_children():
             params = list(module.parameters())
             if not params:

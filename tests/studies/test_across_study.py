@@ -42,7 +42,7 @@ def test_group_study_writes_verdicts_figures_and_renders(tmp_path: Path, across_
     assert doc["verdicts"]["dead_fraction_differs"]["verdict"] == "supported"
     assert doc["verdicts"]["weight_change_differs"]["verdict"] == "not supported"
     assert any(
-        "killer leaves 92 ± 7% of conv1 maps dead against 29 ± 7% under ref" in o
+        "killer leaves 91.7 ± 7.2% of conv1 maps dead against 29.2 ± 7.2% under ref" in o
         for o in doc["observations"]
     )
     for f in doc["figures"]:
@@ -50,6 +50,6 @@ def test_group_study_writes_verdicts_figures_and_renders(tmp_path: Path, across_
     blocks = cls().render(doc, RenderView(tmp_path, path.parent.parent, "optimizers"))
     tables = [b for b in blocks if isinstance(b, Table)]
     assert tables[0].header == ["configuration", "conv1", "fc1"]
-    assert tables[0].rows[1][:2] == ["killer", "92 ± 7% †"]
+    assert tables[0].rows[1][:2] == ["killer", "91.7 ± 7.2% †"]
     figs = [b.src for b in blocks if isinstance(b, Figure)]
     assert "groups/optimizers/figures/across_dead_fraction.png" in figs

@@ -83,7 +83,7 @@ def test_filters_and_activations_from_a_run(lenet_run: Path) -> None:
         rows[-1]["layers"]["Layer_2_Activations"]["mean"]
     )
     assert act["layers"]["relu2"]["tag"] == "Layer_2_Activations"
-    assert f"{100 * act['final']['relu1']['zero_fraction']:.0f}% zeros" in act["observation"]
+    assert f"{100 * act['final']['relu1']['zero_fraction']:.1f}% zeros" in act["observation"]
 
     table = act["convergence"]
     assert [r["layer"] for r in table] == ["relu1", "relu2", "relu3", "fc2"]

@@ -37,9 +37,11 @@ from convscope.errors import ConvscopeError
 log = logging.getLogger(__name__)
 
 CHOICES: dict[str, str] = {
-    "dead": "a unit (feature map for conv layers) whose maximum over the run's fixed "
-    "measurement images (train.activation_stats_size test images) is <= 0, read from the "
-    "activation records written during training; logits are left out",
+    "dead": "a unit (feature map for conv layers) whose maximum is <= 0 over every image and "
+    "position; at the end of training over the whole test split under the final checkpoint "
+    "(the activations analysis's count, so a layer has one dead share in a report); over "
+    "training over the run's fixed measurement images (train.activation_stats_size test "
+    "images), read from the activation records written during training; logits are left out",
     "dead_half_step": "first record at which at least half of the final number of dead units "
     "is dead",
     "gabor": "first-layer filters of the last snapshot and of step 0 (the same run's "

@@ -35,7 +35,7 @@ class Family:
 FAMILIES = (
     Family(
         "dead_fraction",
-        "Dead units at the end of training (share of the layer's units)",
+        "Dead units at the end of training (share of the layer's units, on the whole test split)",
         "percent",
         "{label} leaves {a} of {col} {units} dead against {b} under {ref}",
     ),
@@ -80,12 +80,12 @@ def _values(run: dict[str, Any]) -> dict[str, dict[str, float | None]]:
 
 
 def fmt(mean: float, std: float, n: int, unit: str) -> str:
-    """``"64 ± 5%"``, ``"325 ± 25"``, ``"0.41 ± 0.03"``; one seed: the value alone."""
+    """``"64.1 ± 5.2%"``, ``"325 ± 25"``, ``"0.41 ± 0.03"``; one seed: the value alone."""
     if not math.isfinite(mean):
         return "–"
     if unit == "percent":
-        text, tail = f"{100 * mean:.0f}", "%"
-        spread = f"{100 * std:.0f}"
+        text, tail = f"{100 * mean:.1f}", "%"  # the report's one percent format
+        spread = f"{100 * std:.1f}"
     elif unit == "steps":
         text, tail, spread = f"{mean:.0f}", "", f"{std:.0f}"
     elif unit == "r2":
@@ -164,11 +164,25 @@ def summarize(
         "comparisons": comparisons,
         "choices": {**CHOICES, **TEST_CHOICES},
     }
-    out["tables"] = [_table(f, quantities, comparisons, names, ref) for f in FAMILIES]
+    note = _seed_note(list(n_seeds.values()))
+    out["tables"] = [_table(f, quantities, comparisons, names, ref, note) for f in FAMILIES]
     out["tables"] = [t for t in out["tables"] if t["columns"][1:]]
     out["settle_order"] = _settle_order(quantities.get("settle_step", {}), labels, layer_order)
     out["observations"] = _observations(out, n_seeds, ref, kinds, names)
     return out
+
+
+def _seed_note(n_seeds: list[int]) -> str:
+    """What a table's cells are: a seed mean ± std, or single runs (one seed says so)."""
+    test = "† differs from the reference (Welch t, Holm-corrected over the column's comparisons, "
+    if n_seeds and max(n_seeds) < 2:
+        return "one seed per configuration: each value is a single run (no spread, no test)"
+    if n_seeds and min(n_seeds) < 2:
+        return (
+            "mean ± sample std over seeds where a configuration has several, the single run's "
+            f"value where it has one; {test}p < 0.05; single runs are not tested)"
+        )
+    return f"mean ± sample std over seeds; {test}p < 0.05)"
 
 
 def _diverged(status: list[Any]) -> str:
@@ -184,7 +198,9 @@ def _table(
     comparisons: dict[str, Any],
     names: dict[str, str],
     ref: str,
+    note: str,
 ) -> dict[str, Any]:
+    """One family's table, under ``note`` (:func:`_seed_note`)."""
     q = quantities.get(fam.name, {})
     cols = list(q)
     rows = []
@@ -201,8 +217,7 @@ def _table(
         "title": fam.title,
         "columns": ["configuration", *cols],
         "rows": rows,
-        "note": "mean ± sample std over seeds; † differs from the reference (Welch t, "
-        "Holm-corrected over the column's comparisons, p < 0.05)",
+        "note": note,
     }
 
 

@@ -322,7 +322,7 @@ def summarize_r2(r2: np.ndarray, thresholds: tuple[float, ...] = THRESHOLDS) -> 
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
+    return f"{100 * x:.1f}%"
 
 
 def compare_gabor(

@@ -65,4 +65,66 @@ def cmd_explore(args: argparse.Namespace) -> int:
         f"{res['units']} units of {', '.join(res['layers'])}; {res['files']} files, "
         f"{res['bytes'] / 1e6:.1f} MB, {res['seconds']:.1f} s"
     )
+    line = link_from_report(Path(args.run_dir), Path(res["index"]))
+    if line:
+        print(line)
     return EXIT_OK
+
+
+REPORT_MARK = "<title>convscope report: "  # in every report.html that convscope wrote
+
+
+def experiment_of(run_dir: Path) -> Path | None:
+    """The experiment output (``OUT``) that lists ``run_dir`` as one of its runs, if any: the
+    folder two levels up (``OUT/runs/<run>``) whose ``experiment.json`` names it."""
+    from convscope import io
+
+    out = run_dir.resolve().parent.parent
+    try:
+        doc = io.read_json(out / "experiment.json")
+    except (OSError, ValueError):
+        return None
+    dirs = [r.get("dir") for g in doc.get("groups") or [] for r in g.get("runs") or []]
+    listed = {(out / str(d)).resolve() for d in dirs if isinstance(d, str)}
+    return out if run_dir.resolve() in listed else None
+
+
+def link_from_report(run_dir: Path, index: Path) -> str:
+    """Rewrite the experiment's report so that it links the explorer just built, and say so;
+    or say how to link it. ``""`` when the run belongs to no experiment output.
+
+    The report links ``RUN/explore/index.html`` of each run (``convscope report`` reads which
+    exist); it is rewritten only when ``OUT/report.html`` exists and is convscope's (its
+    title), under the output's lock, so a ``convscope run`` that is writing it is not raced.
+    """
+    from convscope import io
+    from convscope.errors import ConvscopeError, LockedError
+
+    out = experiment_of(run_dir)
+    if out is None:
+        return ""
+    if index.resolve() != (run_dir / "explore" / "index.html").resolve():
+        return (
+            f"report: {out / 'report.html'} links a run's explorer only in RUN/explore; "
+            f"build it without --out, then run `convscope report {out}`"
+        )
+    html_path = out / "report.html"
+    try:
+        ours = REPORT_MARK in html_path.read_text(encoding="utf-8", errors="replace")[:4000]
+    except OSError:
+        ours = False
+    if not ours:
+        return f"report: `convscope report {out}` writes {html_path} with a link to this explorer"
+    from convscope.report import write_report
+
+    try:
+        with io.dir_lock(out, what="output directory"):
+            write_report(out)
+    except LockedError:
+        return (
+            f"report: {out} is being written by another convscope process; "
+            f"`convscope report {out}` afterwards links this explorer"
+        )
+    except ConvscopeError as e:  # the site is built; the report is another matter
+        return f"report: not updated ({e}); `convscope report {out}` links this explorer"
+    return f"report: {html_path} updated; it links this explorer"

@@ -1,4 +1,5 @@
-"""Training curves: mean over seeds with a spread band, diverged runs marked.
+"""Training curves: mean over seeds with a spread band, diverged runs marked, curves that
+leave a cut axis marked where they leave it, with their value.
 
 Arrays in, :class:`matplotlib.figure.Figure` out; nothing is shown or saved here. The report
 (:mod:`convscope.report`) builds the arrays from saved metrics and writes the PNGs.
@@ -112,21 +113,80 @@ def _healthy_limits(panel: Panel, log: bool) -> tuple[float, float] | None:
     return lo - 0.04 * (top - lo), top
 
 
+@dataclass(frozen=True)
+class Clipped:
+    """A curve that runs above its panel's cut y axis: where it leaves it (``exit_step``, by
+    linear interpolation between records) and its first recorded value above the axis."""
+
+    panel: str
+    label: str
+    exit_step: float
+    step: int  # the first record above the axis
+    value: float  # its value
+    top: float  # where the axis is cut
+    peak: float  # the largest value above the axis
+
+
+def clipped_curves(fig: Figure) -> list[Clipped]:
+    """The curves :func:`curves_figure` drew above a cut axis (each has its ``^`` marker)."""
+    return list(getattr(fig, "_convscope_clipped", []))
+
+
+def _mark_clipped(
+    ax: Any, panel: Panel, top: float, log: bool, drawn: list[tuple[Series, Any]]
+) -> list[Clipped]:
+    """A ``^`` on the top edge where each curve leaves the axis, and its value beside it."""
+    out = []
+    for s, color in drawn:
+        steps, mean, _, _ = _check(s)
+        above = np.nonzero(np.isfinite(mean) & (mean > top))[0]
+        if not above.size:
+            continue
+        i = int(above[0])
+        x = float(steps[i])
+        if i > 0 and np.isfinite(mean[i - 1]):
+            f = (lambda v: math.log(v)) if log and mean[i - 1] > 0 else (lambda v: v)
+            a, b = f(float(mean[i - 1])), f(float(mean[i]))
+            if b > a:
+                x = float(steps[i - 1]) + (f(top) - a) / (b - a) * float(steps[i] - steps[i - 1])
+        ax.plot([x], [top], marker="^", color=color, ms=9, mew=1.5, ls="none", clip_on=False)
+        peak = float(np.nanmax(mean[above]))
+        text = f"{float(mean[i]):.3g} at {int(steps[i])}"
+        if peak > float(mean[i]):
+            text += f", max {peak:.3g}"
+        ax.annotate(
+            text,
+            (x, top),
+            xytext=(4, -11),
+            textcoords="offset points",
+            fontsize=8,
+            color=color,
+            fontweight="bold",
+        )
+        out.append(Clipped(panel.title, s.label, x, int(steps[i]), float(mean[i]), top, peak))
+    return out
+
+
 # Okabe & Ito's colour-blind-safe palette (https://jfly.uni-koeln.de/color/), yellow last
 # (weak on white); past 4 lines the dash changes too, so no two lines differ by colour alone.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 DASHES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (5, 2, 1, 2)))
 
 
-def draw_panel(ax: Any, panel: Panel) -> list[tuple[Any, str]]:
+def draw_panel(
+    ax: Any, panel: Panel, clipped: list[Clipped] | None = None
+) -> list[tuple[Any, str]]:
     """Draw ``panel`` on matplotlib axes ``ax``; return (handle, label) pairs for a legend.
 
     A diverged series ends in an ``x`` at its last finite value; when it climbs far above the
     other series, the y axis is cut a quarter of their range above their maximum and the
-    ``x`` sits on that edge, at the divergence step.
+    ``x`` sits on that edge, at the divergence step. Every curve that runs above the cut axis
+    gets a ``^`` on the edge where it leaves it, labelled with its first value above it
+    (``40 at 200``); ``clipped`` (when given) collects them.
     """
     handles: list[tuple[Any, str]] = []
     markers: list[tuple[float, float, Any]] = []
+    drawn: list[tuple[Series, Any]] = []
     for i, s in enumerate(panel.series):
         steps, mean, low, high = _check(s)
         color = s.color if s.color is not None else PALETTE[i % len(PALETTE)]
@@ -135,6 +195,7 @@ def draw_panel(ax: Any, panel: Panel) -> list[tuple[Any, str]]:
             style = DASHES[(i // 4) % len(DASHES)]
         marker = "o" if steps.size <= 30 else None
         (line,) = ax.plot(steps, mean, color=color, linestyle=style, lw=1.8, marker=marker, ms=2.5)
+        drawn.append((s, color))
         if low is not None and high is not None:
             ok = np.isfinite(low) & np.isfinite(high)
             if ok.any():
@@ -156,6 +217,9 @@ def draw_panel(ax: Any, panel: Panel) -> list[tuple[Any, str]]:
     limits = _healthy_limits(panel, log)
     if limits is not None:
         ax.set_ylim(*limits)
+        found = _mark_clipped(ax, panel, limits[1], log, drawn)
+        if clipped is not None:
+            clipped.extend(found)
     for x, y, color in markers:
         y_shown = min(y, limits[1]) if limits is not None else y
         ax.plot([x], [y_shown], marker="x", color=color, ms=10, mew=2.5, ls="none", clip_on=False)
@@ -204,9 +268,11 @@ def curves_figure(
     )
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)
     handles: dict[str, Any] = {}
+    clipped: list[Clipped] = []
     for k, p in enumerate(panels):
-        for line, label in draw_panel(axes[k // ncols][k % ncols], p):
+        for line, label in draw_panel(axes[k // ncols][k % ncols], p, clipped):
             handles.setdefault(label, line)
+    fig._convscope_clipped = clipped  # type: ignore[attr-defined]  # read by clipped_curves
     for k in range(len(panels), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     if title:

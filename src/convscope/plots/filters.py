@@ -63,7 +63,7 @@ def plot_filter_grid(
     Args:
         weights: ``(F, C, kh, kw)``.
         normalize: ``"per_filter"`` or ``"shared"`` (with a colour bar).
-        ncols: columns (default: about ``sqrt(F)``, at most 8).
+        ncols: columns (default: 8, fewer when there are fewer filters).
         labels: one short caption per filter (e.g. Gabor R^2), or None.
     """
     w = check_filters(weights, "filter plot")
@@ -73,7 +73,7 @@ def plot_filter_grid(
         raise ConvscopeError(f"filter plot: {len(labels)} labels for {f} filters")
     imgs = _displayable(w)
     rgb = imgs.ndim == 4
-    ncols = ncols or min(8, math.ceil(math.sqrt(f)))
+    ncols = ncols or min(8, f)  # rows of 8: wide and short, as the report column is
     nrows = math.ceil(f / ncols)
     fig = Figure(figsize=(1.2 * ncols + (0.8 if normalize == "shared" else 0), 1.25 * nrows + 0.5))
     axes = fig.subplots(nrows, ncols, squeeze=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
@@ -20,6 +21,7 @@ from matplotlib.text import Text
 COLUMN_PX = 944  # the report's text column at a 1000 px window (1000 - 2 x 28 px padding)
 MIN_TEXT_PX = 9.5  # the smallest text as shown in the report, in CSS px (>= 9 asked)
 FONT_KEY = "convscope:min-font-px"  # PNG tEXt key: the smallest text in the file, in px
+MARGIN_PX = 8  # background kept around what a figure draws (the rest of its margin is cut)
 
 
 def _texts(fig: Figure) -> list[Text]:
@@ -84,7 +86,8 @@ def save_png(fig: Figure, target: str | Path | io.BytesIO, dpi: float) -> float:
 
     Small texts are raised before the figure is drawn, so it is drawn once at ``dpi`` (again
     only if that draw made a text that is still too small), and the PNG is that drawing's
-    pixels: what ``savefig`` would write after two or three draws of its own.
+    pixels (:func:`trim_margins` cuts their empty border): what ``savefig`` would write after
+    two or three draws of its own, with ``bbox_inches="tight"``.
     """
     import matplotlib.image
 
@@ -99,7 +102,7 @@ def save_png(fig: Figure, target: str | Path | io.BytesIO, dpi: float) -> float:
         smallest = _smallest_px(fig, dpi)
         matplotlib.image.imsave(
             target,
-            canvas.buffer_rgba(),
+            trim_margins(np.asarray(canvas.buffer_rgba()), fig.get_facecolor()),
             format="png",
             origin="upper",
             dpi=dpi,
@@ -108,6 +111,23 @@ def save_png(fig: Figure, target: str | Path | io.BytesIO, dpi: float) -> float:
     finally:
         fig.set_dpi(old_dpi)
     return smallest
+
+
+def trim_margins(rgba: np.ndarray, face: tuple[float, ...], keep: int = MARGIN_PX) -> np.ndarray:
+    """``(H, W, 4)`` pixels without the empty border of the figure's background colour
+    ``face`` (RGBA in 0..1), keeping ``keep`` px of it on each side (all when nothing is drawn).
+
+    A grid of small images in a figure of fixed size leaves wide white margins; the report
+    shows the PNG at its own size, so they would only push the text apart.
+    """
+    bg = np.round(np.asarray(face, dtype=np.float64) * 255).astype(np.int16)
+    drawn = np.any(np.abs(rgba.astype(np.int16) - bg) > 2, axis=2)
+    rows, cols = np.nonzero(drawn.any(axis=1))[0], np.nonzero(drawn.any(axis=0))[0]
+    if rows.size == 0:
+        return rgba
+    y0, y1 = max(0, rows[0] - keep), min(rgba.shape[0], rows[-1] + 1 + keep)
+    x0, x1 = max(0, cols[0] - keep), min(rgba.shape[1], cols[-1] + 1 + keep)
+    return np.ascontiguousarray(rgba[y0:y1, x0:x1])
 
 
 def read_min_font_px(path: str | Path) -> float | None:

@@ -54,12 +54,21 @@ def measure_figures(doc: Document, out: Path) -> None:
     from PIL import Image
 
     from convscope.plots.save import read_min_font_px
-    from convscope.report.document import Figure
+    from convscope.report.document import Figure, Fold
+
+    def figures(blocks: list) -> list[Figure]:
+        found = []
+        for b in blocks:
+            if isinstance(b, Fold):
+                found.extend(figures(b.blocks))
+            elif isinstance(b, Figure):
+                found.append(b)
+        return found
 
     def walk(sections: list[Section]) -> None:
         for s in sections:
-            for b in s.blocks:
-                if isinstance(b, Figure) and (out / b.src).is_file():
+            for b in figures(s.blocks):
+                if (out / b.src).is_file():
                     try:
                         with Image.open(out / b.src) as im:
                             b.width_px = im.size[0]

@@ -6,9 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from convscope.report.document import Block, Bullets, Details, Figure, Table
+from convscope.report.document import Block, Bullets, Details, Figure, Fold, Table
 
 SHOWN = "dead_fraction"  # the figure shown in the text; the others are listed
+
+
+def _sentence(text: str) -> str:
+    """``text`` as a sentence: capital first letter, a full stop at the end."""
+    text = text.strip().rstrip(".")
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
 
 
 def across_blocks(
@@ -19,14 +25,14 @@ def across_blocks(
     """Blocks for a saved across summary (:func:`convscope.analysis.across_summary.summarize`
     plus ``figures``/``notes``/``choices``); ``src`` maps a saved figure path to the report's."""
     blocks: list[Block] = []  # the study's description heads the section
-    for t in saved.get("tables") or []:
-        blocks.append(
-            Table(
-                [str(c) for c in t.get("columns", [])],
-                [[str(c) for c in row] for row in t.get("rows", [])],
-                caption=f"{t.get('title', '')}. {t.get('note', '')}.",
-            )
+    for i, t in enumerate(saved.get("tables") or []):
+        table = Table(
+            [str(c) for c in t.get("columns", [])],
+            [[str(c) for c in row] for row in t.get("rows", [])],
+            caption=f"{t.get('title', '')}. {_sentence(str(t.get('note', '')))}",
         )
+        # the first table (dead units, the figure shown) stays open; the others are folded
+        blocks.append(table if i == 0 else Fold(f"Table: {t.get('title', '')}", [table]))
     figs = {k: f for k, f in (saved.get("figures") or {}).items() if isinstance(f, dict)}
     shown = figs.get(SHOWN)
     if shown and shown.get("path"):

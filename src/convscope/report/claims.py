@@ -189,7 +189,7 @@ def claim_hidden_units(cs: Sequence[ConfigStats], horizon_steps: int) -> Claim:
         parts.append(
             f"{cell.upper()} h={sizes}: speed {' → '.join(pct(x) for x in sp)} "
             f"({'rising' if sp_up else 'not rising'}), final accuracy "
-            f"{' → '.join(pct(x, 2) for x in fa)} ({'rising' if fa_up else 'not rising'})"
+            f"{' → '.join(pct(x) for x in fa)} ({'rising' if fa_up else 'not rising'})"
         )
     evidence = (
         f"Speed = mean test accuracy over the first {horizon_steps} iterations. "
@@ -214,8 +214,7 @@ def claim_gru_beats_lstm(cs: Sequence[ConfigStats]) -> Claim:
     wins = [(h, g.final_mean - lt.final_mean, g, lt) for h, g, lt in pairs]
     ok = all(d > 0 for _, d, _, _ in wins)
     parts = "; ".join(
-        f"h={h}: GRU {fmt_ms(g.final_ms, digits=2)} vs LSTM {fmt_ms(lt.final_ms, digits=2)} "
-        f"({pp(d, 2)})"
+        f"h={h}: GRU {fmt_ms(g.final_ms)} vs LSTM {fmt_ms(lt.final_ms)} ({pp(d)})"
         for h, d, g, lt in wins
     )
     n_win = sum(d > 0 for _, d, _, _ in wins)
@@ -250,8 +249,8 @@ def claim_gru_lstm_variation(cs: Sequence[ConfigStats]) -> Claim:
         "3.1",
         quote,
         SUPPORTED if ok else NOT_SUPPORTED,
-        f"Mean |GRU − LSTM| final test accuracy difference: {100 * cell_var:.2f} pp; mean range "
-        f"across hidden sizes (GRU, LSTM): {100 * size_var:.2f} pp; ratio "
+        f"Mean |GRU − LSTM| final test accuracy difference: {100 * cell_var:.1f} pp; mean range "
+        f"across hidden sizes (GRU, LSTM): {100 * size_var:.1f} pp; ratio "
         f"{cell_var / size_var if size_var > 0 else math.inf:.2f} "
         f"({'≤' if ok else '>'} {MUCH_SMALLER:g}).",
     )
@@ -279,13 +278,13 @@ def claim_cnn_rnn_no_difference(cs: Sequence[ConfigStats], dataset: str) -> Clai
         ps.append(p)
         d = r.final_mean - base.final_mean
         parts.append(
-            f"`{r.label}` {fmt_ms(r.final_ms, digits=2)} ({pp(d, 2)}"
+            f"`{r.label}` {fmt_ms(r.final_ms)} ({pp(d)}"
             + (f", Welch p = {p:.2g}" if p is not None else "")
             + ")"
         )
     text = (
         _data_prefix(dataset, "MNIST")
-        + f"final test accuracy of `{base.label}` {fmt_ms(base.final_ms, digits=2)} against "
+        + f"final test accuracy of `{base.label}` {fmt_ms(base.final_ms)} against "
         + "; ".join(parts)
         + "."
     )

@@ -86,7 +86,29 @@ class Details:
     items: list[str]
 
 
-Block = Para | Bullets | Figure | Table | Claims | Code | Details
+@dataclass
+class Fold:
+    """Blocks folded under a one-line summary (HTML ``<details>``, closed): long tables and
+    secondary figures, so that the page shows the argument and keeps the rest one click away."""
+
+    summary: str
+    blocks: list[Block]
+
+
+Block = Para | Bullets | Figure | Table | Claims | Code | Details | Links | Fold
+FOLD_ROWS = 8  # a table with more rows than this is folded (except the claims at a glance)
+
+
+def fold_long_tables(blocks: list[Block]) -> list[Block]:
+    """``blocks`` with every table of more than :data:`FOLD_ROWS` rows folded under its caption."""
+    out: list[Block] = []
+    for b in blocks:
+        if isinstance(b, Table) and len(b.rows) > FOLD_ROWS:
+            what = b.caption.rstrip(".") or ", ".join(b.header[:4])
+            out.append(Fold(f"Table: {what} ({len(b.rows)} rows)", [b]))
+        else:
+            out.append(b)
+    return out
 
 
 @dataclass

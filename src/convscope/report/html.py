@@ -21,6 +21,7 @@ from convscope.report.document import (
     Details,
     Document,
     Figure,
+    Fold,
     Links,
     Para,
     Section,
@@ -52,6 +53,7 @@ dl.meta dt { font-weight: 600; } dl.meta dd { margin: 0; }
 .warn { background: var(--warn-bg); border-left: 4px solid #f79009; padding: 8px 12px; }
 nav.toc { background: var(--soft); padding: 10px 18px; border-radius: 6px; margin: 16px 0; }
 nav.toc ul { margin: 4px 0; padding-left: 18px; } nav.toc li { margin: 1px 0; }
+nav.toc > ul { columns: 2 360px; column-gap: 28px; } nav.toc > ul > li { break-inside: avoid; }
 nav.toc a { color: var(--fg); text-decoration: none; } nav.toc a:hover { text-decoration: underline; }
 ul.obs { border-left: 4px solid #2e90fa; padding: 6px 10px 6px 30px; background: #f0f7ff; }
 ul.obs li { margin: 3px 0; }
@@ -77,6 +79,8 @@ caption { caption-side: top; text-align: left; color: var(--muted); padding-bott
 .claim blockquote { margin: 0 0 4px; font-style: italic; }
 .claim p { margin: 4px 0 0; }
 details { margin: 8px 0; } details summary { cursor: pointer; color: var(--muted); }
+details.fold > summary { color: var(--fg); }
+details.fold[open] { border-left: 3px solid var(--line); padding-left: 10px; }
 """
 
 _CODE = re.compile(r"`([^`]+)`")
@@ -110,6 +114,19 @@ def url(src: str) -> str:
     return quote(src, safe="/")
 
 
+FIGURE_TEXT_PX = 11.0  # a figure is shown no larger than makes its smallest text this size
+
+
+def shown_width(f: Figure) -> int:
+    """The width a figure is shown at: its own, or less where its smallest text would be
+    larger than :data:`FIGURE_TEXT_PX` (large pixel grids shrink; every text stays readable;
+    the text column may make it narrower still)."""
+    w = int(f.width_px or 0)
+    if f.min_font_px and f.min_font_px > FIGURE_TEXT_PX:
+        return max(1, round(w * FIGURE_TEXT_PX / f.min_font_px))
+    return w
+
+
 def _table(t: Table, raw_cells: bool = False) -> str:
     cell = (lambda c: c) if raw_cells else inline
     head = "".join(f"<th>{inline(h)}</th>" for h in t.header)
@@ -139,7 +156,7 @@ def render_block(b: Block) -> str:
         return f"{title}<ul>{items}</ul>"
     if isinstance(b, Figure):
         alt = html.escape(b.alt or b.caption, quote=True)
-        size = f' width="{int(b.width_px)}"' if b.width_px else ""
+        size = f' width="{shown_width(b)}"' if b.width_px else ""
         if b.min_font_px is not None:
             size += f' data-min-font-px="{b.min_font_px:.2f}"'
         return (
@@ -162,6 +179,9 @@ def render_block(b: Block) -> str:
     if isinstance(b, Details):
         items = "".join(f"<li>{inline(i)}</li>" for i in b.items)
         return f"<details><summary>{inline(b.summary)}</summary><ul>{items}</ul></details>"
+    if isinstance(b, Fold):
+        inner = "".join(render_block(x) for x in b.blocks)
+        return f'<details class="fold"><summary>{inline(b.summary)}</summary>{inner}</details>'
     raise TypeError(f"unknown block {type(b).__name__}")
 
 

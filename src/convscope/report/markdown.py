@@ -17,6 +17,7 @@ from convscope.report.document import (
     Details,
     Document,
     Figure,
+    Fold,
     Links,
     Para,
     Section,
@@ -147,6 +148,9 @@ def render_block(b: Block) -> str:
             + "\n".join(f"- {_one(i)}" for i in b.items)
             + "\n\n</details>"
         )
+    if isinstance(b, Fold):
+        inner = "\n\n".join(render_block(x) for x in b.blocks)
+        return f"<details><summary>{html.escape(b.summary)}</summary>\n\n{inner}\n\n</details>"
     raise TypeError(f"unknown block {type(b).__name__}")
 
 

@@ -210,7 +210,7 @@ def single_run_sentences(c: ConfigStats, threshold: float, threshold_note: str) 
     if ta.steps.size == 0:
         return [f"`{c.label}` has no recorded metrics yet."]
     j = int(np.nanargmax(ta.mean))
-    seeds = f"mean over {c.n_runs} seed{'s' if c.n_runs != 1 else ''}"
+    seeds = f"mean over {c.n_runs} seeds" if c.n_runs > 1 else "one seed"
     if j == ta.steps.size - 1:
         head = (
             f"Test accuracy ({seeds}) was highest at the last record, {pct(ta.mean[j])} at "
@@ -281,16 +281,16 @@ def hidden_size_sentences(cs: Sequence[ConfigStats]) -> list[str]:
         if len(at) >= 2:
             out.append(
                 f"h={h}: "
-                + " > ".join(f"{c.model.upper()} {pct(c.final_mean, 2)}" for c in at)
-                + f" (spread {100 * (at[0].final_mean - at[-1].final_mean):.2f} pp)."
+                + " > ".join(f"{c.model.upper()} {pct(c.final_mean)}" for c in at)
+                + f" (spread {100 * (at[0].final_mean - at[-1].final_mean):.1f} pp)."
             )
     for cell, v in cells.items():
         if len(v) >= 2:
             best = max(v, key=lambda c: c.final_mean)
             out.append(
                 f"{cell.upper()}: best hidden size {best.hidden_size} "
-                f"({pct(best.final_mean, 2)}); range over sizes "
-                f"{100 * (max(c.final_mean for c in v) - min(c.final_mean for c in v)):.2f} pp."
+                f"({pct(best.final_mean)}); range over sizes "
+                f"{100 * (max(c.final_mean for c in v) - min(c.final_mean for c in v)):.1f} pp."
             )
     return out
 
@@ -322,8 +322,6 @@ def first_pass_sentences(cs: Sequence[ConfigStats], milestones: dict[str, float]
                 at = f"no iteration (ran {c.max_step})" if not parts else "no iteration"
             parts.append(f"{milestone_text(metric, level)} at {at}")
         out.append(
-            f"`{c.label}`: "
-            + "; ".join(parts)
-            + f"; final test accuracy {fmt_ms(c.final_ms, digits=2)}."
+            f"`{c.label}`: " + "; ".join(parts) + f"; final test accuracy {fmt_ms(c.final_ms)}."
         )
     return out

@@ -371,7 +371,7 @@ def load_experiment(out_dir: str | Path) -> Experiment:
     return Experiment(
         out=out,
         name=str(raw.get("name") or out.name),
-        profile=str(raw.get("profile") or "?"),
+        profile=str(raw.get("profile") or ""),  # "" = the file has no profiles
         data_root=raw.get("data_root"),
         data_note=str(raw.get("data_note") or ""),
         file=str(raw.get("file") or ""),

@@ -60,7 +60,7 @@ def fmt(key: str, v: Any) -> str | None:
         if not math.isfinite(v):
             return str(v)
         if FRACTION.search(str(key)) and 0.0 <= v <= 1.0:
-            return f"{100 * v:.1f}%" if v < 0.1 else f"{100 * v:.0f}%"
+            return f"{100 * v:.1f}%"  # one format for every percentage in the report
         if v.is_integer() and abs(v) < 1e6:
             return str(int(v))
         return f"{v:.3g}"

@@ -124,7 +124,7 @@ def dead_units_headline(d: dict) -> str | None:
         what = "maps" if v.get("kind") == "conv" else "units"
         frac = v.get("dead_fraction") or v["n_dead"] / max(int(v.get("n_units") or 1), 1)
         module = v.get("layer") or name
-        parts.append(f"{100 * frac:.0f}% of {module}'s {v.get('n_units')} {what}")
+        parts.append(f"{100 * frac:.1f}% of {module}'s {v.get('n_units')} {what}")
         series = over.get(name) if isinstance(over, dict) else None
         if isinstance(series, dict) and len(series.get("n_dead") or []) > 1:
             steps, dead = series["steps"], series["n_dead"]

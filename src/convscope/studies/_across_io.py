@@ -6,6 +6,7 @@ and the written result. The numbers themselves come from the pure functions of
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
@@ -76,9 +77,50 @@ def _activation_rows(rd: RunDir) -> tuple[list[dict[str, Any]], str]:
     return rows, "recomputed from the snapshots (the run recorded no activation statistics)"
 
 
-def run_numbers(ref: RunRef, cache: GaborCache | None = None, gabor: bool = True) -> dict[str, Any]:
+def _dead_at_end(rd: RunDir, dead: dict[str, Any], data: dict[str, Any] | None) -> str:
+    """Replace each layer's end-of-training dead count in ``dead`` (from the fixed batch) by
+    the count on the whole test split under the final checkpoint, the definition the
+    ``activations`` analysis uses, so that one layer has one dead share in a report; return
+    where the counts come from. The fixed-batch count is kept as ``n_dead_fixed_batch``.
+
+    ``data``: a cache of loaded data sets by data config, shared by the runs of a group.
+    """
+    key = repr(rd.config().data)  # the data config (dataclass repr): same config, same data
+    try:
+        if data is not None and key in data:
+            dataset, normalize = data[key]
+        else:
+            dataset, normalize = rd.load_data()
+            if data is not None:
+                data[key] = (dataset, normalize)
+        counted = act.dead_units(rd.load_model(None), dataset.test.images, normalize)
+    except (ConvscopeError, OSError) as e:  # e.g. the data moved since training
+        log.warning("%s: dead units counted on the fixed batch only (%s)", rd.path, e)
+        return f"the last fixed-batch record (the test split could not be counted: {e})"
+    by_layer = {str(d["layer"]): d for d in counted.values()}
+    n = int(dataset.test.images.shape[0])
+    kept = []
+    for col, d in dead.items():
+        t = by_layer.get(col)
+        if t is None or not all(math.isfinite(x) for x in t["unit_max"]):
+            kept.append(col)  # a layer the forward pass cannot count (non-finite weights)
+            continue
+        d["n_dead_fixed_batch"], d["fraction_fixed_batch"] = d["n_dead"], d["fraction"]
+        d["n_dead"], d["fraction"] = int(t["n_dead"]), float(t["dead_fraction"])
+    text = f"final checkpoint, whole test split ({n} images), as the activations analysis counts"
+    if kept:
+        text += f"; {', '.join(kept)}: the last fixed-batch record (non-finite activations)"
+    return text
+
+
+def run_numbers(
+    ref: RunRef,
+    cache: GaborCache | None = None,
+    gabor: bool = True,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every per-run quantity of one run directory (see the module docstring); ``gabor=False``
-    skips the Gabor fits (the costly part).
+    skips the Gabor fits (the costly part); ``data`` caches loaded data sets across runs.
 
     Returns:
         JSON-ready ``{"label", "seed", "run", "status", "last_step", "layers", "dead",
@@ -118,6 +160,7 @@ def run_numbers(ref: RunRef, cache: GaborCache | None = None, gabor: bool = True
             "fraction_over_training": frac.tolist(),
         }
     out["dead"] = dead
+    out["sources"]["dead_at_end"] = _dead_at_end(rd, dead, data)
     out["last_step"] = int(steps[-1])
     settle: dict[str, Any] = {}
     if steps.size >= 2:
@@ -180,13 +223,14 @@ def collect(refs: Sequence[RunRef], gabor: bool = True) -> tuple[list[dict[str, 
     for r in refs:
         reuse_filters_npz(cache, r.path / "analysis" / "filters.npz")
     runs, notes = [], []
+    data: dict[str, Any] = {}
     for r in refs:
         rd = RunDir(r.path)
         if not rd.exists() or not rd.checkpoint_steps():
             notes.append(f"{r.label} seed {r.seed}: no run directory or snapshots; left out")
             continue
         try:
-            runs.append(run_numbers(r, cache, gabor))
+            runs.append(run_numbers(r, cache, gabor, data))
         except ConvscopeError as e:
             notes.append(f"{r.label} seed {r.seed}: {e}; left out")
     log.info("across: %d runs, %d Gabor fits", len(runs), cache.fits)
@@ -224,6 +268,7 @@ def figures(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[tuple[s
     from convscope.plots.across import plot_over_training, plot_seed_dots
 
     labels = summary["configurations"]
+    single = all(len(v) < 2 for v in (summary.get("seeds") or {}).values())
     out = []
     for fam in FAMILIES:
         q = summary["quantities"].get(fam.name, {})
@@ -249,17 +294,25 @@ def figures(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[tuple[s
             title=fam.title,
         )
         caption = (
-            f"{fam.title}: one dot per seed, bar at the mean; † differs from "
+            f"{fam.title}: one dot per configuration (one seed each: single runs, no test)."
+            if single
+            else f"{fam.title}: one dot per seed, bar at the mean; † differs from "
             f"{summary['reference']} (Welch t, Holm-corrected, p < {summary['alpha']:g})."
         )
         out.append((fam.name, fig, caption))
     dead = summary["quantities"].get("dead_fraction", {})
     if dead:
         panels = [(col, _dead_curves(runs, labels, col)) for col in dead]
+        over = "one seed each" if single else "mean over seeds"
         fig = plot_over_training(
-            labels, panels, "dead", percent=True, title="Dead units over training (mean over seeds)"
+            labels, panels, "dead", percent=True, title=f"Dead units over training ({over})"
         )
-        caption = "Dead units over training on the fixed measurement images, mean over seeds."
+        n_img = next((r["sources"].get("n_images") for r in runs if r.get("sources")), None)
+        imgs = f"the {n_img} fixed test images" if n_img else "the fixed measurement images"
+        caption = (
+            f"Dead units over training on {imgs} that training records activations on "
+            f"({over}); the end-of-training shares in the table count the whole test split."
+        )
         out.append(("dead_over_training", fig, caption))
     return out
 

@@ -54,7 +54,7 @@ def _convergence(d: dict[str, Any]) -> list[Block]:
             str(r.get("layer", "?")),
             str(r.get("kind", "")),
             str(r.get("settled_at", "–")),
-            pct(r.get("settled_fraction"), 0) if r.get("settled_fraction") is not None else "–",
+            pct(r.get("settled_fraction")) if r.get("settled_fraction") is not None else "–",
             *[str(r[k].get("settled_at", "–")) for k in stats_cols],
         ]
         for r in table

@@ -133,7 +133,7 @@ class Activations(Study):
         stat_sentence = (
             f"At step {int(steps[-1])}: "
             + "; ".join(
-                f"{n} mean {v['mean']:.3g}, std {v['std']:.3g}, {100 * v['zero_fraction']:.0f}% zeros"
+                f"{n} mean {v['mean']:.3g}, std {v['std']:.3g}, {100 * v['zero_fraction']:.1f}% zeros"
                 for n, v in final.items()
             )
             + "."

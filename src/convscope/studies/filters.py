@@ -57,8 +57,8 @@ def gabor_verdict(comparison: dict, trained: dict, init: dict) -> Verdict:
     st = trained["n_above_0.5"] / max(trained["n"], 1)
     si = init["n_above_0.5"] / max(init["n"], 1)
     text = (
-        f"{trained['n_above_0.5']} of {trained['n']} trained filters ({100 * st:.0f}%) have "
-        f"Gabor R² > 0.5 against {init['n_above_0.5']} of {init['n']} ({100 * si:.0f}%) at "
+        f"{trained['n_above_0.5']} of {trained['n']} trained filters ({100 * st:.1f}%) have "
+        f"Gabor R² > 0.5 against {init['n_above_0.5']} of {init['n']} ({100 * si:.1f}%) at "
         "initialisation"
     )
     if comparison.get("p") is not None:
@@ -227,7 +227,7 @@ class Filters(Study):
                 "comparison": comparison,
             },
             observations=[
-                f"{sentence} The weights moved {100 * change:.0f}% from their initial values "
+                f"{sentence} The weights moved {100 * change:.1f}% from their initial values "
                 f"(||W_{step} - W_0|| / ||W_0||)."
             ],
             verdicts={"gabor_like": gabor_verdict(comparison, sum_t, sum_i)},
@@ -287,7 +287,7 @@ def _without_gabor(
             "relative_change_from_init": change,
         },
         observations=[
-            f"Gabor fit of the {shown} filters {reason}. The weights moved {100 * change:.0f}% "
+            f"Gabor fit of the {shown} filters {reason}. The weights moved {100 * change:.1f}% "
             f"from their initial values (||W_{step} - W_0|| / ||W_0||)."
         ],
         verdicts={"gabor_like": Verdict("not testable", f"Gabor fit {reason}")},
@@ -313,8 +313,8 @@ def gabor_table(d: dict[str, Any]) -> list[Any]:
             [
                 name,
                 str(s["n"]),
-                f"{s.get('n_above_0.5', '–')} ({100 * s.get('n_above_0.5', 0) / n:.0f}%)",
-                f"{s.get('n_above_0.8', '–')} ({100 * s.get('n_above_0.8', 0) / n:.0f}%)",
+                f"{s.get('n_above_0.5', '–')} ({100 * s.get('n_above_0.5', 0) / n:.1f}%)",
+                f"{s.get('n_above_0.8', '–')} ({100 * s.get('n_above_0.8', 0) / n:.1f}%)",
                 f"{float(s.get('median_r2', float('nan'))):.2f}",
             ]
         )

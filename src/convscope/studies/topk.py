@@ -73,7 +73,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
     chance = _chance_purity(labels, k)
     known = [r for r in per_layer if r["mean_class_purity"] is not None]
     parts = ", ".join(
-        f"{ctx.chain.said(r['layer'])} {100 * r['mean_class_purity']:.0f}% ({r['maps_with_k_positive']}"
+        f"{ctx.chain.said(r['layer'])} {100 * r['mean_class_purity']:.1f}% ({r['maps_with_k_positive']}"
         f" of {r['maps']} maps with {k} positive activations)"
         for r in known
     )
@@ -81,7 +81,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
     rising = all(a["mean_class_purity"] <= b["mean_class_purity"] for a, b in zip(known, known[1:]))
     sentence = (
         f"The {k} strongest test images of a map share their most common class {parts} "
-        f"of the time (chance {100 * chance:.0f}%): maps become "
+        f"of the time (chance {100 * chance:.1f}%): maps become "
         f"{'more' if rising else 'not steadily more'} class-specific with depth."
         if known
         else f"No map of {', '.join(ctx.chain.said(r['layer']) for r in per_layer)} is ever active on the test "

@@ -271,7 +271,7 @@ def occlusion_summary(
     sentence = (
         f"Occluding the image centre (object proxy) lowers the true-class probability by "
         f"{d_centre:.3f} on average, {more} than occluding the border ({d_border:.3f}); "
-        f"{float(flips) * 100:.0f}% of occluder positions change the predicted class."
+        f"{float(flips) * 100:.1f}% of occluder positions change the predicted class."
     )
     return {
         "images": int(occ.labels.shape[0]),

@@ -19,7 +19,7 @@ from collections import Counter
 from convscope import __version__
 from convscope.report import wording
 from convscope.report.claims import GroupInput, evaluate
-from convscope.report.document import Claim, Claims, Document, Para, Section
+from convscope.report.document import Claim, Claims, Document, Para, Section, fold_long_tables
 from convscope.report.results import Experiment, Group
 from convscope.report.sections.analysis import entry_sections, group_studies
 from convscope.report.sections.common import FigureSink, GroupNumbers, group_numbers, no_runs
@@ -121,6 +121,9 @@ def build_document(exp: Experiment, figs: FigureSink, out_label: str) -> Documen
     sections.extend(_chaptered(units, exp.chapters))
     sections.append(section_runs(exp, out_label))
     sections.append(section_method(gns, [(c.quote, c.rule) for c in exp.claims]))
+    for sec in (x for top in sections for x in top.walk()):
+        if sec.id != "sec-summary":  # the claims table is the page's summary: never folded
+            sec.blocks = fold_long_tables(sec.blocks)
 
     runs = [r for r, _ in exp.all_runs()]
     status = Counter(r.status for r in runs)
@@ -148,7 +151,7 @@ def build_document(exp: Experiment, figs: FigureSink, out_label: str) -> Documen
         )
     meta = [
         ("Experiment", f"{exp.name}" + (f" (`{exp.file}`)" if exp.file else "")),
-        ("Profile", exp.profile),
+        ("Profile", exp.profile or "none"),
         ("Data", exp.data_note or "(no data note recorded)"),
         ("Data sets used", ", ".join(exp.dataset_names()) or "–"),
         ("Runs", f"{len(runs)}: " + ", ".join(f"{n} {s}" for s, n in status.items())),

@@ -19,7 +19,16 @@ from typing import Any
 from convscope import io
 from convscope.errors import ConfigError
 from convscope.paths import group_dir
-from convscope.report.document import Block, Bullets, Details, Figure, Para, Section, Table
+from convscope.report.document import (
+    Block,
+    Bullets,
+    Details,
+    Figure,
+    Fold,
+    Para,
+    Section,
+    Table,
+)
 from convscope.report.results import Entry, Experiment, Run
 from convscope.report.tables import all_numbers, human, readable_tables
 
@@ -174,16 +183,23 @@ class RenderView:
             blocks.append(Bullets(obs, "obs", "Observations"))
         if (vb := verdict_bullets(saved)) is not None:
             blocks.append(vb)
+        shown = 0
         for f in saved.get("figures") or []:
             if isinstance(f, dict) and isinstance(f.get("path"), str):
                 src = self.rel(f["path"])
                 cap = str(f.get("caption") or Path(f["path"]).stem)
-                blocks.append(Figure(src, f"{cap} — run `{self.label}` (`{src}`)."))
-        blocks.extend(extra)
+                fig = Figure(src, f"{cap} — run `{self.label}` (`{src}`).")
+                # the first figure carries the argument; the others (other layers, other
+                # scales) are one click away, each under its caption
+                blocks.append(fig if not shown else Fold(f"Figure: {cap}", [fig]))
+                shown += 1
         numbers = saved.get("numbers") or {}
-        blocks.extend(matrix_tables(numbers))
+        tables: list[Block] = [*extra, *matrix_tables(numbers)]
         if not extra:  # per-layer / per-case records as tables with named columns and units
-            blocks.extend(readable_tables(numbers, SKIP_KEYS | set(skip)))
+            tables.extend(readable_tables(numbers, SKIP_KEYS | set(skip)))
+        for i, t in enumerate(tables):  # the first table open, the others one click away
+            cap = t.caption.rstrip(".") if isinstance(t, Table) else ""
+            blocks.append(t if i == 0 or not cap else Fold(f"Table: {cap}", [t]))
         rows = flatten_numbers(numbers)
         if rows:  # every number under its JSON key, folded
             blocks.append(

@@ -25,8 +25,51 @@ METRIC_TITLES = {
     "train_loss": ("train loss", "cross-entropy"),
 }
 METRIC_ORDER = ("test_accuracy", "train_accuracy", "train_loss")
-BAND_NOTE = "lines: mean over seeds; shaded band: min–max over seeds"
 FIGURE_DPI = 100
+
+
+# --- what a figure or table aggregates --------------------------------------------------------
+def _seed_counts(cs: Sequence[ConfigStats]) -> list[int]:
+    return [len(c.last_steps) for c in cs if c.last_steps]
+
+
+def band_note(cs: Sequence[ConfigStats]) -> str:
+    """What the lines and bands of curves of ``cs`` are (one seed: the run itself, no band)."""
+    n = _seed_counts(cs)
+    if not n or max(n) < 2:
+        return "one seed per configuration: each line is that run, no band"
+    if min(n) >= 2:
+        k = f"{n[0]} seeds" if len(set(n)) == 1 else "its seeds"
+        return f"lines: mean over {k}; shaded band: min–max over seeds"
+    return (
+        "lines: mean over a configuration's seeds (the legend says how many where there are "
+        "several); shaded band: min–max over seeds, only where there are several"
+    )
+
+
+def spread_note(cs: Sequence[ConfigStats]) -> str:
+    """What a table's cells of ``cs`` are: mean ± sample std, or single runs."""
+    n = _seed_counts(cs)
+    if not n or max(n) < 2:
+        return "one seed per configuration: each value is that run's (no spread)"
+    if min(n) >= 2:
+        return "mean ± sample std over seeds"
+    return "mean ± sample std over seeds where a configuration has several; one seed: its value"
+
+
+def clip_note(fig: Any) -> str:
+    """A caption sentence for the curves of ``fig`` that leave its cut y axis ("" if none)."""
+    from convscope.plots.curves import clipped_curves
+
+    cs = clipped_curves(fig)
+    if not cs:
+        return ""
+    parts = "; ".join(
+        f"`{c.label}` ({c.panel}) at iteration {c.exit_step:.0f}, {c.value:.3g} at {c.step}"
+        + (f" (max {c.peak:.3g})" if c.peak > c.value else "")
+        for c in cs
+    )
+    return f" ▲ = where a curve leaves the cut y axis, with its first value above it: {parts}."
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -181,7 +224,11 @@ def config_table(
                 status_text(c),
             ]
         )
-    return Table(header, rows, caption="mean ± sample std over seeds")
+    return Table(
+        header,
+        rows,
+        caption=f"every configuration: accuracy, speed, status; {spread_note(gn.present)}",
+    )
 
 
 def no_runs(g: Group, out_label: str) -> Para:
@@ -258,7 +305,11 @@ def data_line(gn: GroupNumbers, with_threshold: bool = True) -> str:
     return (
         f"Data: **{gn.dataset}**; budget {budget}, batch size{'s' if len(batch) > 1 else ''} "
         f"{_joined(batch)}, metrics every {_joined(every)} iterations{_subsample_note(gn)}; "
-        f"{'/'.join(map(str, seeds))} seed(s) per configuration."
+        + (
+            "one seed per configuration."
+            if seeds == [1]
+            else f"{'/'.join(map(str, seeds))} seeds per configuration."
+        )
         + (f' Threshold for "iterations to reach": {gn.threshold_note}.' if with_threshold else "")
     )
 

@@ -22,16 +22,18 @@ from convscope.report import observations as obs
 from convscope.report.document import Block, Bullets, Figure, Para, Table
 from convscope.report.observations import ConfigStats
 from convscope.report.sections.common import (
-    BAND_NOTE,
     METRIC_ORDER,
     METRIC_TITLES,
     FigureSink,
     GroupNumbers,
+    band_note,
+    clip_note,
     config_table,
     data_line,
     key_value,
     metric_panels,
     series_of,
+    spread_note,
     status_text,
     varied_keys,
 )
@@ -89,8 +91,14 @@ def group_blocks(gn: GroupNumbers, figs: FigureSink, intro: str) -> list[Block]:
             f"(lr {c.get('optim', {}).get('lr'):g}). "
         )
         blocks.append(Para(((intro + " ") if intro else "") + head + data_line(gn)))
-        src = figs.save(f"report_{g.name}", curves_figure(metric_panels(cs, hline)))
-        blocks.append(Figure(src, f"Test accuracy, train accuracy and train loss ({BAND_NOTE})."))
+        fig = curves_figure(metric_panels(cs, hline))
+        src = figs.save(f"report_{g.name}", fig)
+        blocks.append(
+            Figure(
+                src,
+                f"Test accuracy, train accuracy and train loss ({band_note(cs)}).{clip_note(fig)}",
+            )
+        )
         blocks.append(
             Bullets(
                 obs.single_run_sentences(cs[0], gn.threshold, gn.threshold_note),
@@ -106,12 +114,15 @@ def group_blocks(gn: GroupNumbers, figs: FigureSink, intro: str) -> list[Block]:
         col, colour = grid_keys(gn)  # type: ignore[misc]
         blocks.extend(_grid(gn, figs, col, colour))
     else:
-        src = figs.save(
-            f"report_{g.name}", curves_figure(metric_panels(cs, hline), panel_size=(4.8, 3.6))
-        )
+        fig = curves_figure(metric_panels(cs, hline), panel_size=(4.8, 3.6))
+        src = figs.save(f"report_{g.name}", fig)
         extra = f"; dotted line: {pct(hline, 0)}" if "test_accuracy" in ms else ""
         blocks.append(
-            Figure(src, f"Every configuration overlaid ({BAND_NOTE}; × = diverged{extra}).")
+            Figure(
+                src,
+                f"Every configuration overlaid ({band_note(cs)}; × = diverged{extra})."
+                + clip_note(fig),
+            )
         )
     blocks.append(
         config_table(gn, extra=[(k, lambda c, s=s, k=k: key_value(c, s, k)) for s, k in keys])
@@ -164,7 +175,7 @@ def _grid(
         Figure(
             src,
             f"Rows: metric; columns: {col[1].replace('_', ' ')}; colour: "
-            f"{colour[1].replace('_', ' ')} ({BAND_NOTE}).",
+            f"{colour[1].replace('_', ' ')} ({band_note(cs)}).{clip_note(fig)}",
         )
     ]
     pivot = []
@@ -180,13 +191,13 @@ def _grid(
                 ),
                 None,
             )
-            row.append(fmt_ms(c.final_ms, digits=2) if c else "–")
+            row.append(fmt_ms(c.final_ms) if c else "–")
         pivot.append(row)
     out.append(
         Table(
             [colour[1].replace("_", " "), *[str(c).upper() for c in cols]],
             pivot,
-            caption="final test accuracy, mean ± sample std over seeds",
+            caption=f"final test accuracy; {spread_note(cs)}",
         )
     )
     return out
@@ -200,8 +211,8 @@ def _milestone_table(cs: Sequence[ConfigStats], ms: dict[str, float]) -> Table:
             [
                 f"`{c.label}`",
                 c.model,
-                fmt_ms(c.best_ms, digits=2),
-                fmt_ms(c.final_ms, digits=2),
+                fmt_ms(c.best_ms),
+                fmt_ms(c.final_ms),
                 *[str(f) if f is not None else "never" for f in firsts],
                 status_text(c),
             ]
@@ -216,5 +227,7 @@ def _milestone_table(cs: Sequence[ConfigStats], ms: dict[str, float]) -> Table:
             "status",
         ],
         rows,
-        caption="first iterations from the seed-mean curves",
+        caption="first iterations from the seed-mean curves"
+        if max((len(c.last_steps) for c in cs), default=0) > 1
+        else "first iterations of each run's curve (one seed per configuration)",
     )

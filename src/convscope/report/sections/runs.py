@@ -10,7 +10,7 @@ from typing import Any
 
 from convscope.report import claims as claim_rules
 from convscope.report import stats
-from convscope.report.document import Bullets, Claim, Links, Para, Section, Table
+from convscope.report.document import Bullets, Claim, Fold, Links, Para, Section, Table
 from convscope.report.results import Experiment
 from convscope.report.sections.common import GroupNumbers
 from convscope.report.stats import pct
@@ -70,6 +70,7 @@ def section_runs(exp: Experiment, out_label: str) -> Section:
                 "directory",
             ],
             rows,
+            caption="every run of this output: status, accuracy, time and directory",
         )
     )
     if reasons:
@@ -106,10 +107,9 @@ def section_method(groups: Sequence[GroupNumbers], rules: Sequence[tuple[str, st
     s.blocks.append(Bullets(items, "text", "Aggregation and thresholds"))
     if rules:
         s.blocks.append(
-            Bullets(
-                [f"“{q}”: {claim_rules.rule_text(r)}" for q, r in rules],
-                "text",
-                "How each claim is tested",
+            Fold(
+                f"How each claim is tested ({len(rules)} rules)",
+                [Bullets([f"“{q}”: {claim_rules.rule_text(r)}" for q, r in rules], "text")],
             )
         )
     s.blocks.append(
