@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,13 @@ def snapshot_name(step: int) -> str:
 class RunDir:
     """Read (and atomically write) the files of one run directory."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, architecture: Callable[[], nn.Module] | None = None
+    ) -> None:
+        """``architecture``: builds the model with fresh weights, for a run imported from a
+        module in memory (:func:`convscope.import_model`); default: from the config."""
         self.path = Path(path)
+        self.architecture = architecture
 
     # paths ---------------------------------------------------------------------------------
     @property
@@ -190,12 +196,35 @@ class RunDir:
         except Exception as e:  # a torn or foreign file
             raise ConvscopeError(f"{path}: cannot load checkpoint ({_load_error(e)})") from None
 
+    def imported(self) -> dict[str, Any] | None:
+        """What ``convscope import`` recorded in ``config.json`` (None: trained by convscope)."""
+        if not self.config_path.is_file():
+            return None
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            rec = io.read_json(self.config_path).get("imported")
+            return rec if isinstance(rec, dict) else None
+        return None
+
     def build_model(self) -> nn.Module:
         """The run's architecture with fresh weights (shape from data.json, no data loaded)."""
         from convscope.models import build_model
 
+        if self.architecture is not None:
+            return self.architecture()
+        imported = self.imported() or {}
+        if imported.get("in_memory"):
+            raise ConvscopeError(
+                f"{self.path}: imported from a module in memory ({imported.get('module')}); its "
+                "architecture is not on disk: open it with the module "
+                "(convscope.open_run(path, model=...)) or import it with --model FILE.py:factory"
+            )
         info = self.data_info()
-        return build_model(self.config().model, tuple(info["image_shape"]), len(info["classes"]))
+        return build_model(
+            self.config().model,
+            tuple(info["image_shape"]),
+            len(info["classes"]),
+            model_args=imported.get("model_args"),
+        )
 
     def initial_model(self) -> tuple[nn.Module, str]:
         """The model at initialisation, in eval mode, and where it came from: the step-0

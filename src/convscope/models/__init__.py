@@ -20,6 +20,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -132,10 +133,23 @@ def load_factory(path: str) -> Callable[..., nn.Module]:
     return factory
 
 
-def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """Build the configured model for ``(C, H, W)`` inputs and ``num_classes`` outputs."""
+def build_model(
+    cfg: ModelConfig,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    model_args: dict[str, Any] | None = None,
+) -> nn.Module:
+    """Build the configured model for ``(C, H, W)`` inputs and ``num_classes`` outputs.
+
+    ``model_args``: more keyword arguments for a user's factory (``--model-args k=v,...``);
+    they win over the ones convscope passes."""
     c, h, w = image_shape
     if cfg.model in REGISTRY:
+        if model_args:
+            raise ConfigError(
+                f"model arguments {', '.join(model_args)}: only for a factory "
+                f"(FILE.py:factory), not the built-in {cfg.model!r}"
+            )
         return REGISTRY[cfg.model](cfg, c, (h, w), num_classes)
     factory = load_factory(cfg.model)
     kwargs = {"in_channels": c, "image_size": (h, w) if h != w else h, "num_classes": num_classes}
@@ -145,6 +159,13 @@ def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes
         if accepts_all or key in params:
             kwargs[key] = getattr(cfg, key)
     kwargs = {k: v for k, v in kwargs.items() if accepts_all or k in params}
+    for key in model_args or {}:
+        if not accepts_all and key not in params:
+            raise ConfigError(
+                f"model argument {key!r}: factory {cfg.model!r} takes no such argument; "
+                f"it takes {', '.join(params) or 'none'}"
+            )
+    kwargs.update(model_args or {})
     try:
         model = factory(**kwargs)
     except Exception as e:  # the user's own code: name it, not a convscope bug
