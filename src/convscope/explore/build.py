@@ -347,7 +347,7 @@ def _move_into_place(tmp: Path, out: Path) -> None:
 
 
 def build_site(
-    run_dir: str | Path,
+    run_dir: str | Path | RunDir,
     out: str | Path | None = None,
     *,
     layers: Sequence[str] | None = None,
@@ -368,11 +368,11 @@ def build_site(
         ``{"out", "index", "layers", "units", "files", "bytes", "seconds"}``.
     """
     t0 = time.monotonic()
-    rd = RunDir(run_dir)
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     rd.config()
     out = Path(out) if out is not None else rd.path / "explore"
     steps = _snapshots(rd)
-    ctx = zf_context(RunContext(rd.path, device=device))
+    ctx = zf_context(RunContext(rd, device=device))
     chain = ctx.chain
     names = list(layers) if layers else default_layers(chain)
     for n in names:
