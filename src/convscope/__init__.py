@@ -32,7 +32,22 @@ _LAZY = {
     "WeightsError": "convscope.weights",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "Analysis",
+    "AnalysisFigure",
+    "ConfigError",
+    "ConvscopeError",
+    "ConvscopeWarning",
+    "DataError",
+    "Explorer",
+    "Run",
+    "WeightsError",
+    "__version__",
+    "analyses",
+    "import_model",
+    "open_run",
+    "train_run",
+]
 
 if TYPE_CHECKING:
     from convscope.api import (
