@@ -301,6 +301,8 @@ def import_model(
     model_args: Mapping[str, Any] | None = None,
     grayscale: bool = False,
     resize: int | None = None,
+    train_per_class: int | None = None,
+    test_per_class: int | None = None,
 ) -> Run:
     """Import a model trained elsewhere with a data set; the run directory ``out``.
 
@@ -311,6 +313,8 @@ def import_model(
         weights: a weights file, or ``{step: file}`` snapshots of your own training.
         normalize: ``(mean, std)`` per channel on the [0, 1] scale that the model was trained
             with, ``"none"``/None (pixels / 255 only), or the ``--normalize`` text.
+        class_names, grayscale, resize, train_per_class, test_per_class: as the data options
+            of ``convscope train`` (a per-class subset makes the analyses quicker).
 
     Returns:
         the :class:`Run`, with the test accuracy in ``run.accuracy``. An accuracy at chance
@@ -339,6 +343,8 @@ def import_model(
         model_args=dict(model_args or {}),
         grayscale=grayscale,
         resize=resize,
+        train_per_class=train_per_class,
+        test_per_class=test_per_class,
     )
     summary = run_import(spec, out)
     for w in summary.get("warnings", []):

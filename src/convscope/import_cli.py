@@ -66,6 +66,13 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[..., None]) -> 
     )
     p.add_argument("--grayscale", action="store_true", help="convert colour images to 1 channel")
     p.add_argument("--resize", type=int, metavar="N", help="resize images to N x N pixels")
+    for split in ("train", "test"):
+        p.add_argument(
+            f"--{split}-per-class",
+            type=int,
+            metavar="N",
+            help=f"a deterministic subset of N {split} images per class (quicker analyses)",
+        )
     p.add_argument("--out", type=Path, required=True, metavar="RUN", help="the run directory")
     p.set_defaults(func=cmd_import)
 
@@ -83,6 +90,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         model_args=parse_model_args(args.model_args),
         grayscale=args.grayscale,
         resize=args.resize,
+        train_per_class=args.train_per_class,
+        test_per_class=args.test_per_class,
     )
     s = run_import(spec, args.out)
     print(f"run: {args.out} (imported)")

@@ -59,6 +59,8 @@ class ImportSpec:
     model_args: dict[str, Any] = field(default_factory=dict)
     grayscale: bool = False
     resize: int | None = None
+    train_per_class: int | None = None
+    test_per_class: int | None = None
 
 
 def assign_steps(weights: Sequence[tuple[int | None, Path]]) -> list[tuple[int, Path]]:
@@ -200,6 +202,8 @@ def run_import(spec: ImportSpec, out: str | Path) -> dict[str, Any]:
         class_names=list(spec.class_names),
         grayscale=spec.grayscale,
         resize=spec.resize,
+        train_per_class=spec.train_per_class,
+        test_per_class=spec.test_per_class,
         normalize="standardize" if spec.normalize else "unit",
     )
     dcfg = RunConfig(data=dcfg).validate().data
