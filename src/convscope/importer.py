@@ -179,23 +179,12 @@ def _snapshots(
     return out
 
 
-def run_import(spec: ImportSpec, out: str | Path) -> dict[str, Any]:
-    """Import ``spec`` into the run directory ``out``; return its summary.
-
-    An earlier import of the same files, model and data in ``out`` is returned as is.
-
-    Raises:
-        WeightsError: a weights file is not a state_dict or does not fit the model.
-        DataError: the model cannot take the data's images.
-        ConfigError: bad options; ConvscopeError: ``out`` holds something else.
-    """
+def _load_data(
+    spec: ImportSpec,
+) -> tuple[DataConfig, Dataset, list[float] | None, list[float] | None]:
+    """The data config (path made absolute), the data set, and the per-channel mean and std."""
     from convscope.data import load_dataset
-    from convscope.data.fingerprint import fingerprint
 
-    t0 = time.perf_counter()
-    run = RunDir(out)
-    run.check_target()
-    what = _describe_model(spec.model)
     data = Path(spec.data).expanduser()
     dcfg = DataConfig(
         data=str(data.resolve()) if data.exists() else spec.data,  # analyses run from anywhere
@@ -208,14 +197,37 @@ def run_import(spec: ImportSpec, out: str | Path) -> dict[str, Any]:
     )
     dcfg = RunConfig(data=dcfg).validate().data
     ds = load_dataset(dcfg)
-    if spec.normalize is not None and len(spec.normalize[0]) not in (1, ds.image_shape[0]):
+    c = ds.image_shape[0]
+    if spec.normalize is None:
+        return dcfg, ds, None, None
+    mean, std = spec.normalize
+    if len(mean) not in (1, c):
         raise ConfigError(
-            f"--normalize: {len(spec.normalize[0])} means for {spec.data}'s "
-            f"{ds.image_shape[0]}-channel images; expected 1 or {ds.image_shape[0]}"
+            f"--normalize: {len(mean)} means for {spec.data}'s {c}-channel images; "
+            f"expected 1 or {c}"
         )
-    mean, std = spec.normalize or (None, None)
-    if mean is not None and std is not None and len(mean) == 1:
-        mean, std = mean * ds.image_shape[0], std * ds.image_shape[0]
+    if len(mean) == 1:
+        mean, std = mean * c, std * c
+    return dcfg, ds, list(mean), list(std)
+
+
+def run_import(spec: ImportSpec, out: str | Path) -> dict[str, Any]:
+    """Import ``spec`` into the run directory ``out``; return its summary.
+
+    An earlier import of the same files, model and data in ``out`` is returned as is.
+
+    Raises:
+        WeightsError: a weights file is not a state_dict or does not fit the model.
+        DataError: the model cannot take the data's images.
+        ConfigError: bad options; ConvscopeError: ``out`` holds something else.
+    """
+    from convscope.data.fingerprint import fingerprint
+
+    t0 = time.perf_counter()
+    run = RunDir(out)
+    run.check_target()
+    what = _describe_model(spec.model)
+    dcfg, ds, mean, std = _load_data(spec)
     normalize = Normalize(mean, std)
     build, model_name = _model_factory(spec, ds)
     check_inputs(build(), ds, what, spec.data)

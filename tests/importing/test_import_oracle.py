@@ -68,3 +68,32 @@ def test_imported_model_equals_forward_hooks(tmp_path, capsys, rgb_data, user_mo
         got = np.array([unit_json(p)["max"] for p in pages])
         np.testing.assert_allclose(got, oracle[layer], rtol=1e-5, atol=1e-6, err_msg=layer)
     assert has_colour(site / "units" / "conv2" / "0.png")
+
+
+@pytest.mark.slow
+def test_rgb_48px_resnet8_every_analysis_and_explorer(tmp_path, capsys) -> None:
+    """Larger than 32x32: the built-in resnet8 (a skip graph) on 48x48 RGB, imported from a
+    state_dict saved with DataParallel's ``module.`` prefix."""
+    from convscope.models.resnet import ResNet8
+
+    data = h.write_rgb_set(tmp_path / "big", n_train=6, n_test=5, size=48)
+    torch.manual_seed(0)
+    model = ResNet8(in_channels=3, num_classes=3)
+    w = tmp_path / "w.pt"
+    torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, w)
+    run = tmp_path / "run"
+    argv = ["import", "-q", "--model", "resnet8", "--weights", str(w), "--data", str(data)]
+    assert main([*argv, "--normalize", "0.5,0.25", "--out", str(run)]) == 0
+    assert main(["analyze", "-q", str(run)]) == 0, capsys.readouterr().err
+    for name in run_scope_names():
+        assert json.loads((run / "analysis" / f"{name}.json").read_text())["observations"]
+    assert has_colour(run / "figures" / "filters.png")
+    assert main(["explore", "-q", str(run), "--layers", "conv1,layer3.conv2"]) == 0
+    x, _ = h.read_split(data, "Test")
+    xn = (x.float() / 255 - 0.5) / 0.25
+    with torch.no_grad():
+        stem = torch.relu(model.bn1(model.conv1(xn)))
+    want = stem.flatten(2).amax(2).amax(0).numpy()
+    pages = sorted((run / "explore" / "units" / "conv1").glob("*.html"), key=lambda p: int(p.stem))
+    got = np.array([unit_json(p)["max"] for p in pages])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
