@@ -16,5 +16,4 @@ def rgb_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def user_model(rgb_data: Path) -> torch.nn.Module:
-    torch.set_num_threads(1)
     return h.train_plain(h.small_cnn(), rgb_data, steps=150)
