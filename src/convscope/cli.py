@@ -36,6 +36,7 @@ from convscope.errors import (
     was_signalled,
 )
 from convscope.explore.cli import add_parser as add_explore_parser
+from convscope.import_cli import add_parser as add_import_parser
 
 log = logging.getLogger("convscope")
 
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
     d.set_defaults(func=cmd_data)
     add_explore_parser(sub, common)
+    add_import_parser(sub, common)
 
     from convscope.experiments.cli import add_commands
 

@@ -455,7 +455,7 @@ def from_dict(d: dict[str, Any], where: str = "config") -> RunConfig:
 
 
 # what a run's config.json holds besides the config (written by the loop, not options)
-RUN_RECORD_KEYS = ("hash", "version", "memory_format", "model_code")
+RUN_RECORD_KEYS = ("hash", "version", "memory_format", "model_code", "imported")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

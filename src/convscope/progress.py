@@ -52,13 +52,19 @@ def _fmt_metrics(info: dict[str, Any]) -> str:
 class TqdmProgress:
     """A bar with step, rate and ETA, for a terminal."""
 
-    def __init__(self, stream: TextIO | None = None, unit: str = "it") -> None:
+    def __init__(
+        self, stream: TextIO | None = None, unit: str = "it", notebook: bool = False
+    ) -> None:
         self.stream = stream or sys.stderr
         self.unit = unit
+        self.notebook = notebook  # tqdm.auto: a widget in Jupyter, text elsewhere
         self._bar: Any = None
 
     def start(self, total: int, initial: int, desc: str) -> None:
-        from tqdm import tqdm
+        if self.notebook:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm
 
         self._bar = tqdm(
             total=total,

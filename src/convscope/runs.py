@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,13 @@ def snapshot_name(step: int) -> str:
 class RunDir:
     """Read (and atomically write) the files of one run directory."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, architecture: Callable[[], nn.Module] | None = None
+    ) -> None:
+        """``architecture``: builds the model with fresh weights, for a run imported from a
+        module in memory (:func:`convscope.import_model`); default: from the config."""
         self.path = Path(path)
+        self.architecture = architecture
 
     # paths ---------------------------------------------------------------------------------
     @property
@@ -197,6 +203,15 @@ class RunDir:
                 )
         return path
 
+    def imported(self) -> dict[str, Any] | None:
+        """What ``convscope import`` recorded in ``config.json`` (None: trained by convscope)."""
+        if not self.config_path.is_file():
+            return None
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            rec = io.read_json(self.config_path).get("imported")
+            return rec if isinstance(rec, dict) else None
+        return None
+
     def build_model(self) -> nn.Module:
         """The run's architecture with fresh weights (shape from data.json, no data loaded).
 
@@ -205,10 +220,24 @@ class RunDir:
         """
         from convscope.models import build_model, trust
 
+        if self.architecture is not None:
+            return self.architecture()
+        imported = self.imported() or {}
+        if imported.get("in_memory"):
+            raise ConvscopeError(
+                f"{self.path}: imported from a module in memory ({imported.get('module')}); its "
+                "architecture is not on disk: open it with the module "
+                "(convscope.open_run(path, model=...)) or import it with --model FILE.py:factory"
+            )
         cfg = self.config()
         trust.check(self.path, io.read_json(self.config_path), cfg.model.model, config_hash(cfg))
         info = self.data_info()
-        return build_model(cfg.model, tuple(info["image_shape"]), len(info["classes"]))
+        return build_model(
+            cfg.model,
+            tuple(info["image_shape"]),
+            len(info["classes"]),
+            model_args=imported.get("model_args"),
+        )
 
     def initial_model(self) -> tuple[nn.Module, str]:
         """The model at initialisation, in eval mode, and where it came from: the step-0

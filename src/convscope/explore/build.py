@@ -315,7 +315,7 @@ def _filters(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def build_site(
-    run_dir: str | Path,
+    run_dir: str | Path | RunDir,
     out: str | Path | None = None,
     *,
     layers: Sequence[str] | None = None,
@@ -340,7 +340,8 @@ def build_site(
         LockedError: the run is being trained or analysed now (exit 4): its files are still
             being written.
     """
-    rd = RunDir(run_dir)
+    t0 = time.monotonic()
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     rd.config()
     out = Path(out) if out is not None else rd.path / "explore"
     with _run_lock(rd):
@@ -385,7 +386,7 @@ def _build(
 ) -> dict[str, Any]:
     t0 = time.monotonic()
     steps = _snapshots(rd)
-    ctx = zf_context(RunContext(rd.path, device=device))
+    ctx = zf_context(RunContext(rd, device=device))
     chain = ctx.chain
     names = list(layers) if layers else default_layers(chain)
     for n in names:

@@ -14,6 +14,7 @@ must return an ``nn.Module``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import importlib.util
@@ -22,6 +23,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -167,8 +169,18 @@ def factory_kwargs(
     return kwargs
 
 
-def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """Build the configured model for ``(C, H, W)`` inputs and ``num_classes`` outputs."""
+def build_model(
+    cfg: ModelConfig,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    model_args: dict[str, Any] | None = None,
+) -> nn.Module:
+    """Build the configured model for ``(C, H, W)`` inputs and ``num_classes`` outputs.
+
+    ``model_args``: more keyword arguments for a user's factory (an imported run's
+    ``--model-args``), merged over ``cfg.model_args``."""
+    if model_args:
+        cfg = dataclasses.replace(cfg, model_args={**cfg.model_args, **model_args})
     c, h, w = image_shape
     if cfg.model in REGISTRY:
         if cfg.model_args:

@@ -73,8 +73,10 @@ class NoOptions:
 class RunContext:
     """One run directory, with its model and data loaded once and atomic output writers."""
 
-    def __init__(self, run_dir: str | Path, label: str = "", device: str | None = None) -> None:
-        self.rd = RunDir(run_dir)
+    def __init__(
+        self, run_dir: str | Path | RunDir, label: str = "", device: str | None = None
+    ) -> None:
+        self.rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         self.rd.config()  # one line if this is not a run directory
         self.label = label or self.rd.path.name
         self._device = device

@@ -227,7 +227,7 @@ class Filters(Study):
                 "comparison": comparison,
             },
             observations=[
-                f"{sentence} The weights moved {100 * change:.1f}% from their initial values "
+                f"{sentence} The weights moved {100 * change:.1f}% from {_init_words(rd)} "
                 f"(||W_{step} - W_0|| / ||W_0||)."
             ],
             verdicts={"gabor_like": gabor_verdict(comparison, sum_t, sum_i)},
@@ -288,7 +288,7 @@ def _without_gabor(
         },
         observations=[
             f"Gabor fit of the {shown} filters {reason}. The weights moved {100 * change:.1f}% "
-            f"from their initial values (||W_{step} - W_0|| / ||W_0||)."
+            f"from {_init_words(ctx.rd)} (||W_{step} - W_0|| / ||W_0||)."
         ],
         verdicts={"gabor_like": Verdict("not testable", f"Gabor fit {reason}")},
         figures=figs,
@@ -328,3 +328,13 @@ def gabor_table(d: dict[str, Any]) -> list[Any]:
             "variance explained)",
         )
     ]
+
+
+def _init_words(rd: Any) -> str:
+    """What W_0 is: the run's initialisation, or (an import without step-0 weights) a fresh one."""
+    if rd.imported() is not None and 0 not in rd.checkpoint_steps():
+        return (
+            "a fresh initialisation of the architecture (the import has no step-0 weights; "
+            "give them with --weights 0=INIT.pt)"
+        )
+    return "their initial values"

@@ -57,7 +57,7 @@ def result_path(run_dir: str | Path, name: str) -> Path:
 
 
 def analyze(
-    run_dir: str | Path,
+    run_dir: str | Path | RunContext,
     names: Sequence[str],
     options: Mapping[str, Mapping[str, Any]] | None = None,
     *,
@@ -90,7 +90,11 @@ def analyze(
                 "file's [[analysis]] and use `convscope run`"
             )
         opts[cls.name] = make_options(cls, (options or {}).get(cls.name), f"analysis {cls.name}")
-    ctx = RunContext(run_dir, label=label, device=device)
+    ctx = (  # a context given by the caller (the Python API) keeps its model and figures
+        run_dir
+        if isinstance(run_dir, RunContext)
+        else RunContext(run_dir, label=label, device=device)
+    )
     say = progress or (lambda m: log.info("%s", m))
     out: dict[str, Path] = {}
     for cls in classes:

@@ -10,7 +10,8 @@ import math
 from typing import Any
 
 from convscope.config import RunConfig
-from convscope.errors import ConfigError
+from convscope.errors import ConfigError, ConvscopeError
+from convscope.runs import RunDir
 
 
 def check_budget(cfg: RunConfig, n_train: int, total: int) -> None:
@@ -52,3 +53,15 @@ def config_differences(run: RunConfig, command: RunConfig) -> list[str]:
         for k in sorted(set(a) | set(b))
         if a.get(k) != b.get(k)
     ]
+
+
+def refuse_imported(run: RunDir) -> None:
+    """An imported run (``convscope import``) has weights but no training state to continue."""
+    rec = run.imported()
+    if rec is None:
+        return
+    files = ", ".join(str(f.get("file")) for f in rec.get("from", []) if f.get("file"))
+    raise ConvscopeError(
+        f"{run.path}: an imported run (weights from {files or 'a module in memory'}); it holds "
+        "no optimizer or training state to continue: train into another --out"
+    )

@@ -192,6 +192,7 @@ def train(
     h = config_hash(cfg)
     progress = progress or NoProgress()
     run.check_target()  # never write into (or clean) a folder that is not a run
+    guards.refuse_imported(run)
     created = not run.path.exists()
     io.mkdir(run.path)
     try:
