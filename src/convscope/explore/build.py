@@ -340,7 +340,6 @@ def build_site(
         LockedError: the run is being trained or analysed now (exit 4): its files are still
             being written.
     """
-    t0 = time.monotonic()
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     rd.config()
     out = Path(out) if out is not None else rd.path / "explore"
