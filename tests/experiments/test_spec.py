@@ -139,11 +139,12 @@ def test_assignment2_analysis_targets_the_cnn_run(a2: Any) -> None:
     cnn = runs(a2, "cnn")[0].hash
     assert {a.hash for a in a2.analysis} == {cnn} and {a.seed for a in a2.analysis} == {0}
     what = [w for a in a2.analysis for w in a.what]
-    assert set(what) >= {"filters", "activations", "deconv", "topk", "occlusion"}
+    assert set(what) >= {"filters", "activations", "deconv", "topk", "occlusion", "sanity"}
     assert [(e.group, e.section) for e in a2.entries] == [
         ("inside", "1.3"),
         ("inside", "1.4"),
         ("zf", ""),
+        ("zf", "2.7"),  # the sanity checks of the deconvnet and the other maps
         ("optimizers", ""),
     ]
     # the claims are the experiment's, each with a section, a group and a known rule
