@@ -12,10 +12,11 @@ import pytest
 
 from convscope.analysis.sanity.methods import captum_limits
 from convscope.config import from_flat
+from convscope.errors import ConvscopeError
 from convscope.models.examples import SmallBNCNN
 from convscope.models.lenet import LeNet5
 from convscope.studies import load_builtin
-from convscope.studies.runner import analyze
+from convscope.studies.runner import analyze, analyze_group
 from convscope.train.loop import train
 
 OPTS = {
@@ -30,22 +31,26 @@ OPTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sanity") / "run"
+def _train(out: Path, **extra: object) -> Path:
     cfg = from_flat(
         {
             "data": "digits",
             "iterations": 30,
             "batch_size": 50,
-            "eval_every": 30,
+            "eval_every": 15,
             "checkpoint_every": 30,
             "threads": 1,
             "device": "cpu",
+            **extra,
         }
     )
     train(cfg, out)
     return out
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train(tmp_path_factory.mktemp("sanity") / "run")
 
 
 def test_sanity_is_registered() -> None:
@@ -83,7 +88,7 @@ def test_sanity_study_writes_numbers_verdicts_figures(tiny_run: Path) -> None:
         assert z["saliency_cascading_spearman_abs"].shape == (2, 4, 3)
         assert z["saliency_trained"].shape == (3, 28, 28)
         assert z["random_deletion"].shape == (3, 9)
-    assert "label test needs a twin" in saved["observations"][0]
+    assert "sanity_labels" in saved["observations"][0]
 
 
 def test_captum_limits_name_a_functional_relu_in_one_line() -> None:
@@ -92,3 +97,28 @@ def test_captum_limits_name_a_functional_relu_in_one_line() -> None:
     assert set(limits) == {"guided_backprop", "guided_gradcam"}
     for line in limits.values():
         assert "\n" not in line and "nn.ReLU modules only" in line and "a function" in line
+
+
+def test_sanity_labels_compares_a_run_with_its_permuted_label_twin(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    twin = _train(tmp_path / "twin", permute_labels=0)
+    opts = {"sanity_labels": {**OPTS["sanity"], "target": 0.5}}
+    for k in ("seeds", "steps", "random_orders"):
+        opts["sanity_labels"].pop(k)
+    runs = [(tiny_run, "run"), (twin, "twin")]
+    analyze_group(tmp_path / "out", "g", runs, ["sanity_labels"], opts)
+    saved = json.loads((tmp_path / "out/groups/g/analysis/sanity_labels.json").read_text())
+    (fit,) = saved["numbers"]["twins"]
+    assert fit["run"] == "twin" and fit["step"] == 30 and fit["permute_labels"] == 0
+    assert fit["reached"] == (fit["train_accuracy"] >= 0.5)
+    for m, row in saved["numbers"]["methods"].items():
+        lab = row["labels"]
+        assert {"statistic", "value", "threshold", "why", "passes"} <= set(lab)
+        assert saved["verdicts"][f"{m}.labels"]["verdict"] in ("supported", "not supported")
+    assert "permuted labels" in saved["observations"][0]
+    with np.load(tmp_path / "out/groups/g/analysis/sanity_labels.npz") as z:
+        assert z["saliency_spearman_abs_twin0"].shape == (3,)
+    # a group without a twin is refused in one line
+    with pytest.raises(ConvscopeError, match="needs one run and at least one twin"):
+        analyze_group(tmp_path / "out", "g", [(tiny_run, "run")], ["sanity_labels"], opts)

@@ -22,11 +22,7 @@ import numpy as np
 import torch
 
 from convscope.analysis.sanity import verdicts as V
-from convscope.analysis.sanity.checks import (
-    compare_models,
-    deletion_insertion,
-    parameter_randomisation,
-)
+from convscope.analysis.sanity.checks import deletion_insertion, parameter_randomisation
 from convscope.analysis.sanity.methods import (
     CAPTUM,
     METHODS,
@@ -58,7 +54,6 @@ class SanityOptions:
     occlusion_stride: int = 4  # px
     steps: int = 28  # points of the deletion / insertion curves, after 0
     random_orders: int = 4
-    twin: str | None = None  # a run trained on permuted labels (data randomisation)
 
 
 def _pick(n_test: int, n: int, seed: int) -> list[int]:
@@ -82,35 +77,34 @@ def _spread(a: np.ndarray) -> dict[str, Any]:
         }
 
 
-def _twin_model(ctx: RunContext, twin: str | None) -> tuple[Any, dict[str, Any]] | None:
-    """The twin run's model, if the options or the run's own ``twin.json`` name one."""
-    from pathlib import Path
+@dataclass
+class Prepared:
+    """One run's model, the seeded test images and the methods, as both sanity studies use
+    them (``x``: model inputs; ``raw``: the uint8 images)."""
 
-    from convscope import io
-    from convscope.runs import RunDir
+    model: Any
+    model_name: str
+    classes: list[str]
+    idx: list[int]
+    raw: torch.Tensor
+    x: torch.Tensor
+    target: torch.Tensor
+    baseline: tuple[float, ...]
+    setup: Setup
+    methods: dict[str, Any]
+    limits: dict[str, str]
 
-    info: dict[str, Any] = {}
-    path = Path(twin) if twin else None
-    rec = ctx.path / "analysis" / "label_twin.json"
-    if path is None and rec.is_file():
-        info = io.read_json(rec)
-        path = ctx.path / info["twin_dir"]
-    if path is None:
-        return None
-    trd = RunDir(path if path.is_absolute() else ctx.path / path)
-    return trd.load_model(None, device=ctx.device), info
+    def titles(self) -> list[str]:
+        return [f"{self.classes[int(c)]} (test {i})" for c, i in zip(self.target, self.idx)]
 
 
-def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
-    from convscope.plots.sanity import faithfulness_curves, maps_grid, randomisation_curves
-
+def prepare(ctx: RunContext, opts: Any) -> Prepared:
+    """Load the run's final model and data; draw the images; build the methods."""
     ctx.require_checkpoint()
     model = ctx.rd.load_model(None, device=ctx.device)
     dataset, normalize = ctx.data()
-    classes = list(dataset.classes)
     idx = _pick(len(dataset.test.labels), opts.images, opts.seed)
     raw, target = dataset.test.images[idx], dataset.test.labels[idx]
-    x = normalize(raw.to(ctx.device))
     baseline = tuple(mean_fill(dataset.channel_stats()[0], normalize))
     conv = last_conv(model)
     setup = Setup(
@@ -124,17 +118,37 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
     wanted = list(opts.methods or METHODS)
     limits = {m: r for m, r in captum_limits(model).items() if m in wanted}
     methods = make_methods([m for m in wanted if m not in limits], setup)
-    model_name = ctx.rd.config().model.model
+    return Prepared(
+        model,
+        ctx.rd.config().model.model,
+        list(dataset.classes),
+        idx,
+        raw,
+        normalize(raw.to(ctx.device)),
+        target,
+        baseline,
+        setup,
+        methods,
+        limits,
+    )
 
+
+def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
+    from convscope.plots.sanity import faithfulness_curves, maps_grid, randomisation_curves
+
+    p = prepare(ctx, opts)
+    model, methods, x, target, idx = p.model, p.methods, p.x, p.target, p.idx
+    limits, model_name, classes, baseline, setup = (
+        p.limits,
+        p.model_name,
+        p.classes,
+        p.baseline,
+        p.setup,
+    )
     pr = parameter_randomisation(model, methods, x, target, opts.seeds)
     faith = deletion_insertion(
         model, pr.trained, x, target, baseline, opts.steps, opts.random_orders, opts.seed
     )
-    twin = _twin_model(ctx, opts.twin)
-    twin_maps, twin_sims, twin_info = None, None, {}
-    if twin is not None:
-        twin_maps, twin_sims = compare_models(model, twin[0], methods, x, target)
-        twin_info = twin[1]
 
     # -- numbers and verdicts ------------------------------------------------------------
     areas = {k: faith.area(k) for k in ("deletion", "insertion")}
@@ -143,12 +157,7 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
     for m in methods:
         full = {k: _spread(pr.after_full_cascade(m, k)) for k in MEASURES}
         w = V.depends(full["spearman_abs"]["max"], "weights")
-        lab = None
         row: dict[str, Any] = {"after_full_cascade": full, "weights": w}
-        if twin_sims is not None:
-            lab = V.depends(float(twin_sims[m]["spearman_abs"].mean()), "labels")
-            row["label_twin"] = {k: float(v.mean()) for k, v in twin_sims[m].items()}
-            row["labels"] = lab
         for kind in ("deletion", "insertion"):
             row[kind] = {
                 "area_mean": float(areas[kind][m].mean()),
@@ -156,7 +165,7 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
                 "random_area_mean": float(areas[kind]["random"].mean()),
                 "verdict": V.faithful(areas[kind][m], areas[kind]["random"], kind),
             }
-        row["verdict"] = V.summary_words(w, lab)
+        row["verdict"] = V.summary_words(w, None)
         per_method[m] = row
         verdicts[f"{m}.weights"] = Verdict(
             "not testable"
@@ -167,18 +176,12 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
             f"{m} {w['words']}: rank correlation of |map| after full cascading randomisation "
             f"{w['value']:.2f} (worst seed; threshold < {V.RHO_THRESHOLD})",
         )
-        if lab is not None:
-            verdicts[f"{m}.labels"] = Verdict(
-                "supported" if lab["passes"] else "not supported",
-                f"{m} {lab['words']}: rank correlation of |map| with the permuted-label "
-                f"twin {lab['value']:.2f} (threshold < {V.RHO_THRESHOLD})",
-            )
     for m, why in limits.items():
         verdicts[f"{m}.weights"] = Verdict("not testable", f"{m} on {model_name}: {why}")
 
     # -- figures and arrays ----------------------------------------------------------------
-    titles = [f"{classes[int(c)]} (test {i})" for c, i in zip(target, idx)]
-    raw_np = raw.cpu().numpy()
+    titles = p.titles()
+    raw_np = p.raw.cpu().numpy()
     figs = [
         FigureRef(
             ctx.save_figure(maps_grid(raw_np, pr.trained, titles, notes=limits), "sanity_maps"),
@@ -208,13 +211,6 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
             "Deletion and insertion curves (Petsiuk et al. 2018)",
         ),
     ]
-    if twin_maps is not None:
-        figs.append(
-            FigureRef(
-                ctx.save_figure(maps_grid(raw_np, twin_maps, titles), "sanity_maps_label_twin"),
-                "The same maps from the twin trained on permuted labels",
-            )
-        )
     arrays: dict[str, np.ndarray] = {"test_index": np.array(idx), "target": target.numpy()}
     arrays["fractions"] = faith.fractions
     for m in methods:
@@ -229,7 +225,7 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
         arrays[f"random_{kind}"] = getattr(faith, kind)["random"]
     ctx.write_npz("sanity", **arrays)
 
-    observations = [_observation(per_method, limits, model_name, twin_sims is not None)]
+    observations = [_observation(per_method, model_name)]
     observations += [f"{m} on {model_name}: {why}" for m, why in limits.items()]
     numbers = {
         "methods": per_method,
@@ -237,16 +233,13 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
         "layers_top_down": pr.layers,
         "seeds": pr.seeds,
         "images": [{"test_index": i, "class": classes[int(c)]} for i, c in zip(idx, target)],
-        "label_twin": twin_info or None,
         "model": model_name,
         "citation": CITATION,
     }
     return StudyResult(numbers, observations, verdicts, figs, _choices(opts, setup))
 
 
-def _observation(
-    per_method: dict[str, Any], limits: dict[str, str], model: str, labels: bool
-) -> str:
+def _observation(per_method: dict[str, Any], model: str) -> str:
     ok = [m for m, r in per_method.items() if r["weights"]["passes"]]
     bad = [m for m in per_method if m not in ok]
     parts = [
@@ -260,8 +253,10 @@ def _observation(
     )
     beat = [m for m, r in per_method.items() if r["deletion"]["verdict"]["passes"]]
     s += f" Deletion beats a random order for: {', '.join(beat) or 'none'}."
-    if not labels:
-        s += " The label test needs a twin trained on permuted labels; none was given."
+    s += (
+        " The label test is the group study sanity_labels: it needs a twin of this run "
+        "trained on permuted labels (config key permute_labels)."
+    )
     return s
 
 
