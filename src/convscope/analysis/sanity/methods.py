@@ -162,17 +162,25 @@ def _captum(name: str, setup: Setup) -> Method:
     return run
 
 
-def _deconvnet(setup: Setup) -> Method:
+def strongest_unit_projection(
+    model: nn.Module, x: torch.Tensor, layer: str, block_output: bool = True
+) -> torch.Tensor:
+    """Deconvnet projection (Z&F §2.1) of each image's strongest unit of ``layer`` (argmax
+    over maps and positions): ``x`` ``(N, C, H, W)`` -> ``(N, C, H, W)`` on CPU."""
     from convscope.analysis.zf.deconvnet import Units, project
     from convscope.analysis.zf.topk import max_per_map
 
+    values, positions, shape = max_per_map(model, x, layer, block_output=block_output)
+    ch = values.argmax(1)
+    pos = positions[torch.arange(len(ch)), ch]
+    w = shape[2] if len(shape) == 3 else 1
+    units = Units.of(torch.arange(len(ch)), ch, pos // w, pos % w)
+    return project(model, x, layer, units, block_output=block_output).detach().cpu()
+
+
+def _deconvnet(setup: Setup) -> Method:
     def run(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        values, positions, shape = max_per_map(model, x, setup.conv_layer)
-        ch = values.argmax(1)
-        pos = positions[torch.arange(len(ch)), ch]
-        w = shape[2] if len(shape) == 3 else 1
-        units = Units.of(torch.arange(len(ch)), ch, pos // w, pos % w)
-        return _sum_channels(project(model, x, setup.conv_layer, units))
+        return _sum_channels(strongest_unit_projection(model, x, setup.conv_layer))
 
     return run
 
