@@ -89,6 +89,14 @@ def test_sanity_study_writes_numbers_verdicts_figures(tiny_run: Path) -> None:
         assert z["saliency_trained"].shape == (3, 28, 28)
         assert z["random_deletion"].shape == (3, 9)
     assert "sanity_labels" in saved["observations"][0]
+    # the report: the default blocks plus one summary row per method
+    from convscope.report.document import Table
+    from convscope.report.sections.analysis import RenderView
+    from convscope.studies.sanity import Sanity
+
+    blocks = Sanity().render(saved, RenderView(tiny_run.parent, tiny_run, "run"))
+    (table,) = [b for b in blocks if isinstance(b, Table) and b.header[0] == "method"]
+    assert [r[0] for r in table.rows] == list(methods)
 
 
 def test_captum_limits_name_a_functional_relu_in_one_line() -> None:
