@@ -156,7 +156,7 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
     verdicts: dict[str, Verdict] = {}
     for m in methods:
         full = {k: _spread(pr.after_full_cascade(m, k)) for k in MEASURES}
-        w = V.depends(full["spearman_abs"]["max"], "weights")
+        w = V.depends(pr.statistic(m), "weights")
         row: dict[str, Any] = {"after_full_cascade": full, "weights": w}
         for kind in ("deletion", "insertion"):
             row[kind] = {
@@ -173,8 +173,9 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
             else "supported"
             if w["passes"]
             else "not supported",
-            f"{m} {w['words']}: rank correlation of |map| after full cascading randomisation "
-            f"{w['value']:.2f} (worst seed; threshold < {V.RHO_THRESHOLD})",
+            f"{m} {w['words']}: rank correlation after full cascading randomisation "
+            f"{w['value']:.2f} (|map| {full['spearman_abs']['max']:.2f}, signed "
+            f"{full['spearman']['max']:.2f}; worst seed; threshold < {V.RHO_THRESHOLD})",
         )
     for m, why in limits.items():
         verdicts[f"{m}.weights"] = Verdict("not testable", f"{m} on {model_name}: {why}")
@@ -243,16 +244,19 @@ def _observation(per_method: dict[str, Any], model: str) -> str:
     ok = [m for m, r in per_method.items() if r["weights"]["passes"]]
     bad = [m for m in per_method if m not in ok]
     parts = [
-        f"{m} {r['after_full_cascade']['spearman_abs']['mean']:.2f}" for m, r in per_method.items()
+        f"{m} {r['after_full_cascade']['spearman_abs']['mean']:.2f} / "
+        f"{r['after_full_cascade']['spearman']['mean']:.2f}"
+        for m, r in per_method.items()
     ]
     s = (
         f"On {model}, after every layer is re-initialised the maps keep a rank correlation "
-        f"of |map| with the trained ones of {', '.join(parts)} (mean over seeds). "
-        f"Depend on the weights (below {V.RHO_THRESHOLD}): {', '.join(ok) or 'none'}; "
-        f"do not: {', '.join(bad) or 'none'}."
+        f"with the trained ones (|map| / signed, mean over seeds) of {', '.join(parts)}. "
+        f"Depend on the weights (both below {V.RHO_THRESHOLD} for every seed): "
+        f"{', '.join(ok) or 'none'}; do not: {', '.join(bad) or 'none'}."
     )
-    beat = [m for m, r in per_method.items() if r["deletion"]["verdict"]["passes"]]
-    s += f" Deletion beats a random order for: {', '.join(beat) or 'none'}."
+    for kind in ("deletion", "insertion"):
+        beat = [m for m, r in per_method.items() if r[kind]["verdict"]["passes"]]
+        s += f" {kind.capitalize()} beats a random order for: {', '.join(beat) or 'none'}."
     s += (
         " The label test is the group study sanity_labels: it needs a twin of this run "
         "trained on permuted labels (config key permute_labels)."
@@ -284,7 +288,7 @@ def _choices(opts: SanityOptions, setup: Setup) -> dict[str, Any]:
         "pixel (all channels); insertion starts from the mean-pixel image (Petsiuk et al. "
         f"blur it instead); random: the mean of {opts.random_orders} seeded random orders",
         "verdict_weights": V.RHO_WHY,
-        "verdict_faithfulness": V.SE_WHY,
+        "verdict_faithfulness": V.P_WHY,
     }
 
 
@@ -345,8 +349,8 @@ class Sanity(Study):
     reads = ("final checkpoint", "data")
     Options = SanityOptions
     verdict_rules = {
-        f"{m}.weights": f"rank correlation of |map| after full cascading randomisation "
-        f"< {V.RHO_THRESHOLD} for every seed"
+        f"{m}.weights": f"rank correlations of |map| and of the signed map after full "
+        f"cascading randomisation < {V.RHO_THRESHOLD} for every seed"
         for m in METHODS
     }
 

@@ -88,10 +88,13 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
     plain, twins = _pair(ctx)
     p = prepare(plain, opts)
     sims: dict[str, dict[str, list[np.ndarray]]] = {m: {k: [] for k in MEASURES} for m in p.methods}
+    flat: dict[str, list[np.ndarray]] = {m: [] for m in p.methods}  # twin map constant?
     figs, fits, arrays = [], [], {"test_index": np.array(p.idx)}
     for i, t in enumerate(twins):
         model = t.rd.load_model(None, device=plain.device)
         maps, s = compare_models(p.model, model, p.methods, p.x, p.target)
+        for m, a in maps.items():
+            flat[m].append(np.ptp(a.reshape(len(a), -1), axis=1) == 0)
         for m, d in s.items():
             for k, v in d.items():
                 sims[m][k].append(v)
@@ -110,14 +113,30 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
     fitted = all(f["reached"] for f in fits)
     for m in p.methods:
         stats = {k: float(np.nanmean(np.stack(v))) for k, v in sims[m].items()}
-        lab = V.depends(stats["spearman_abs"], "labels")
+        constant = all(bool(np.all(c)) for c in flat[m])
+        if constant:
+            lab = V.untestable("the twin's maps are constant (it learned nothing)")
+        elif not fitted:
+            lab = V.untestable(
+                f"the twin did not fit the permuted labels (training accuracy below "
+                f"{opts.target:g}); a twin that learned little has trivially different maps"
+            )
+        else:
+            lab = V.depends(max(stats["spearman_abs"], stats["spearman"]), "labels")
         per_method[m] = {"similarity_to_twin": stats, "labels": lab}
-        caveat = "" if fitted else " (the twin did not fit the permuted labels)"
-        verdicts[f"{m}.labels"] = Verdict(
-            "supported" if lab["passes"] else "not supported",
-            f"{m} {lab['words']}: rank correlation of |map| with the permuted-label twin "
-            f"{lab['value']:.2f} (threshold < {V.RHO_THRESHOLD}){caveat}",
-        )
+        if lab["value"] is None:
+            verdicts[f"{m}.labels"] = Verdict(
+                "not testable",
+                f"{m}: {lab['words']}; rank correlation with the twin |map| "
+                f"{stats['spearman_abs']:.2f}, signed {stats['spearman']:.2f}",
+            )
+        else:
+            verdicts[f"{m}.labels"] = Verdict(
+                "supported" if lab["passes"] else "not supported",
+                f"{m} {lab['words']}: rank correlation with the permuted-label twin "
+                f"{lab['value']:.2f} (|map| {stats['spearman_abs']:.2f}, signed "
+                f"{stats['spearman']:.2f}; threshold < {V.RHO_THRESHOLD})",
+            )
     parts = ", ".join(
         f"{m} {r['similarity_to_twin']['spearman_abs']:.2f}" for m, r in per_method.items()
     )
@@ -130,7 +149,9 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
     obs = [
         f"Between the model and its twin trained on permuted labels, the maps keep a rank "
         f"correlation of |map| of {parts}. Depend on the labels (below {V.RHO_THRESHOLD}): "
-        f"{', '.join(m for m, r in per_method.items() if r['labels']['passes']) or 'none'}.",
+        f"{', '.join(m for m, r in per_method.items() if r['labels']['passes']) or 'none'}"
+        + ("" if fitted else " (untestable: the twin did not fit the permuted labels)")
+        + ".",
         f"Twin: {fit_words}.",
     ]
     numbers = {
@@ -144,7 +165,7 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
         "twin": "the run's config with permute_labels set: training labels shuffled among the "
         "training images with that seed, test labels untouched; the same budget",
         "images": "the sanity study's seeded test images; the class explained is the true one",
-        "statistic": "mean over images (and twins) of Spearman rho(|map|, |twin map|)",
+        "statistic": V.STAT_LABELS + " (over images and twins)",
         "verdict_labels": V.RHO_WHY,
     }
     return StudyResult(numbers, obs, verdicts, figs, choices)
@@ -165,7 +186,8 @@ class SanityLabels(Study):
     reads = ("final checkpoints of a run and its permuted-label twin", "data", "metrics")
     Options = LabelOptions
     verdict_rules = {
-        "<method>.labels": f"rank correlation of |map| with the twin < {V.RHO_THRESHOLD}"
+        "<method>.labels": f"rank correlations of |map| and signed with a twin that fitted "
+        f"the permuted labels < {V.RHO_THRESHOLD}"
     }
 
     def run_group(self, ctx: GroupContext, opts: LabelOptions) -> StudyResult:
