@@ -49,7 +49,7 @@ class SanityOptions:
     seed: int = 0  # draws the images and the random pixel orders
     seeds: tuple[int, ...] = (0, 1, 2)  # re-initialisation seeds (the spread)
     methods: tuple[str, ...] | None = None  # default: every method
-    ig_steps: int = 32
+    ig_steps: int = 16
     occlusion_size: int = 8  # px
     occlusion_stride: int = 4  # px
     steps: int = 28  # points of the deletion / insertion curves, after 0

@@ -39,7 +39,7 @@ class LabelOptions:
     images: int = 8  # the same draw as the sanity study's with the same seed
     seed: int = 0
     methods: tuple[str, ...] | None = None
-    ig_steps: int = 32
+    ig_steps: int = 16
     occlusion_size: int = 8
     occlusion_stride: int = 4
     target: float = 0.9  # training accuracy on the permuted labels that counts as fitted
