@@ -25,6 +25,11 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
         "NAMES",
         "comma-separated display names for classes 0..K-1 (default: the source's names)",
     ),
+    "permute_labels": (
+        "SEED",
+        "train on the training labels permuted with SEED (a run's data-randomisation twin, "
+        "for the sanity analysis; test labels untouched; default: not permuted)",
+    ),
     # [model]
     "model": ("NAME", "network: a registered model or package.module:factory"),
     "hidden_size": (

@@ -48,6 +48,9 @@ class DataConfig:
     augment: Augment = "none"  # training-time augmentation, applied per batch
     cache_dir: str | None = None  # for download:*; default ~/.cache/convscope
     class_names: list[str] = field(default_factory=list)  # display names for classes 0..K-1
+    # Adebayo et al. 2018 §3.2 (data randomisation): train on the training labels permuted with
+    # this seed (test labels untouched); a run's "label twin" is the same config with it set
+    permute_labels: int | None = None
 
 
 @dataclass
@@ -232,8 +235,8 @@ class RunConfig:
         """The fields that define the run's result.
 
         Not the label, device, threads, or which snapshots are kept (``keep_checkpoints``: they
-        do not change the result). ``test_eval_size`` only when set, so runs keep the identity
-        they had before the key existed. The precision counts as resolved (``auto`` -> ``fp32`` or
+        do not change the result). ``test_eval_size`` and ``permute_labels`` only when set, so
+        runs keep the identity they had before the keys existed. The precision counts as resolved (``auto`` -> ``fp32`` or
         ``bf16`` on this machine, :mod:`convscope.train.precision`), and only when it is not
         fp32, so fp32 runs keep the identity they had before the option existed.
         """
@@ -249,6 +252,8 @@ class RunConfig:
             d["train"].pop(k)
         if d["train"]["test_eval_size"] is None:  # the default: identities from before it stay
             d["train"].pop("test_eval_size")
+        if d["data"]["permute_labels"] is None:  # likewise
+            d["data"].pop("permute_labels")
         p = resolve(
             self.train.precision, self.model.model, self.train.device, self.model.get("hidden_size")
         )

@@ -73,8 +73,16 @@ def a2(request: pytest.FixtureRequest) -> Any:
 
 
 def test_assignment2_groups_and_labels(a2: Any) -> None:
-    assert [g.name for g in a2.groups] == ["cnn", "optimizers", "inside", "zf", "rnn", "cnn_vs_rnn"]
-    assert [g.section for g in a2.groups] == ["1.1", "1.2", "", "2", "3.1", "3.2"]
+    assert [g.name for g in a2.groups] == [
+        "cnn",
+        "optimizers",
+        "inside",
+        "zf",
+        "zf_labels",
+        "rnn",
+        "cnn_vs_rnn",
+    ]
+    assert [g.section for g in a2.groups] == ["1.1", "1.2", "", "2", "", "3.1", "3.2"]
     seeds = 3 if a2.profile == "full" else 1
     opt = runs(a2, "optimizers")
     assert list(dict.fromkeys(r.label for r in opt)) == OPTIMIZER_LABELS
@@ -131,19 +139,27 @@ def test_assignment2_shares_runs_by_identity(a2: Any) -> None:
     }
     # the analyses groups list the cnn run again: the same config, one run
     assert {r.hash for g in ("inside", "zf") for r in runs(a2, g)} == cnn
+    # zf_labels: the cnn run again and its twin on permuted labels (one more run per seed)
+    labels = runs(a2, "zf_labels")
+    assert {r.hash for r in labels if r.label == "adam_lr=1e-3"} == cnn
+    twins = [r for r in labels if r.label == "permuted_labels"]
+    assert twins and not {r.hash for r in twins} & cnn
+    assert all(r.config.data.permute_labels == 0 for r in twins)
     n_listed = sum(len(g.runs) for g in a2.groups)
-    assert len(a2.unique_runs()) == n_listed - 3 * len(adam) - len(recurrent)
+    assert len(a2.unique_runs()) == n_listed - 4 * len(adam) - len(recurrent)
 
 
 def test_assignment2_analysis_targets_the_cnn_run(a2: Any) -> None:
     cnn = runs(a2, "cnn")[0].hash
     assert {a.hash for a in a2.analysis} == {cnn} and {a.seed for a in a2.analysis} == {0}
     what = [w for a in a2.analysis for w in a.what]
-    assert set(what) >= {"filters", "activations", "deconv", "topk", "occlusion"}
+    assert set(what) >= {"filters", "activations", "deconv", "topk", "occlusion", "sanity"}
     assert [(e.group, e.section) for e in a2.entries] == [
         ("inside", "1.3"),
         ("inside", "1.4"),
         ("zf", ""),
+        ("zf", "2.7"),  # the sanity checks of the deconvnet and the other maps
+        ("zf_labels", "2.8"),  # the zf run against its permuted-label twin
         ("optimizers", ""),
     ]
     # the claims are the experiment's, each with a section, a group and a known rule

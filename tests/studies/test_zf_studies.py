@@ -72,6 +72,9 @@ def test_analyze_zf_writes_everything(tiny_run: Path) -> None:
             assert (rd.path / f["path"]).is_file() and Path(f["path"]).name.startswith(f"zf_{what}")
         with np.load(rd.path / "analysis" / f"zf_{what}.npz") as z:
             assert len(z.files) > 0
+    dec = np.load(rd.path / "analysis" / "zf_deconv.npz")  # beside each: random weights
+    assert dec["relu1_projections_random_weights"].shape == dec["relu1_projections"].shape
+    assert not np.allclose(dec["relu1_projections_random_weights"], dec["relu1_projections"])
     top = np.load(rd.path / "analysis" / "zf_topk.npz")
     assert top["relu1_values"].shape == (32, 3) and top["relu1_patches"].shape == (32, 3, 1, 5, 5)
     evo = load("evolution")

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from convscope.config import DataConfig
 from convscope.data import cifar, download, folders, idx
 from convscope.data.base import Dataset
@@ -125,8 +127,26 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     )
     if cfg.class_names:
         ds = rename_classes(ds, cfg.class_names)
+    if cfg.permute_labels is not None:
+        ds = permute_train_labels(ds, cfg.permute_labels)
     log.debug("loaded %s in %.2f s", ds.source, time.perf_counter() - t0)
     return ds
+
+
+def permute_train_labels(ds: Dataset, seed: int) -> Dataset:
+    """The training labels shuffled among the training images (``torch.randperm`` with a
+    generator seeded ``seed``), test labels untouched: the data-randomisation test of Adebayo
+    et al. 2018 (arXiv 1810.03292) §3.2. The class counts stay the same."""
+    g = torch.Generator().manual_seed(int(seed))
+    perm = torch.randperm(len(ds.train.labels), generator=g)
+    train = dataclasses.replace(ds.train, labels=ds.train.labels[perm].clone())
+    pre = {**ds.meta.get("preprocessing", {}), "permute_labels": int(seed)}
+    return dataclasses.replace(
+        ds,
+        train=train,
+        source=f"{ds.source}; training labels permuted (seed {int(seed)})",
+        meta={**ds.meta, "preprocessing": pre},
+    )
 
 
 def rename_classes(ds: Dataset, names: list[str]) -> Dataset:

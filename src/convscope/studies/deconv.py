@@ -8,10 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from convscope.analysis.sanity.methods import strongest_unit_projection
+from convscope.analysis.sanity.randomise import fully_randomised
 from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project, projection_rules
 from convscope.analysis.zf.receptive import receptive_fields
 from convscope.studies._zf import _Context, from_info, zf_context
 from convscope.studies.base import RunContext, Study, StudyResult, register
+
+RANDOM_WEIGHTS_SEED = 0  # the re-initialisation shown beside the trained projections
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,15 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
         arrays[f"{name}_unit"] = np.stack([ch.cpu(), ys.cpu(), xs.cpu()], 1)
         arrays[f"{name}_value"] = values.numpy()
     titles = [f"{ctx.classes[int(c)]} (test {i})" for c, i in zip(labels, picked)]
-    figs = [
-        ctx.save(deconv_figure(raw, projections, titles=titles, captions=captions), "zf_deconv")
-    ]
+    # beside each layer, the same rule on the network with every layer re-initialised: a
+    # projection that looks alike shows the image, not what was learned (Adebayo et al. 2018)
+    rmodel = fully_randomised(ctx.model, RANDOM_WEIGHTS_SEED)
+    shown: dict[str, torch.Tensor] = {}
+    for name, p in projections.items():
+        rp = strongest_unit_projection(rmodel, x, name, block_output=False).float()
+        shown[name], shown[f"{name}, random weights"] = p, rp
+        arrays[f"{name}_projections_random_weights"] = rp.numpy()
+    figs = [ctx.save(deconv_figure(raw, shown, titles=titles, captions=captions), "zf_deconv")]
     parts = ", ".join(
         f"{chain.said(r['layer'])} {r['mean_support90_px']:.0f} px (receptive field "
         f"{r['receptive_field_px'][0]}x{r['receptive_field_px'][1]})"
@@ -105,6 +115,9 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
             "positions)",
             "images": "first correctly classified test image of each of the first classes",
             "support90": "fewest pixels holding 90% of the projection's squared values",
+            "random_weights": "beside each layer: the same rule (strongest unit) on a copy "
+            "with every layer re-initialised by its own reset_parameters after "
+            f"torch.manual_seed({RANDOM_WEIGHTS_SEED}) (arrays *_projections_random_weights)",
         },
         **ctx.base_info(),
     }

@@ -1,0 +1,195 @@
+"""Data randomisation (Adebayo et al. 2018, arXiv 1810.03292, §3.2): do a run's attribution
+maps depend on the labels it learned?
+
+A group study: the group holds a run and its *label twin*, the same config (data, model,
+optimiser, seed, budget) with ``permute_labels`` set, trained on the training labels shuffled
+among the images. The maps of both models for the same seeded test images and the true class
+are compared with the measures of the parameter test (:mod:`convscope.studies.sanity`). The
+twin trains for the run's budget; whether it fitted the permuted labels (its training
+accuracy against ``target``) is recorded, since a twin that did not fit them has learned
+little of anything, and a map that stays the same is then weaker evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from convscope.analysis.sanity import verdicts as V
+from convscope.analysis.sanity.checks import compare_models
+from convscope.analysis.sanity.similarity import MEASURES
+from convscope.errors import ConvscopeError
+from convscope.studies.base import (
+    FigureRef,
+    GroupContext,
+    RunContext,
+    Study,
+    StudyResult,
+    Verdict,
+    register,
+)
+from convscope.studies.sanity import CITATION, prepare
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    images: int = 8  # the same draw as the sanity study's with the same seed
+    seed: int = 0
+    methods: tuple[str, ...] | None = None
+    ig_steps: int = 16
+    occlusion_size: int = 8
+    occlusion_stride: int = 4
+    target: float = 0.9  # training accuracy on the permuted labels that counts as fitted
+
+
+def _pair(ctx: GroupContext) -> tuple[RunContext, list[RunContext]]:
+    plain = [r for r in ctx.runs if r.rd.config().data.permute_labels is None]
+    twins = [r for r in ctx.runs if r.rd.config().data.permute_labels is not None]
+    if len(plain) != 1 or not twins:
+        raise ConvscopeError(
+            f"group {ctx.group}: sanity_labels needs one run and at least one twin with "
+            f"permute_labels set; got {len(plain)} run(s) without and {len(twins)} with"
+        )
+    base = plain[0].rd.config()
+    for t in twins:
+        c = t.rd.config()
+        same = (c.model, c.optim, c.train.seed) == (base.model, base.optim, base.train.seed)
+        data = {**vars(c.data), "permute_labels": None} == vars(base.data)
+        if not (same and data):
+            raise ConvscopeError(
+                f"{t.path}: not a label twin of {plain[0].path} (model, optimiser, seed and "
+                "data other than permute_labels must be the same)"
+            )
+    return plain[0], twins
+
+
+def _reached(run: RunContext, target: float) -> dict[str, Any]:
+    rows = [r for r in run.rd.metrics() if r.get("train_accuracy") is not None]
+    if not rows:
+        return {"train_accuracy": None, "step": None, "target": target, "reached": False}
+    hit = [r["step"] for r in rows if r["train_accuracy"] >= target]
+    return {
+        "train_accuracy": float(rows[-1]["train_accuracy"]),
+        "test_accuracy": rows[-1].get("test_accuracy"),
+        "step": int(rows[-1]["step"]),
+        "target": target,
+        "reached": bool(hit),
+        "first_step_at_target": hit[0] if hit else None,
+        "permute_labels": run.rd.config().data.permute_labels,
+    }
+
+
+def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
+    from convscope.plots.sanity import maps_grid
+
+    plain, twins = _pair(ctx)
+    p = prepare(plain, opts)
+    sims: dict[str, dict[str, list[np.ndarray]]] = {m: {k: [] for k in MEASURES} for m in p.methods}
+    flat: dict[str, list[np.ndarray]] = {m: [] for m in p.methods}  # twin map constant?
+    figs, fits, arrays = [], [], {"test_index": np.array(p.idx)}
+    for i, t in enumerate(twins):
+        model = t.rd.load_model(None, device=plain.device)
+        maps, s = compare_models(p.model, model, p.methods, p.x, p.target)
+        for m, a in maps.items():
+            flat[m].append(np.ptp(a.reshape(len(a), -1), axis=1) == 0)
+        for m, d in s.items():
+            for k, v in d.items():
+                sims[m][k].append(v)
+                arrays[f"{m}_{k}_twin{i}"] = v
+        fits.append({"run": t.path.name, **_reached(t, opts.target)})
+        fig = maps_grid(p.raw.cpu().numpy(), maps, p.titles(), notes=p.limits)
+        figs.append(
+            FigureRef(
+                ctx.save_figure(fig, f"sanity_labels_maps_{i}"),
+                f"The maps of the twin trained on permuted labels ({t.path.name})",
+            )
+        )
+    ctx.write_npz("sanity_labels", **arrays)
+    per_method: dict[str, Any] = {}
+    verdicts: dict[str, Verdict] = {}
+    fitted = all(f["reached"] for f in fits)
+    for m in p.methods:
+        stats = {k: float(np.nanmean(np.stack(v))) for k, v in sims[m].items()}
+        constant = all(bool(np.all(c)) for c in flat[m])
+        if constant:
+            lab = V.untestable("the twin's maps are constant (it learned nothing)")
+        elif not fitted:
+            lab = V.untestable(
+                f"the twin did not fit the permuted labels (training accuracy below "
+                f"{opts.target:g}); a twin that learned little has trivially different maps"
+            )
+        else:
+            lab = V.depends(max(stats["spearman_abs"], stats["spearman"]), "labels")
+        per_method[m] = {"similarity_to_twin": stats, "labels": lab}
+        if lab["value"] is None:
+            verdicts[f"{m}.labels"] = Verdict(
+                "not testable",
+                f"{m}: {lab['words']}; rank correlation with the twin |map| "
+                f"{stats['spearman_abs']:.2f}, signed {stats['spearman']:.2f}",
+            )
+        else:
+            verdicts[f"{m}.labels"] = Verdict(
+                "supported" if lab["passes"] else "not supported",
+                f"{m} {lab['words']}: rank correlation with the permuted-label twin "
+                f"{lab['value']:.2f} (|map| {stats['spearman_abs']:.2f}, signed "
+                f"{stats['spearman']:.2f}; threshold < {V.RHO_THRESHOLD})",
+            )
+    parts = ", ".join(
+        f"{m} {r['similarity_to_twin']['spearman_abs']:.2f}" for m, r in per_method.items()
+    )
+    fit_words = "; ".join(
+        f"{f['run']} reached training accuracy {f['train_accuracy']:.2f} on the permuted "
+        f"labels (target {f['target']:.2f}: {'reached' if f['reached'] else 'not reached'})"
+        for f in fits
+        if f["train_accuracy"] is not None
+    )
+    obs = [
+        f"Between the model and its twin trained on permuted labels, the maps keep a rank "
+        f"correlation of |map| of {parts}. Depend on the labels (below {V.RHO_THRESHOLD}): "
+        f"{', '.join(m for m, r in per_method.items() if r['labels']['passes']) or 'none'}"
+        + ("" if fitted else " (untestable: the twin did not fit the permuted labels)")
+        + ".",
+        f"Twin: {fit_words}.",
+    ]
+    numbers = {
+        "methods": per_method,
+        "twins": fits,
+        "run": plain.path.name,
+        "not_computed": p.limits,
+        "citation": CITATION,
+    }
+    choices = {
+        "twin": "the run's config with permute_labels set: training labels shuffled among the "
+        "training images with that seed, test labels untouched; the same budget",
+        "images": "the sanity study's seeded test images; the class explained is the true one",
+        "statistic": V.STAT_LABELS + " (over images and twins)",
+        "verdict_labels": V.RHO_WHY,
+    }
+    return StudyResult(numbers, obs, verdicts, figs, choices)
+
+
+@register
+class SanityLabels(Study):
+    name = "sanity_labels"
+    title = "Do the pictures depend on the labels? (data randomisation)"
+    paper_section = "Adebayo et al. 2018, §3.2"
+    description = (
+        "The maps of a run against those of its twin trained on permuted labels (same model, "
+        "seed and budget): a map that shows what the network learned about the classes "
+        "changes when the labels it learned are noise."
+    )
+    scope = "group"
+    order = 76
+    reads = ("final checkpoints of a run and its permuted-label twin", "data", "metrics")
+    Options = LabelOptions
+    verdict_rules = {
+        "<method>.labels": f"rank correlations of |map| and signed with a twin that fitted "
+        f"the permuted labels < {V.RHO_THRESHOLD}"
+    }
+
+    def run_group(self, ctx: GroupContext, opts: LabelOptions) -> StudyResult:
+        with torch.inference_mode(False):
+            return _run_group(ctx, opts)

@@ -1,0 +1,136 @@
+"""The `sanity` study on a real (tiny) run: registered, its JSON carries per method and test
+the statistic, threshold and why, its figures and arrays exist; Captum's limits are said in
+one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convscope.analysis.sanity.methods import captum_limits
+from convscope.config import from_flat
+from convscope.errors import ConvscopeError
+from convscope.models.examples import SmallBNCNN
+from convscope.models.lenet import LeNet5
+from convscope.studies import load_builtin
+from convscope.studies.runner import analyze, analyze_group
+from convscope.train.loop import train
+
+OPTS = {
+    "sanity": {
+        "images": 3,
+        "seeds": [0, 1],
+        "ig_steps": 8,
+        "steps": 8,
+        "random_orders": 2,
+        "occlusion_stride": 8,
+    }
+}
+
+
+def _train(out: Path, **extra: object) -> Path:
+    cfg = from_flat(
+        {
+            "data": "digits",
+            "iterations": 30,
+            "batch_size": 50,
+            "eval_every": 15,
+            "checkpoint_every": 30,
+            "threads": 1,
+            "device": "cpu",
+            **extra,
+        }
+    )
+    train(cfg, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train(tmp_path_factory.mktemp("sanity") / "run")
+
+
+def test_sanity_is_registered() -> None:
+    assert "sanity" in load_builtin()
+
+
+def test_sanity_study_writes_numbers_verdicts_figures(tiny_run: Path) -> None:
+    analyze(tiny_run, ["sanity"], OPTS)
+    saved = json.loads((tiny_run / "analysis" / "sanity.json").read_text())
+    assert saved["schema"] == "convscope.study/1" and saved["study"] == "sanity"
+    assert saved["options"]["seeds"] == [0, 1]
+    methods = saved["numbers"]["methods"]
+    assert list(methods) == [
+        "saliency",
+        "guided_backprop",
+        "integrated_gradients",
+        "gradcam",
+        "guided_gradcam",
+        "deconvnet",
+        "occlusion",
+    ]
+    for m, row in methods.items():
+        w = row["weights"]
+        assert {"statistic", "value", "threshold", "why", "passes", "words"} <= set(w)
+        assert len(row["after_full_cascade"]["spearman_abs"]["per_seed"]) == 2
+        assert row["deletion"]["verdict"]["why"] and "random_area_mean" in row["insertion"]
+        assert saved["verdicts"][f"{m}.weights"]["verdict"] in ("supported", "not supported")
+        assert row["verdict"].endswith("(the label test was not run)")
+    assert saved["numbers"]["layers_top_down"] == ["fc2", "fc1", "conv2", "conv1"]
+    for f in saved["figures"]:
+        assert (tiny_run / f["path"]).is_file()
+    names = {Path(f["path"]).name for f in saved["figures"]}
+    assert {"sanity_maps.png", "sanity_randomisation.png", "sanity_faithfulness.png"} <= names
+    with np.load(tiny_run / "analysis" / "sanity.npz") as z:
+        assert z["saliency_cascading_spearman_abs"].shape == (2, 4, 3)
+        assert z["saliency_trained"].shape == (3, 28, 28)
+        assert z["random_deletion"].shape == (3, 9)
+    assert "sanity_labels" in saved["observations"][0]
+    # the report: the default blocks plus one summary row per method
+    from convscope.report.document import Table
+    from convscope.report.sections.analysis import RenderView
+    from convscope.studies.sanity import Sanity
+
+    blocks = Sanity().render(saved, RenderView(tiny_run.parent, tiny_run, "run"))
+    (table,) = [b for b in blocks if isinstance(b, Table) and b.header[0] == "method"]
+    assert [r[0] for r in table.rows] == list(methods)
+
+
+def test_captum_limits_name_a_functional_relu_in_one_line() -> None:
+    assert captum_limits(LeNet5()) == {}
+    limits = captum_limits(SmallBNCNN(in_channels=1, image_size=28))
+    assert set(limits) == {"guided_backprop", "guided_gradcam"}
+    for line in limits.values():
+        assert "\n" not in line and "nn.ReLU modules only" in line and "a function" in line
+
+
+def test_sanity_labels_compares_a_run_with_its_permuted_label_twin(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    twin = _train(tmp_path / "twin", permute_labels=0)
+    opts = {"sanity_labels": {**OPTS["sanity"], "target": 0.5}}
+    for k in ("seeds", "steps", "random_orders"):
+        opts["sanity_labels"].pop(k)
+    runs = [(tiny_run, "run"), (twin, "twin")]
+    analyze_group(tmp_path / "out", "g", runs, ["sanity_labels"], opts)
+    saved = json.loads((tmp_path / "out/groups/g/analysis/sanity_labels.json").read_text())
+    (fit,) = saved["numbers"]["twins"]
+    assert fit["run"] == "twin" and fit["step"] == 30 and fit["permute_labels"] == 0
+    assert fit["reached"] == (fit["train_accuracy"] >= 0.5)
+    for m, row in saved["numbers"]["methods"].items():
+        lab = row["labels"]
+        assert {"statistic", "value", "threshold", "why", "passes"} <= set(lab)
+        v = saved["verdicts"][f"{m}.labels"]["verdict"]
+        if fit["reached"]:
+            assert v in ("supported", "not supported")
+        else:  # a twin that did not fit the permuted labels decides nothing
+            assert v == "not testable" and lab["value"] is None
+    assert "permuted labels" in saved["observations"][0]
+    with np.load(tmp_path / "out/groups/g/analysis/sanity_labels.npz") as z:
+        assert z["saliency_spearman_abs_twin0"].shape == (3,)
+    # a group without a twin is refused in one line
+    with pytest.raises(ConvscopeError, match="needs one run and at least one twin"):
+        analyze_group(tmp_path / "out", "g", [(tiny_run, "run")], ["sanity_labels"], opts)
