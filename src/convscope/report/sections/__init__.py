@@ -120,7 +120,7 @@ def build_document(exp: Experiment, figs: FigureSink, out_label: str) -> Documen
     sections = [section_summary(claims)] if exp.claims else []
     sections.extend(_chaptered(units, exp.chapters))
     sections.append(section_runs(exp, out_label))
-    sections.append(section_method(gns, [(c.quote, c.rule) for c in exp.claims]))
+    sections.append(section_method(gns, [(c.quote, c.rule) for c in exp.claims], exp))
 
     runs = [r for r, _ in exp.all_runs()]
     status = Counter(r.status for r in runs)
