@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,11 @@ import torch
 from convscope import __version__, io
 from convscope.analysis.filters import first_conv, first_conv_weights
 from convscope.analysis.gabor import PARAM_NAMES, fit_filters
+from convscope.analysis.zf._common import Transform
+from convscope.analysis.zf.deconvnet import NoDeconvRule
+from convscope.analysis.zf.evolution import Evolution, feature_evolution_of_layers
+from convscope.analysis.zf.graph import Chain
+from convscope.analysis.zf.topk import Maxima, max_per_map_of_layers
 from convscope.errors import ConvscopeError
 from convscope.explore import images, pages
 from convscope.explore.assets import CSS, JS
@@ -347,6 +352,26 @@ def _move_into_place(tmp: Path, out: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _shared_passes(
+    chain: Chain,
+    images: torch.Tensor,
+    transform: Transform,
+    steps: Sequence[int],
+    load: Callable[[int], torch.nn.Module],
+    resolved: dict[str, int],
+) -> tuple[dict[int, Maxima], dict[int, Evolution]]:
+    """Every explored layer's per-image maxima from one pass over the test images, and their
+    feature evolutions from one pass per snapshot, keyed by read index. No evolutions when a
+    layer has no deconvnet rule: :func:`layer_units` then works layer by layer."""
+    reads = list(dict.fromkeys(chain.resolve(i) for i in resolved.values()))
+    maxima = max_per_map_of_layers(chain, images, reads, transform=transform, block_output=False)
+    try:
+        evs = feature_evolution_of_layers(list(steps), load, images, reads, transform=transform)
+    except NoDeconvRule:
+        return maxima, {}
+    return maxima, dict(zip(reads, evs))
+
+
 def build_site(
     run_dir: str | Path,
     out: str | Path | None = None,
@@ -417,10 +442,22 @@ def build_site(
         w = _Writer(tmp)
         w.write("explore.css", CSS)
         w.write("explore.js", JS)
+        maxima, evolutions = _shared_passes(chain, images_t, ctx.normalize, steps, load, resolved)
         summaries = []
         for n in names:
+            read = chain.resolve(resolved[n])
             ly = layer_units(
-                chain, n, images_t, labels, len(ctx.classes), ctx.normalize, steps, load, explored
+                chain,
+                n,
+                images_t,
+                labels,
+                len(ctx.classes),
+                ctx.normalize,
+                steps,
+                load,
+                explored,
+                maxima=maxima[read],
+                evolution=evolutions.get(read),
             )
             tick(ly.n_units, f"computed {n}")
             summaries.append(
