@@ -10,7 +10,8 @@ Sizes, one factor varied at a time around the base point (first value of each):
 
 * full: test images 1000 / 5000 / 10000, width x1 / x2 / x4, snapshots 2 / 4 / 8; then, in the
   same run, one epoch of training on 50,000 images at width x1 against analyze + explore at
-  10,000 test images (issue 23: at most 2x).
+  10,000 test images (issue 23: at most 2x). Every run's training split is the whole written
+  one (50,000 images; 2,000 in quick mode), which feature evolution searches at every snapshot.
 * ``--quick`` (a couple of minutes): test images 200 / 400 / 800, width x0.5 / x1 / x2,
   snapshots 2 / 4 / 8, no epoch.
 
@@ -87,7 +88,7 @@ def train(out: Path, data: Path, images: int, width: float, snapshots: int, thre
     steps = [2 * (i + 1) for i in range(snapshots)]
     argv = ["train", "--model", "convscope.models.resnet:ResNet8", "--data", str(data)]
     argv += ["--model-args", f"width={max(1, round(BASE_WIDTH * width))}"]
-    argv += ["--test-per-class", str(images // CLASSES), "--train-per-class", "20"]
+    argv += ["--test-per-class", str(images // CLASSES)]  # every training image: evolution
     argv += ["--iterations", str(steps[-1]), "--batch-size", "20", "--eval-every", str(steps[-1])]
     argv += ["--keep-checkpoints", ",".join(map(str, steps)), "--checkpoint-every", "2"]
     argv += ["--out", str(out), "--threads", str(threads), "-q"]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from convscope.analysis.zf.deconvnet import DECONV_CHOICES
-from convscope.analysis.zf.topk import class_purity, max_per_map_of_layers, topk_per_map
+from convscope.analysis.zf.topk import class_purity, topk_per_map
 from convscope.studies._zf import CITATION, _Context, from_info, zf_context
 from convscope.studies.base import RunContext, Study, StudyResult, register
 
@@ -37,9 +37,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
     per_layer, figs, refusals = [], [], []
     idxs = [ctx.chain.resolve(i, True) for i in ctx.layer_names(layers)]
     # one pass over the test images for every layer's per-image maxima
-    maxima = max_per_map_of_layers(
-        ctx.chain, images, idxs, transform=ctx.normalize, block_output=False
-    )
+    maxima = ctx.test_maxima(idxs)
     for i in idxs:
         t = topk_per_map(
             ctx.chain, images, i, k=k, transform=ctx.normalize, block_output=False, maxima=maxima[i]
