@@ -1,4 +1,4 @@
-"""``convscope analyze`` (and optionally ``explore``) of one run: this source tree against a
+"""``convscope analyze`` and/or ``explore`` of one run: this source tree against a
 baseline source tree (e.g. a worktree of the previous release), alternately, in fresh copies
 of the run, each in its own process.
 
@@ -7,7 +7,7 @@ median ratio this/baseline. Both sides run with the same thread count and enviro
 ``PYTHONPATH`` differs.
 
     python benchmarks/analyze_vs_baseline.py RUN --baseline-src /path/to/main/src [--rounds 2]
-        [--explore] [--threads 1]
+        [--what analyze,explore] [--threads 1]
 """
 
 from __future__ import annotations
@@ -31,15 +31,14 @@ def child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def one(run: Path, src: Path, work: Path, threads: int, explore: bool) -> tuple[float, float]:
-    """Wall and CPU seconds of ``analyze`` (+ ``explore``) on a fresh copy of ``run``."""
+def one(run: Path, src: Path, work: Path, threads: int, what: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of the commands ``what`` (analyze, explore) on a fresh copy of
+    ``run``."""
     copy = work / "run"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("analysis", "figures", "explore"))
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": str(threads)}
-    cmds = [[sys.executable, "-m", "convscope", "analyze", str(copy)]]
-    if explore:
-        cmds.append([sys.executable, "-m", "convscope", "explore", str(copy), "-q"])
+    cmds = [[sys.executable, "-m", "convscope", w, str(copy)] for w in what]
     c0, t0 = child_cpu(), time.perf_counter()
     for cmd in cmds:
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -52,7 +51,7 @@ def main() -> None:
     p.add_argument("--baseline-src", type=Path, required=True)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--explore", action="store_true")
+    p.add_argument("--what", default="analyze", help="commands, comma-separated: analyze,explore")
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="analyze-vs-"))
     res: dict[str, list[tuple[float, float]]] = {"baseline": [], "this": []}
@@ -60,7 +59,7 @@ def main() -> None:
     try:
         for r in range(a.rounds):
             for side, src in (("baseline", a.baseline_src), ("this", THIS_SRC)):
-                wall, cpu = one(a.run, src, work, a.threads, a.explore)
+                wall, cpu = one(a.run, src, work, a.threads, a.what.split(","))
                 res[side].append((wall, cpu))
                 print(f"round {r + 1} {side:8s}: wall {wall:6.1f} s, CPU {cpu:6.1f} s", flush=True)
     finally:
