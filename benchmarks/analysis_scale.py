@@ -18,7 +18,8 @@ Sizes, one factor varied at a time around the base point (first value of each):
 For each analysis it prints the seconds at every point and the fitted exponent per factor
 (least-squares slope of log time on log size over that factor's three points): 1 is linear.
 
-    python benchmarks/analysis_scale.py [--quick] [--threads 1] [--what topk,deconv] [--keep DIR]
+    python benchmarks/analysis_scale.py [--quick | --target] [--threads 1] [--what topk,deconv]
+        [--keep DIR]
 """
 
 from __future__ import annotations
@@ -165,6 +166,9 @@ def one_epoch(tmp: Path, data: Path, threads: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes, no epoch (minutes)")
+    p.add_argument(
+        "--target", action="store_true", help="only 10k images at width x1, and the epoch"
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--what", help="comma-separated analyses (default: every run-scope one)")
     p.add_argument("--keep", type=Path, help="work in DIR and keep it (default: a temp dir)")
@@ -178,6 +182,10 @@ def main() -> None:
     data = write_data(tmp / "data", n_train, max(sizes["images"]))
     base = {k: v[0] for k, v in sizes.items()}
     points = [base] + [{**base, k: v} for k, vs in sizes.items() for v in vs[1:]]
+    if a.target:  # only the issue's target point (10k images, width x1) and the epoch
+        sizes = {k: (v[-1] if k == "images" else v[0],) for k, v in FULL.items()}
+        base = {k: v[0] for k, v in sizes.items()}
+        points = [base]
     print(f"threads {a.threads}; load average {os.getloadavg()[0]:.1f}; {tmp}")
     results = []
     for i, pt in enumerate(points):
@@ -185,12 +193,14 @@ def main() -> None:
         results.append((pt, measure(run, names)))
         wall, cpu = results[-1][1]["all"]
         print(f"  {pt}: all {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
-    for which, col in (("wall", 0), ("CPU", 1)):
+    for which, col in (("wall", 0), ("CPU", 1)) if not a.target else ():
         print(f"\n{which} seconds per analysis; load average {os.getloadavg()[0]:.1f}")
         print(table(sizes, base, results, [*names, "explore", "all"], col))
     if not a.quick:
         epoch = one_epoch(tmp, data, a.threads)
         big = next(t for q, t in results if q == {**base, "images": max(sizes["images"])})
+        for n, (w, c) in big.items():
+            print(f"  {n}: {w:.1f} s wall, {c:.1f} s CPU")
         print(
             f"\none epoch on {EPOCH_IMAGES} images (width x1): {epoch:.1f} s wall; analyze + "
             f"explore at {max(sizes['images'])} test images: {big['all'][0]:.1f} s wall; ratio "
