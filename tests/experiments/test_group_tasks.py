@@ -76,6 +76,7 @@ def test_group_analysis_overlaps_later_runs_and_is_kept_when_unchanged(tmp_path:
     assert CALLS == ["first"]
     doc = io.read_json(out / "groups" / "first" / "analysis" / "run_count.json")
     assert doc["numbers"]["runs"] == 2
+    assert doc["timing"]["wall_s"] > 0 and doc["timing"]["cpu_s"] >= 0
 
     lines = _run(f, out)  # nothing changed: kept, not recomputed
     assert CALLS == ["first"]

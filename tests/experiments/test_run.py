@@ -18,6 +18,7 @@ from convscope.errors import EXIT_LOCKED
 from convscope.experiments.executors import InlineExecutor, LocalExecutor, available_cores
 from convscope.experiments.run import run_experiment
 from convscope.experiments.spec import load_experiment
+from convscope.experiments.worker import ANALYSIS_DONE
 from convscope.runs import RunDir
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -99,6 +100,10 @@ def test_layout_identity_and_rerun(
     (a,) = doc["analysis"]
     assert a["run"] == first["runs"][0]["dir"] and a["what"] == ["filters"]
     assert (out / a["run"] / "analysis" / "filters.npz").is_file()
+    # what it cost, in its JSON and in the run's ANALYSIS_DONE
+    cost = io.read_json(out / a["run"] / "analysis" / "filters.json")["timing"]
+    assert cost["wall_s"] > 0 and cost["cpu_s"] >= 0
+    assert io.read_json(out / a["run"] / ANALYSIS_DONE)["timing"]["filters"] == cost
     # TensorBoard: every run has its own events (with hparams) under OUT
     for d in dirs:
         assert list((d / "tb").glob("events.out.tfevents*"))

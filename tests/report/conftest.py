@@ -344,6 +344,7 @@ def write_analysis_outputs(run: Path) -> None:
         verdicts={"gabor_like": {"verdict": v.verdict, "evidence": v.evidence}},
         figures=[{"path": "figures/filters.png", "caption": "filters"}],
         choices={"optimizer": "least squares"},
+        timing={"wall_s": 1.5, "cpu_s": 2.5},
     )
     layers = ["relu1", "relu2", "relu3", "fc2"]
     kinds = ["conv", "conv", "linear", "logits"]
@@ -399,6 +400,7 @@ def write_analysis_outputs(run: Path) -> None:
         verdicts={"early_layers_converge_first": {"verdict": v.verdict, "evidence": v.evidence}},
         figures=[{"path": "figures/activations.png", "caption": "activations"}],
         choices={"std": "population"},
+        timing={"wall_s": 3.0, "cpu_s": 4.0},
     )
     study_json(
         run,

@@ -134,6 +134,18 @@ def test_both_files_have_every_section_and_only_local_images(analysed: Written) 
     assert not [p for p in out.rglob("*.tmp")]
 
 
+def test_method_section_lists_what_each_analysis_cost(analysed: Written, plain: Written) -> None:
+    method = analysed.md.rsplit("How the numbers are computed", 1)[1]
+    rows = [ln for ln in method.splitlines() if ln.startswith("|")]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in rows]
+    assert ["analysis", "run", "wall time (s)", "CPU time (s)"] in cells
+    assert ["`filters`", "`lenet5_adam_lr=1e-3`", "1.5", "2.5"] in cells
+    assert ["`activations`", "`lenet5_adam_lr=1e-3`", "3.0", "4.0"] in cells
+    assert ["**all**", "", "4.5", "6.5"] in cells
+    # results without a recorded cost add no table
+    assert "CPU time (s)" not in plain.md
+
+
 def test_report_never_writes_into_run_directories(analysed: Written) -> None:
     assert analysed.runs_after == analysed.runs_before
 

@@ -124,13 +124,18 @@ def _analyze(task: AnalyzeTask) -> dict[str, Any]:
     done["skipped"] = {}
     todo = [w for w in what if w not in done["completed"]]
     errors: dict[str, str] = {}
-    from convscope.studies.runner import analyze
+    from convscope.studies.runner import Outcome, analyze
 
     options = task.options
     if todo:  # a failing analysis is recorded in errors and does not stop the others
         from convscope.studies.base import study_name
 
-        written = analyze(run_dir, todo, options, errors=errors)
+        outcomes: dict[str, Outcome] = {}
+        written = analyze(run_dir, todo, options, errors=errors, outcomes=outcomes)
+        # what each analysis cost, kept beside the results (the JSONs carry it too)
+        timing = dict(done.get("timing") or {})
+        timing.update({n: {"wall_s": o.wall_s, "cpu_s": o.cpu_s} for n, o in outcomes.items()})
+        done["timing"] = timing
         # recorded as the experiment names them (a name or an import path)
         done["completed"] = sorted(
             {*done["completed"], *(w for w in todo if study_name(w) in written)}

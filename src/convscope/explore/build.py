@@ -23,7 +23,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,11 @@ import torch
 from convscope import __version__, io
 from convscope.analysis.filters import first_conv, first_conv_weights
 from convscope.analysis.gabor import PARAM_NAMES, fit_filters
+from convscope.analysis.zf._common import Transform
+from convscope.analysis.zf.deconvnet import NoDeconvRule
+from convscope.analysis.zf.evolution import Evolution, feature_evolution_of_layers
+from convscope.analysis.zf.graph import Chain
+from convscope.analysis.zf.topk import Maxima, max_per_map_of_layers
 from convscope.errors import ConvscopeError, EnvironmentProblem
 from convscope.explore import images, pages
 from convscope.explore.assets import CSS, JS
@@ -314,6 +319,26 @@ def _filters(model: torch.nn.Module) -> dict[str, Any]:
     }
 
 
+def _shared_passes(
+    chain: Chain,
+    images: torch.Tensor,
+    transform: Transform,
+    steps: Sequence[int],
+    load: Callable[[int], torch.nn.Module],
+    resolved: dict[str, int],
+) -> tuple[dict[int, Maxima], dict[int, Evolution]]:
+    """Every explored layer's per-image maxima from one pass over the test images, and their
+    feature evolutions from one pass per snapshot, keyed by read index. No evolutions when a
+    layer has no deconvnet rule: :func:`layer_units` then works layer by layer."""
+    reads = list(dict.fromkeys(chain.resolve(i) for i in resolved.values()))
+    maxima = max_per_map_of_layers(chain, images, reads, transform=transform, block_output=False)
+    try:
+        evs = feature_evolution_of_layers(list(steps), load, images, reads, transform=transform)
+    except NoDeconvRule:
+        return maxima, {}
+    return maxima, dict(zip(reads, evs))
+
+
 def build_site(
     run_dir: str | Path | RunDir,
     out: str | Path | None = None,
@@ -431,7 +456,11 @@ def _build(
                 if first in names and chain.layers[chain.index(first)].module is not None
                 else None
             )
+            maxima, evolutions = _shared_passes(
+                chain, images_t, ctx.normalize, steps, load, resolved
+            )
             for n in names:
+                read = chain.resolve(resolved[n])
                 ly = layer_units(
                     chain,
                     n,
@@ -442,6 +471,8 @@ def _build(
                     steps,
                     load,
                     explored,
+                    maxima=maxima[read],
+                    evolution=evolutions.get(read),
                 )
                 tick(ly.n_units, f"computed {n}")
                 fl = filt if n == first else None

@@ -19,7 +19,7 @@ import torch
 
 from convscope.analysis.zf._common import Transform
 from convscope.analysis.zf.deconvnet import NoDeconvRule
-from convscope.analysis.zf.evolution import feature_evolution
+from convscope.analysis.zf.evolution import Evolution, feature_evolution
 from convscope.analysis.zf.graph import (
     AVGPOOL,
     BN,
@@ -32,7 +32,7 @@ from convscope.analysis.zf.graph import (
     Chain,
 )
 from convscope.analysis.zf.receptive import ReceptiveField, extract_patches, receptive_fields
-from convscope.analysis.zf.topk import TopK, max_per_map, topk_per_map
+from convscope.analysis.zf.topk import Maxima, TopK, max_per_map, topk_per_map
 from convscope.errors import ConvscopeError
 
 K = 9  # top images per unit, as in Zeiler & Fergus 2014, Fig. 2
@@ -228,6 +228,8 @@ def layer_units(
     steps: Sequence[int],
     load_model: Callable[[int], torch.nn.Module],
     explored: dict[int, str],
+    maxima: Maxima | None = None,
+    evolution: Evolution | None = None,
 ) -> LayerUnits:
     """Every number and image the explorer shows for layer ``name`` (see :class:`LayerUnits`).
 
@@ -235,6 +237,9 @@ def layer_units(
         images, labels: the test split ``(N, C, H, W)`` uint8 and ``(N,)``.
         steps, load_model: the snapshots for the evolution (at least one).
         explored: read index -> name of the explored layers (for input links).
+        maxima, evolution: this layer's per-image maxima over ``images``
+            (:func:`~convscope.analysis.zf.topk.max_per_map_of_layers`) and its feature
+            evolution, when already computed for several layers at once.
     """
     at = chain.index(name)
     idx = chain.resolve(at)
@@ -243,16 +248,29 @@ def layer_units(
         raise ConvscopeError(
             f"layer {name!r}: is a {kind} layer; the explorer shows conv and fully connected layers"
         )
-    t = topk_per_map(chain, images, idx, k=min(K, images.shape[0]), transform=transform)
+    read = chain.resolve(idx)
+    if maxima is None:
+        maxima = max_per_map(chain, images, read, transform=transform, block_output=False)
+    t = topk_per_map(
+        chain,
+        images,
+        read,
+        k=min(K, images.shape[0]),
+        transform=transform,
+        block_output=False,
+        maxima=maxima,
+    )
     if t.projection_patches is None and t.patches is not None:  # no deconvnet rule: grey
         zeros = torch.zeros(t.patches.shape, dtype=torch.float32)
         t = dataclasses.replace(t, projection_patches=zeros)
-    per_image, _, shape = max_per_map(chain, images, idx, transform=transform)
+    per_image, _, shape = maxima
     dead = (t.values[:, 0] <= 0).numpy()
     pim = per_image.numpy()
     counts, edges = histograms(pim)
     try:
-        ev = feature_evolution(list(steps), load_model, images, idx, transform=transform)
+        ev = evolution or feature_evolution(
+            list(steps), load_model, images, idx, transform=transform
+        )
     except NoDeconvRule:  # the strongest images still evolve; their projections are grey
         ev = feature_evolution(
             list(steps), load_model, images, idx, transform=transform, with_projections=False

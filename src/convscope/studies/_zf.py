@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
-from convscope.analysis.zf._common import FORWARD_BATCH, batches
 from convscope.analysis.zf.graph import Chain, trace_chain
 from convscope.analysis.zf.occlusion import mean_fill
+from convscope.analysis.zf.topk import Maxima, max_per_map_of_layers
 from convscope.errors import ConvscopeError
 from convscope.studies.base import FigureRef, RunContext, StudyResult
 
@@ -76,22 +76,53 @@ class _Context:
         self.hw = (int(self.dataset.image_shape[1]), int(self.dataset.image_shape[2]))
         self.fill = mean_fill(self.dataset.channel_stats()[0], self.normalize)
         self._preds: torch.Tensor | None = None
+        self._maxima: dict[int, Maxima] = {}
 
     @property
     def test(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.dataset.test.images, self.dataset.test.labels
 
+    def _test_pass(self) -> None:
+        """One pass of the final model over the test images: its predictions, and the
+        per-image maxima of every default layer (for top-k and whatever else reads them)."""
+        shapes = self.chain.output_shapes(tuple(self.dataset.test.images.shape[1:]))
+        idxs = [self.chain.resolve(i, True) for i in self.chain.default_layers()]
+        idxs = [i for i in idxs if len(shapes[i]) in (1, 3)]  # (M,) or (M, H, W) per image
+        preds: list[torch.Tensor] = []
+        self._maxima = max_per_map_of_layers(
+            self.chain,
+            self.dataset.test.images,
+            idxs,
+            transform=self.normalize,
+            block_output=False,
+            predictions=preds,
+        )
+        self._preds = torch.cat(preds).cpu()
+
     def predictions(self) -> torch.Tensor:
         """``(N_test,)`` predicted classes of the final model."""
         if self._preds is None:
-            out = []
-            with torch.no_grad():
-                for _, x in batches(
-                    self.dataset.test.images, self.chain, self.normalize, FORWARD_BATCH
-                ):
-                    out.append(self.model(x).argmax(1).cpu())
-            self._preds = torch.cat(out)
+            self._test_pass()
+        assert self._preds is not None
         return self._preds
+
+    def test_maxima(self, idxs: Sequence[int]) -> dict[int, Maxima]:
+        """Per-image maxima over the test images of the layers at chain indices ``idxs``
+        (already resolved), from the shared test pass where it read them."""
+        if self._preds is None:
+            self._test_pass()
+        missing = [i for i in idxs if i not in self._maxima]
+        if missing:
+            self._maxima.update(
+                max_per_map_of_layers(
+                    self.chain,
+                    self.dataset.test.images,
+                    missing,
+                    transform=self.normalize,
+                    block_output=False,
+                )
+            )
+        return {i: self._maxima[i] for i in idxs}
 
     def pick(self, classes: Sequence[int], per_class: int = 1) -> list[int]:
         """Test indices: per class, the first ``per_class`` correctly classified images

@@ -145,8 +145,11 @@ def analyze_group(
         if cls.scope != "group":
             raise ConfigError(f"analysis {cls.name!r} is not a group analysis")
         opts = make_options(cls, (options or {}).get(cls.name), f"analysis {cls.name}")
+        wall, cpu = time.perf_counter(), time.process_time()
         result = cls().run_group(ctx, opts)
+        timing = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
         doc = result_doc(cls, opts, result, {"run": None, "group": group})
+        doc["timing"] = timing
         path = ctx.dir / "analysis" / f"{cls.name}.json"
         io.write_json(path, doc)
         written[cls.name] = path

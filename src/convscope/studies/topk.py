@@ -35,8 +35,13 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
     images, labels = ctx.test
     arrays: dict[str, np.ndarray] = {}
     per_layer, figs, refusals = [], [], []
-    for i in ctx.layer_names(layers):
-        t = topk_per_map(ctx.chain, images, i, k=k, transform=ctx.normalize)
+    idxs = [ctx.chain.resolve(i, True) for i in ctx.layer_names(layers)]
+    # one pass over the test images for every layer's per-image maxima
+    maxima = ctx.test_maxima(idxs)
+    for i in idxs:
+        t = topk_per_map(
+            ctx.chain, images, i, k=k, transform=ctx.normalize, block_output=False, maxima=maxima[i]
+        )
         note = t.choices.get("projection")
         if isinstance(note, str):
             refusals.append(note)

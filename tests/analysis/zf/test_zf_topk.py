@@ -122,3 +122,23 @@ def test_ties_carry_no_class_information_and_partly_dead_maps_leave_purity() -> 
     assert torch.isnan(purity[0]) and 0 < float(purity[1]) <= 1
     want = torch.bincount(labels[top[1]]).max() / 9
     assert float(purity[1]) == pytest.approx(float(want))
+
+
+def test_one_pass_gives_every_layers_maxima_and_the_predictions() -> None:
+    """``max_per_map_of_layers(..., predictions=)``: the maxima of one layer at a time, and
+    the plain model's predicted classes (module forward, no chain code), batch by batch."""
+    from convscope.analysis.zf.graph import as_chain
+    from convscope.analysis.zf.topk import max_per_map, max_per_map_of_layers
+
+    model, shape = make_net("lenet5", seed=6)
+    images = torch.rand((23, *shape), generator=torch.Generator().manual_seed(7)).double()
+    chain = as_chain(model)
+    preds: list[torch.Tensor] = []
+    both = max_per_map_of_layers(chain, images, ["conv1", "conv2"], batch_size=5, predictions=preds)
+    for name in ("conv1", "conv2"):
+        v, p, s = max_per_map(model, images, name, batch_size=5)
+        got = both[chain.resolve(name)]
+        assert torch.equal(got[0], v) and torch.equal(got[1], p) and got[2] == s
+    with torch.no_grad():
+        want = model.eval()(images).argmax(1)
+    assert torch.equal(torch.cat(preds), want)

@@ -81,9 +81,11 @@ def max_per_map_of_layers(
     batch_size: int = FORWARD_BATCH,
     block_output: bool = True,
     device: str | torch.device | None = None,
+    predictions: list[torch.Tensor] | None = None,
 ) -> dict[int, Maxima]:
     """:func:`max_per_map` of several layers from one forward pass over ``images``; keyed by
-    each layer's chain index (after :meth:`Chain.resolve`)."""
+    each layer's chain index (after :meth:`Chain.resolve`). With ``predictions`` (a list),
+    the pass runs to the logits and appends each batch's predicted classes ``(B,)`` to it."""
     chain = chain_on(model, device)
     check_images(images)
     idxs = sorted({chain.resolve(ly, block_output) for ly in layers})
@@ -91,7 +93,9 @@ def max_per_map_of_layers(
     poss: dict[int, list[torch.Tensor]] = {i: [] for i in idxs}
     shapes: dict[int, tuple[int, ...]] = {}
     for _, x in batches(images, chain, transform, batch_size):
-        acts = chain.run(x, taps=idxs, to_end=False)[0]
+        acts, logits = chain.run(x, taps=idxs, to_end=predictions is not None)
+        if predictions is not None:
+            predictions.append(logits.argmax(1))
         for idx in idxs:
             act = acts[idx]
             shapes[idx] = tuple(act.shape[1:])
@@ -107,9 +111,9 @@ def max_per_map_of_layers(
                     f"layer {chain.layers[idx].name!r}: output {tuple(act.shape)}; expected "
                     "(B, C, H, W) or (B, C)"
                 )
-            vals[idx].append(v.cpu())
-            poss[idx].append(p.cpu())
-    return {i: (torch.cat(vals[i]), torch.cat(poss[i]), shapes[i]) for i in idxs}
+            vals[idx].append(v)  # kept on the device until the end: no sync per batch
+            poss[idx].append(p)
+    return {i: (torch.cat(vals[i]).cpu(), torch.cat(poss[i]).cpu(), shapes[i]) for i in idxs}
 
 
 TIE_SEED = 0  # seed of the permutation that orders equal maxima (see :func:`rank_images`)

@@ -120,7 +120,7 @@ def build_document(exp: Experiment, figs: FigureSink, out_label: str) -> Documen
     sections = [section_summary(claims)] if exp.claims else []
     sections.extend(_chaptered(units, exp.chapters))
     sections.append(section_runs(exp, out_label))
-    sections.append(section_method(gns, [(c.quote, c.rule) for c in exp.claims]))
+    sections.append(section_method(gns, [(c.quote, c.rule) for c in exp.claims], exp))
     for sec in (x for top in sections for x in top.walk()):
         if sec.id != "sec-summary":  # the claims table is the page's summary: never folded
             sec.blocks = fold_long_tables(sec.blocks)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from convscope.report import claims as claim_rules
@@ -96,7 +97,42 @@ def section_runs(exp: Experiment, out_label: str) -> Section:
     return s
 
 
-def section_method(groups: Sequence[GroupNumbers], rules: Sequence[tuple[str, str]]) -> Section:
+def timing_rows(exp: Experiment) -> list[list[str]]:
+    """One row per saved study result that recorded its cost (``doc["timing"]``): the analysis,
+    where it ran, its wall and CPU seconds; a last row with the totals."""
+    from convscope.report.sections.analysis import load_saved, saved_results
+
+    rows: list[list[str]] = []
+    seen: set[Path] = set()
+    total_wall = total_cpu = 0.0
+    for e in exp.entries:
+        for name in e.names:
+            for run, path in saved_results(exp, e, name):
+                if path in seen:
+                    continue
+                seen.add(path)
+                try:
+                    saved = load_saved(path)
+                except (ValueError, OSError):
+                    continue
+                timing = (saved or {}).get("timing")
+                if not isinstance(timing, dict):
+                    continue
+                wall, cpu = timing.get("wall_s"), timing.get("cpu_s")
+                where = f"`{run.label}`" if run is not None else f"group `{e.group}`"
+                rows.append([f"`{name}`", where, _f(wall, ".1f"), _f(cpu, ".1f")])
+                total_wall += float(wall or 0.0)
+                total_cpu += float(cpu or 0.0)
+    if rows:
+        rows.append(["**all**", "", _f(total_wall, ".1f"), _f(total_cpu, ".1f")])
+    return rows
+
+
+def section_method(
+    groups: Sequence[GroupNumbers],
+    rules: Sequence[tuple[str, str]],
+    exp: Experiment | None = None,
+) -> Section:
     s = Section("sec-method", "", "How the numbers are computed")
     items = list(stats.CHOICES.values())
     for gn in groups:
@@ -112,6 +148,15 @@ def section_method(groups: Sequence[GroupNumbers], rules: Sequence[tuple[str, st
                 [Bullets([f"“{q}”: {claim_rules.rule_text(r)}" for q, r in rules], "text")],
             )
         )
+    timings = timing_rows(exp) if exp is not None else []
+    if timings:
+        s.blocks.append(
+            Para(
+                "What each analysis cost when it ran (wall-clock seconds, and the CPU seconds of "
+                "its process, all threads), as recorded in its analysis/*.json:"
+            )
+        )
+        s.blocks.append(Table(["analysis", "run", "wall time (s)", "CPU time (s)"], timings))
     s.blocks.append(
         Para(
             "Every number in this report is read from the run directories under this output "
