@@ -22,6 +22,7 @@ ANALYSES = (
     "occlusion",
     "invariance",
     "correspondence",
+    "sanity",
 )
 
 
@@ -98,10 +99,11 @@ def test_a_layer_without_a_rule_refuses_only_the_projections(
         "occlusion": "ran",
         "invariance": "ran",
         "correspondence": "ran",
+        "sanity": "ran",
     }
     refused = [line for line in table if " refused " in line]
     assert all("layer 2 (Tanh) has no projection rule" in line for line in refused)
-    assert table[-1] == "6 ran, 2 refused, 0 failed"
+    assert table[-1] == "7 ran, 2 refused, 0 failed"
     topk = json.loads((run / "analysis" / "topk.json").read_text())
     assert "saturating" in topk["numbers"]["per_layer"][0]["projection"]
     assert main(["explore", str(run), "-q"]) == 0  # tiles and histograms: forward only

@@ -116,7 +116,7 @@ def prepare(ctx: RunContext, opts: Any) -> Prepared:
         opts.occlusion_stride,
     )
     wanted = list(opts.methods or METHODS)
-    limits = {m: r for m, r in captum_limits(model).items() if m in wanted}
+    limits = {m: r for m, r in captum_limits(model, conv).items() if m in wanted}
     methods = make_methods([m for m in wanted if m not in limits], setup)
     return Prepared(
         model,

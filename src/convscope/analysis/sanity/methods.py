@@ -99,9 +99,11 @@ def cam_layer(model: nn.Module, conv: str) -> str:
     return ly.name if ly.module is not None else conv
 
 
-def captum_limits(model: nn.Module) -> dict[str, str]:
-    """Per method Captum cannot handle for ``model``, one line saying why (else empty)."""
-    from convscope.analysis.zf.graph import RECTIFIERS, trace_chain
+def captum_limits(model: nn.Module, conv_layer: str | None = None) -> dict[str, str]:
+    """Per method Captum (or the deconvnet, at ``conv_layer``) cannot handle for ``model``, one
+    line saying why (else empty)."""
+    from convscope.analysis.zf.deconvnet import NoDeconvRule, projection_rules
+    from convscope.analysis.zf.graph import NONLINEAR, trace_chain
 
     try:
         chain = trace_chain(model)
@@ -110,15 +112,21 @@ def captum_limits(model: nn.Module) -> dict[str, str]:
     bad = [
         f"{ly.name} ({type(ly.module).__name__ if ly.module is not None else 'a function'})"
         for ly in chain.layers
-        if ly.kind in RECTIFIERS and type(ly.module) is not nn.ReLU
+        if ly.kind in NONLINEAR and type(ly.module) is not nn.ReLU
     ]
+    out: dict[str, str] = {}
+    if conv_layer is not None:
+        try:
+            projection_rules(chain, chain.resolve(conv_layer))
+        except (NoDeconvRule, ConvscopeError) as e:
+            out["deconvnet"] = f"{e}; not computed"
     if not bad:
-        return {}
+        return out
     what = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
-    return {
+    return out | {
         m: f"Captum's guided-backprop rule hooks nn.ReLU modules only; this model "
-        f"rectifies with something else at {what}, where the rule would silently fall back to the plain "
-        f"gradient; not computed"
+        f"has another nonlinearity at {what}, where the rule would silently fall back to the "
+        "plain gradient; not computed"
         for m in RELU_RULE_METHODS
     }
 
