@@ -70,15 +70,23 @@ def compare_file(a: Path, b: Path, rel: str) -> list[str]:
     return out
 
 
+BOOKKEEPING = ("convscope_run.json", ".convscope-explore")  # which ran / what a site wrote
+
+
+def _files(root: Path) -> set[str]:
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.endswith(BOOKKEEPING)
+    }
+
+
 def compare_dirs(before: Path, after: Path) -> tuple[int, list[str]]:
-    files_a = {p.relative_to(before).as_posix() for p in before.rglob("*") if p.is_file()}
-    files_b = {p.relative_to(after).as_posix() for p in after.rglob("*") if p.is_file()}
+    files_a, files_b = _files(before), _files(after)
     diffs = [f"{r}: only in before" for r in sorted(files_a - files_b)]
     diffs += [f"{r}: only in after" for r in sorted(files_b - files_a)]
     both = sorted(files_a & files_b)
     for rel in both:
-        if rel.endswith("convscope_run.json") or rel.endswith(".convscope-explore"):
-            continue  # bookkeeping: which analyses ran, what the site wrote
         diffs += compare_file(before / rel, after / rel, rel)
     return len(both), diffs
 
