@@ -88,7 +88,8 @@ def last_conv(model: nn.Module) -> str:
 
 def cam_layer(model: nn.Module, conv: str) -> str:
     """The module whose output is ``conv``'s block output (its ``nn.ReLU``), as Grad-CAM reads
-    the rectified feature maps; ``conv`` itself where that rectifier is not a module."""
+    the rectified feature maps; ``conv`` itself where that rectifier is not a module of its own
+    (a function, or a module called more than once: its graph name is not a module path)."""
     from convscope.analysis.zf.graph import trace_chain
 
     try:
@@ -96,7 +97,8 @@ def cam_layer(model: nn.Module, conv: str) -> str:
         ly = chain.layers[chain.resolve(conv)]
     except ConvscopeError:
         return conv
-    return ly.name if ly.module is not None else conv
+    own = ly.module is not None and ly.name in dict(model.named_modules())
+    return ly.name if own else conv
 
 
 def captum_limits(model: nn.Module, conv_layer: str | None = None) -> dict[str, str]:
