@@ -107,3 +107,30 @@ def test_a_layer_without_a_rule_refuses_only_the_projections(
     topk = json.loads((run / "analysis" / "topk.json").read_text())
     assert "saturating" in topk["numbers"]["per_layer"][0]["projection"]
     assert main(["explore", str(run), "-q"]) == 0  # tiles and histograms: forward only
+
+
+UNTRACEABLE = """
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self, in_channels=1, num_classes=10):
+        super().__init__()
+        self.c, self.fc = nn.Conv2d(in_channels, 4, 3), nn.Linear(4, num_classes)
+
+    def forward(self, x):
+        h = self.c(x)
+        if h.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
+            h = h.relu()
+        return self.fc(h.mean((2, 3)))
+"""
+
+
+def test_a_model_the_graph_cannot_trace_still_trains(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "untraceable.py").write_text(UNTRACEABLE)
+    argv = ["train", "--model", f"{tmp_path / 'untraceable.py'}:Net", "--data", "digits"]
+    argv += ["--iterations", "4", "--activation-stats-every", "2", "--out", str(tmp_path / "r")]
+    assert main([*argv, "-q", "--threads", "1"]) == 0
+    off = [r.getMessage() for r in caplog.records if "activation statistics off" in r.getMessage()]
+    assert len(off) == 1 and "cannot be traced" in off[0]

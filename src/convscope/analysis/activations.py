@@ -290,6 +290,7 @@ class ActivationStatsCallback:
         self.size = size
         self.bins = bins
         self._meter: ActivationMeter | None = None
+        self._off = False
 
     def __call__(self, ctx: Any) -> None:
         if self._meter is None:
@@ -297,7 +298,14 @@ class ActivationStatsCallback:
             # the loop's memory format (channels-last unless the model cannot run it)
             x = x.contiguous(memory_format=model_memory_format(ctx.model))
             self._meter = ActivationMeter(x, self.bins)
-        row = self._meter.measure(ctx.model, ctx.step)
+        if self._off:
+            return
+        try:
+            row = self._meter.measure(ctx.model, ctx.step)
+        except ConvscopeError as e:  # a model the layer graph cannot trace: train without
+            self._off = True
+            log.warning("activation statistics off for this run: %s", e)
+            return
         if getattr(ctx, "tb", None) is not None:
             write_tensorboard(ctx.tb, row)
         ctx.records.append(STREAM, row)
