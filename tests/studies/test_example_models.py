@@ -28,12 +28,18 @@ ANALYSES = (
 
 @pytest.fixture(scope="module")
 def rgb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from conftest import write_image_folders
+    """A 3-class 32x32 RGB image-folder set (6 train, 5 test images per class)."""
+    import numpy as np
+    from PIL import Image
 
     root = tmp_path_factory.mktemp("rgb") / "data"
-    write_image_folders(
-        root, classes=("cat", "dog", "ship"), n_train=6, n_test=5, size=(32, 32), mode="RGB"
-    )
+    rng = np.random.default_rng(0)
+    for split, n in (("Train", 6), ("Test", 5)):
+        for c in ("cat", "dog", "ship"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                a = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+                Image.fromarray(a).save(root / split / c / f"img{i:03d}.png")
     return root
 
 
