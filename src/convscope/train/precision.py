@@ -31,11 +31,13 @@ differently, and that is then another run.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Literal
 
 import torch
 
+from convscope.errors import ConfigError
 from convscope.hardware import features
 
 Precision = Literal["auto", "fp32", "bf16"]
@@ -56,6 +58,26 @@ def device_type(device: str) -> str:
     return device
 
 
+@functools.cache
+def cell_runs_bf16(model: str, device_kind: str) -> bool:
+    """Whether this machine's kernels run a recurrent ``model`` cell in bf16 at all: some
+    oneDNN builds have no bf16 LSTM primitive for some CPUs ("could not create a primitive
+    descriptor for the LSTM forward propagation primitive"). Probed once per process with a
+    tiny cell, forward and backward; True for non-recurrent models."""
+    if model not in RECURRENT:
+        return True
+    cell = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[model](4, 8)
+    try:
+        cell = cell.to(device_kind)
+        x = torch.randn(3, 2, 4, device=device_kind, requires_grad=True)
+        with torch.autocast(device_kind, dtype=torch.bfloat16):
+            y, _ = cell(x)
+        y.float().sum().backward()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _measured_faster(model: str, hidden_size: int | None) -> bool:
     if model in RECURRENT:
         return (hidden_size or 0) >= BF16_MIN_HIDDEN[model]
@@ -64,11 +86,18 @@ def _measured_faster(model: str, hidden_size: int | None) -> bool:
 
 def resolve(precision: str, model: str, device: str, hidden_size: int | None = None) -> str:
     """The precision a run of ``model`` (recurrent: with ``hidden_size`` units) trains at."""
+    if precision == "bf16" and not cell_runs_bf16(model, device_type(device)):
+        raise ConfigError(
+            f"config key 'precision': bf16, but this machine's kernels cannot run an {model} "
+            "cell in bf16 (no bf16 primitive); expected fp32 or auto"
+        )
     if precision in ("fp32", "bf16"):
         return precision
     if precision != "auto":
         raise ValueError(f"unknown precision {precision!r}")
     if not _measured_faster(model, hidden_size):
+        return "fp32"
+    if not cell_runs_bf16(model, device_type(device)):
         return "fp32"
     return "bf16" if features(device_type(device)).bf16_fast else "fp32"
 
@@ -84,6 +113,8 @@ def explain(precision: str, model: str, device: str, hidden_size: int | None = N
         return f"{got} (auto: {model} below {n} hidden units trains slower in bf16)"
     if not _measured_faster(model, hidden_size):
         return f"{got} (auto: model {model!r} is not measured faster in bf16)"
+    if not cell_runs_bf16(model, device_type(device)):
+        return f"{got} (auto: this machine's kernels cannot run an {model} cell in bf16)"
     return f"{got} (auto: {f.reason})"
 
 
