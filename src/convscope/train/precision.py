@@ -37,7 +37,6 @@ from typing import Literal
 
 import torch
 
-from convscope.errors import ConfigError
 from convscope.hardware import features
 
 Precision = Literal["auto", "fp32", "bf16"]
@@ -86,11 +85,6 @@ def _measured_faster(model: str, hidden_size: int | None) -> bool:
 
 def resolve(precision: str, model: str, device: str, hidden_size: int | None = None) -> str:
     """The precision a run of ``model`` (recurrent: with ``hidden_size`` units) trains at."""
-    if precision == "bf16" and not cell_runs_bf16(model, device_type(device)):
-        raise ConfigError(
-            f"config key 'precision': bf16, but this machine's kernels cannot run an {model} "
-            "cell in bf16 (no bf16 primitive); expected fp32 or auto"
-        )
     if precision in ("fp32", "bf16"):
         return precision
     if precision != "auto":
