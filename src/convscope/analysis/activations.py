@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from convscope.analysis.hook_points import DEAD_RULES, HookPoint, find_hook_points, take
-from convscope.analysis.zf.graph import Chain, as_chain, eval_mode
+from convscope.analysis.zf.graph import Chain, as_chain
 from convscope.config import TrainConfig
 from convscope.errors import ConvscopeError
 from convscope.train.memory_format import model_memory_format
@@ -188,7 +188,7 @@ def stats_row(
 ) -> dict[str, Any]:
     """One record from captured activations (:func:`convscope.analysis.hook_points.capture`):
     ``{"step", "n_images", "layers": {name: layer_stats}, "points": {name: where it was
-    hooked}}``."""
+    taken}}``."""
     layers = {p.name: layer_stats(acts[p.name], p.kind, bins) for p in points}
     return _row(step, next(iter(acts.values())).shape[0], layers, points)
 
@@ -222,7 +222,7 @@ class ActivationMeter:
                 ", ".join(f"{p.name}={p.module or '<model>'}" for p in self.points),
             )
         points = self.points
-        with torch.no_grad(), eval_mode(model):
+        with torch.no_grad():  # the graph runs in eval mode itself
             taps, _ = chain.run(self.x, [p.index for p in points], to_end=False)
         layers = {
             p.name: layer_stats(take(taps[p.index], chain, p), p.kind, self.bins) for p in points
@@ -413,7 +413,7 @@ def dead_units(
     points = [p for p in points if p.kind != "logits"]
     maxima: dict[str, torch.Tensor] = {}
     minima: dict[str, torch.Tensor] = {}
-    with torch.no_grad(), eval_mode(model):
+    with torch.no_grad():  # the graph runs in eval mode itself
         for i in range(0, images.shape[0], batch_size):
             x = normalize(images[i : i + batch_size].to(device))
             taps, _ = chain.run(x, [p.index for p in points], to_end=False)

@@ -154,6 +154,6 @@ def capture(
         ones, ``(B, T, H)`` for recurrent ones.
     """
     chain = as_chain(model)
-    with torch.no_grad(), eval_mode(chain.model):
+    with torch.no_grad():  # the graph runs in eval mode itself
         taps, _ = chain.run(x, [p.index for p in points], to_end=False)
     return {p.name: take(taps[p.index], chain, p) for p in points}
