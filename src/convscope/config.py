@@ -118,6 +118,11 @@ def parse_model_args(value: Any, key: str = "model_args") -> dict[str, Any]:
             raise ConfigError(
                 f"config key '{key}.{k}': expected a boolean, integer, finite number or string, "
                 f"got {v!r}"
+                + (
+                    "; to sweep it, put the list in a group's grid table"
+                    if isinstance(v, list)
+                    else ""
+                )
             )
     return dict(value)
 

@@ -60,6 +60,8 @@ def test_model_args_reach_the_factory_and_the_identity(factory: str) -> None:
         build_model(from_flat({"model_args": "width=3"}).model, (1, 8, 8), 10)
     with pytest.raises(ConfigError, match="expected name=value pairs"):
         parse_model_args("width")
+    with pytest.raises(ConfigError, match="to sweep it, put the list in a group's grid table"):
+        parse_model_args({"width": [4, 8]})
 
 
 def test_builtin_models_keep_their_identity() -> None:
