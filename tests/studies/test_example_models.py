@@ -60,7 +60,10 @@ def test_example_model_passes_every_analysis_and_explore(
     capsys.readouterr()
     assert main(["analyze", str(run)]) == 0
     out = capsys.readouterr().out
-    assert f"{len(ANALYSES)} ran, 0 refused, 0 failed" in out
+    # every built-in analysis ran (another test may have registered one more: it ran too)
+    assert out.rstrip().endswith("ran, 0 refused, 0 failed")
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines() if "  ran " in line}
+    assert all(rows.get(a) == "ran" for a in ANALYSES), rows
     for a in ANALYSES:
         doc = json.loads((run / "analysis" / f"{a}.json").read_text())
         assert doc["timing"]["wall_s"] > 0 and doc["timing"]["cpu_s"] >= 0
@@ -96,6 +99,7 @@ def test_a_layer_without_a_rule_refuses_only_the_projections(
     out = capsys.readouterr().out
     table = out[out.index("analysis  ") :].splitlines()
     status = {line.split()[0]: line.split()[1] for line in table[1:-1]}
+    status = {k: v for k, v in status.items() if k in ANALYSES}  # the built-in ones
     assert status == {
         "filters": "ran",
         "activations": "ran",
@@ -109,7 +113,7 @@ def test_a_layer_without_a_rule_refuses_only_the_projections(
     }
     refused = [line for line in table if " refused " in line]
     assert all("layer 2 (Tanh) has no projection rule" in line for line in refused)
-    assert table[-1] == "7 ran, 2 refused, 0 failed"
+    assert table[-1].endswith("ran, 2 refused, 0 failed")
     topk = json.loads((run / "analysis" / "topk.json").read_text())
     assert "saturating" in topk["numbers"]["per_layer"][0]["projection"]
     assert main(["explore", str(run), "-q"]) == 0  # tiles and histograms: forward only
