@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from convscope.studies import _across_io
-from convscope.studies._across_io import group_runs, write_group
+from convscope.studies.across.files import group_runs, write_group
 
 
 def main() -> None:

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import torch
 
-from convscope.analysis.activations import ActivationStatsCallback
 from convscope.config import TrainConfig, from_flat
 from convscope.data.base import Dataset, Normalize, Split
 from convscope.models import LeNet5
 from convscope.runs import RunDir
+from convscope.studies.activations.compute import ActivationStatsCallback
 from convscope.train.loop import Records, StepContext
 from convscope.train.steps import batch_indices, make_optimizer, train_step
 

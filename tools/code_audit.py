@@ -42,9 +42,9 @@ def floor_of(mod: str) -> int | None:
     best: tuple[int, int] | None = None
     for i, names in enumerate(FLOORS):
         for n in names:
-            if mod == n or mod.startswith(n + "."):
-                if best is None or len(n) > best[1]:
-                    best = (i, len(n))
+            hit = mod == n or mod.startswith(n + ".")
+            if hit and (best is None or len(n) > best[1]):
+                best = (i, len(n))
     return None if best is None else best[0]
 
 
@@ -101,7 +101,6 @@ def long_functions(tree: ast.AST, lines: list[str]) -> list[tuple[str, int, int,
 
 def audit(src: Path) -> dict:
     modules, functions, back = [], [], []
-    study_files: dict[str, set[str]] = {}
     files = sorted((src / "convscope").rglob("*.py"))
     texts = {}
     for p in files:
@@ -140,11 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     r = audit(a.src)
     print(f"{r['n_modules']} modules, {r['n_lines']} lines under {a.src}/convscope")
     unmarked = [m for m in r["modules_over"] if not m["marked"]]
-    print(f"\nmodules over {MODULE_LINES} lines: {len(unmarked)} (+{len(r['modules_over']) - len(unmarked)} with a reason)")
+    print(
+        f"\nmodules over {MODULE_LINES} lines: {len(unmarked)} (+{len(r['modules_over']) - len(unmarked)} with a reason)"
+    )
     for m in r["modules_over"]:
         print(f"  {m['lines']:5d}  {m['module']}{'  (reason given)' if m['marked'] else ''}")
     unmarked = [f for f in r["functions_over"] if not f["marked"]]
-    print(f"\nfunctions over {FUNCTION_LINES} lines: {len(unmarked)} (+{len(r['functions_over']) - len(unmarked)} with a reason)")
+    print(
+        f"\nfunctions over {FUNCTION_LINES} lines: {len(unmarked)} (+{len(r['functions_over']) - len(unmarked)} with a reason)"
+    )
     for f in r["functions_over"]:
         print(f"  {f['lines']:5d}  {f['function']}{'  (reason given)' if f['marked'] else ''}")
     print(f"\nimports running back up: {len(r['imports_back_up'])}")

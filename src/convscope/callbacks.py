@@ -14,7 +14,7 @@ def config_callbacks(cfg: RunConfig) -> list[Callback]:
     """Activation statistics every ``train.activation_stats_every`` steps when it is > 0."""
     callbacks: list[Callback] = []
     if cfg.train.activation_stats_every > 0:
-        from convscope.analysis.activations import ActivationStatsCallback
+        from convscope.studies.activations.compute import ActivationStatsCallback
 
         callbacks.append(
             ActivationStatsCallback(

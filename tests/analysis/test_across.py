@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convscope.analysis.across import dead_over_training, half_dead_step, relative_change
 from convscope.errors import ConvscopeError
+from convscope.studies.across.compute import dead_over_training, half_dead_step, relative_change
 
 
 def test_pure_helpers_against_brute_force() -> None:

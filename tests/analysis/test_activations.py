@@ -16,7 +16,12 @@ import torch.nn.functional as F
 from hook_checks import no_hooks_left
 from torch import nn
 
-from convscope.analysis.activations import (
+from convscope.analysis.hook_points import capture, find_hook_points
+from convscope.config import RunConfig
+from convscope.data.base import Dataset, Normalize, Split
+from convscope.errors import ConvscopeError
+from convscope.models import LeNet5, RowRNN
+from convscope.studies.activations.compute import (
     PERCENTILES,
     ActivationMeter,
     ActivationStatsCallback,
@@ -27,11 +32,6 @@ from convscope.analysis.activations import (
     stats_row,
     write_tensorboard,
 )
-from convscope.analysis.hook_points import capture, find_hook_points
-from convscope.config import RunConfig
-from convscope.data.base import Dataset, Normalize, Split
-from convscope.errors import ConvscopeError
-from convscope.models import LeNet5, RowRNN
 from convscope.train.loop import StepContext
 
 

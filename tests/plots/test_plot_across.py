@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from convscope.errors import ConvscopeError
-from convscope.plots.across import plot_over_training, plot_seed_dots
+from convscope.studies.across.figures import plot_over_training, plot_seed_dots
 
 
 def test_seed_dots_draw_every_finite_seed() -> None:

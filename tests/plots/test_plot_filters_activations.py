@@ -7,13 +7,13 @@ import pytest
 from matplotlib.figure import Figure
 
 from convscope.errors import ConvscopeError
-from convscope.plots.activations import (
+from convscope.studies.activations.figures import (
     drop_exact_zeros,
     plot_activation_ridgeline,
     plot_activation_stats,
     plot_recurrent_steps,
 )
-from convscope.plots.filters import plot_filter_grid, plot_filter_strip, plot_gabor_fits
+from convscope.studies.filters.figures import plot_filter_grid, plot_filter_strip, plot_gabor_fits
 
 
 def _images(fig: Figure) -> list:

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from convscope import io
-from convscope.analysis.across import RunRef
-from convscope.analysis.across_summary import markdown, summarize
-from convscope.studies._across_io import collect, run_numbers, write_group
+from convscope.studies.across.compute import RunRef
+from convscope.studies.across.files import collect, run_numbers, write_group
+from convscope.studies.across.summary import markdown, summarize
 
 SCALE = {"conv1": 0.5, "fc1": 0.25, "fc2": 2.0}
 
@@ -137,10 +137,10 @@ def test_real_runs_agree_with_a_forward_pass_and_the_parameters(tmp_path: Path) 
     """Two short LeNet5 runs on the built-in digits: the dead fractions read from the records
     equal those of a forward pass of the final snapshot over the same fixed images, and the
     weight changes equal torch.linalg.norm over each module's parameters."""
-    from convscope.analysis.activations import dead_units, fixed_batch_indices
     from convscope.callbacks import config_callbacks
     from convscope.config import from_flat
     from convscope.runs import RunDir
+    from convscope.studies.activations.compute import dead_units, fixed_batch_indices
     from convscope.train.loop import train
 
     flat = {

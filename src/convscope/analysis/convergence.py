@@ -74,7 +74,7 @@ def convergence_table(
 
     Args:
         arrays: ``steps (S,)`` and ``"<layer>.<stat>" (S,)``, as
-            :func:`convscope.analysis.activations.rows_to_arrays` writes them.
+            :func:`convscope.studies.activations.compute.rows_to_arrays` writes them.
         layers: layer names in network order.
         kinds: layer name -> ``"conv"``, ``"linear"``, ``"recurrent"``, ``"logits"``.
 

@@ -2,7 +2,7 @@
 
 A unit's images go into one sprite sheet (rows of equal cells, no gaps); pages show one cell of
 it with CSS (see :func:`convscope.explore.pages.cell`). Projections use the figures' colour rule
-(:func:`convscope.plots.zf.signed_to_unit`: grey = 0); images are shown as they are.
+(:func:`convscope.plots.images.signed_to_unit`: grey = 0); images are shown as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from convscope.plots.zf import image_to_unit, signed_to_unit
+from convscope.plots.images import image_to_unit, signed_to_unit
 
 
 def to_rgb8(img: np.ndarray, signed: bool) -> np.ndarray:

@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convscope.analysis.activations import dead_units
 from convscope.analysis.hook_points import capture, find_hook_points
 from convscope.analysis.zf.deconvnet import NoDeconvRule, Units, project, projection_rules
 from convscope.analysis.zf.graph import trace_chain
@@ -26,6 +25,7 @@ from convscope.analysis.zf.occlusion import occlusion_maps, occlusion_masks
 from convscope.analysis.zf.topk import topk_per_map
 from convscope.config import ModelConfig
 from convscope.models import build_model
+from convscope.studies.activations.compute import dead_units
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ("fast_cifar_net", "mobile_net", "vgg_groupnorm")

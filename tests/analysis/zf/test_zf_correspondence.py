@@ -7,13 +7,13 @@ import pytest
 import torch
 from zf_nets import make_net
 
-from convscope.analysis.zf.correspondence import (
+from convscope.errors import ConvscopeError
+from convscope.studies.correspondence.compute import (
     correspondence,
     correspondence_summary,
     default_regions,
     sign_hamming,
 )
-from convscope.errors import ConvscopeError
 
 
 def test_default_regions_28() -> None:
@@ -99,7 +99,7 @@ def test_correspondence_errors() -> None:
 
 
 def test_the_class_is_chosen_by_name_and_the_choice_is_explained() -> None:
-    from convscope.analysis.zf.correspondence import choose_class
+    from convscope.studies.correspondence.compute import choose_class
 
     cifar = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog"]
     assert choose_class(cifar, None)[0] == "dog"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from zf_nets import make_net
 
-from convscope.analysis.zf.invariance import (
+from convscope.studies.invariance.compute import (
     invariance_curves,
     invariance_summary,
     transform_images,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from convscope.plots import zf as pz
+from convscope.plots import images as pz
+from convscope.studies.correspondence.figures import correspondence_table_figure
+from convscope.studies.evolution.figures import evolution_grid
+from convscope.studies.invariance.figures import invariance_figure
+from convscope.studies.occlusion.figures import occlusion_figure
+from convscope.studies.topk.figures import topk_grid
 
 
 def test_signed_to_unit_puts_zero_at_grey() -> None:
@@ -19,15 +24,15 @@ def test_figures_render(tmp_path) -> None:  # noqa: ANN001
     rng = np.random.default_rng(0)
     classes = [f"c{i}" for i in range(10)]
     figs = {
-        "topk": pz.topk_grid(
+        "topk": topk_grid(
             rng.normal(size=(5, 9, 3, 8, 8)),
             rng.integers(0, 256, size=(5, 9, 3, 8, 8), dtype=np.uint8),
             maps=[0, 3, 5, 7, 9],
             title="conv2",
         ),
-        "topk_noimg": pz.topk_grid(rng.normal(size=(2, 4, 1, 6, 6))),
-        "evolution": pz.evolution_grid(rng.normal(size=(4, 3, 1, 12, 12)), [0, 10, 100]),
-        "occlusion": pz.occlusion_figure(
+        "topk_noimg": topk_grid(rng.normal(size=(2, 4, 1, 6, 6))),
+        "evolution": evolution_grid(rng.normal(size=(4, 3, 1, 12, 12)), [0, 10, 100]),
+        "occlusion": occlusion_figure(
             rng.integers(0, 256, size=(2, 1, 28, 28), dtype=np.uint8),
             rng.normal(size=(2, 11, 11)),
             rng.uniform(size=(2, 11, 11)),
@@ -40,7 +45,7 @@ def test_figures_render(tmp_path) -> None:  # noqa: ANN001
             map_index=[5, 6],
             layer="relu2",
         ),
-        "invariance": pz.invariance_figure(
+        "invariance": invariance_figure(
             {"translate_y": np.arange(-2, 3), "rotate": np.array([-10.0, 0.0, 10.0])},
             {
                 k: {
@@ -54,7 +59,7 @@ def test_figures_render(tmp_path) -> None:  # noqa: ANN001
             labels=[0, 1, 2],
             classes=classes,
         ),
-        "table": pz.correspondence_table_figure(
+        "table": correspondence_table_figure(
             ["centre", "random"], ["relu1", "relu3"], [["0.1 ± 0.0", "0.2 ± 0.1"]] * 2
         ),
     }

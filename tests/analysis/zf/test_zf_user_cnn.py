@@ -9,7 +9,10 @@ from zf_nets import autograd_projection, randomize_bn
 from convscope.analysis import zf
 from convscope.config import ModelConfig
 from convscope.models import build_model
-from convscope.plots import zf as pz
+from convscope.studies.correspondence.compute import correspondence, correspondence_summary
+from convscope.studies.evolution.figures import evolution_grid
+from convscope.studies.invariance.compute import invariance_curves, invariance_summary
+from convscope.studies.topk.figures import topk_grid
 
 
 def test_every_analysis_on_small_bn_cnn(tmp_path) -> None:  # noqa: ANN001
@@ -44,13 +47,13 @@ def test_every_analysis_on_small_bn_cnn(tmp_path) -> None:  # noqa: ANN001
             x if layer != "fc1" else None,
         )
         torch.testing.assert_close(t.projections[0, 0], want, rtol=1e-4, atol=1e-5)
-        pz.topk_grid(t.projection_patches, t.patches, maps=t.maps).savefig(
+        topk_grid(t.projection_patches, t.patches, maps=t.maps).savefig(
             tmp_path / f"{layer}.png", dpi=30
         )
 
     ev = zf.feature_evolution([0, 1], lambda s: model, images, "conv3", maps=[0, 1], transform=tf)
     assert torch.equal(ev.image_index[:, 0], ev.image_index[:, 1])
-    pz.evolution_grid(ev.projections, ev.steps).savefig(tmp_path / "evo.png", dpi=30)
+    evolution_grid(ev.projections, ev.steps).savefig(tmp_path / "evo.png", dpi=30)
 
     occ = zf.occlusion_maps(
         model, images[:2], labels[:2], "conv3", transform=tf, fill=[0.1, 0.2, 0.3]
@@ -59,11 +62,11 @@ def test_every_analysis_on_small_bn_cnn(tmp_path) -> None:  # noqa: ANN001
     s = zf.occlusion_summary(occ, (32, 32), [str(i) for i in range(10)])
     assert s["observation"]
 
-    inv = zf.invariance_curves(model, images[:5], labels[:5], transform=tf)
+    inv = invariance_curves(model, images[:5], labels[:5], transform=tf)
     assert (inv.low_layer, inv.high_layer) == ("relu1", "relu4")
     assert inv.curves["rotate"]["prob_true"].shape == (5, 19)
-    assert zf.invariance_summary(inv)["observation"]
+    assert invariance_summary(inv)["observation"]
 
-    cor = zf.correspondence(model, images[:10], transform=tf)
+    cor = correspondence(model, images[:10], transform=tf)
     assert cor.layers == ["relu1", "relu2", "relu", "relu4"] and cor.mean.shape == (6, 4)
-    assert zf.correspondence_summary(cor)["observation"]
+    assert correspondence_summary(cor)["observation"]

@@ -8,27 +8,16 @@ for any CNN made of Conv2d, ReLU, MaxPool2d, AvgPool2d, BatchNorm2d, Dropout, Fl
   (Fig. 2, ``topk``);
 * :func:`feature_evolution` — the strongest activation per map across checkpoints (Fig. 4);
 * :func:`occlusion_maps` — occlusion sensitivity (Fig. 7);
-* :func:`invariance_curves` — translation, scaling, rotation (Fig. 5);
-* :func:`correspondence` — feature-sign consistency of masked regions (Table 1).
 
-Every function returns arrays (tensors on CPU); figures are in :mod:`convscope.plots.zf`.
+Shared by several studies and the explorer. What only one study computes lives in its package:
+invariance curves (Fig. 5) in :mod:`convscope.studies.invariance.compute`, correspondence
+(Table 1) in :mod:`convscope.studies.correspondence.compute`. Every function returns arrays
+(tensors on CPU); each study draws its own figures.
 """
 
-from convscope.analysis.zf.correspondence import (
-    Correspondence,
-    correspondence,
-    correspondence_summary,
-    default_regions,
-)
 from convscope.analysis.zf.deconvnet import DECONV_CHOICES, Units, project, project_requests
 from convscope.analysis.zf.evolution import Evolution, feature_evolution
 from convscope.analysis.zf.graph import Chain, Layer, trace_chain
-from convscope.analysis.zf.invariance import (
-    Invariance,
-    invariance_curves,
-    invariance_summary,
-    transform_images,
-)
 from convscope.analysis.zf.occlusion import (
     Occlusion,
     mean_fill,
@@ -41,21 +30,14 @@ from convscope.analysis.zf.topk import TopK, max_per_map, topk_per_map
 __all__ = [
     "DECONV_CHOICES",
     "Chain",
-    "Correspondence",
     "Evolution",
-    "Invariance",
     "Layer",
     "Occlusion",
     "ReceptiveField",
     "TopK",
     "Units",
-    "correspondence",
-    "correspondence_summary",
-    "default_regions",
     "extract_patches",
     "feature_evolution",
-    "invariance_curves",
-    "invariance_summary",
     "max_per_map",
     "mean_fill",
     "occlusion_maps",
@@ -65,5 +47,4 @@ __all__ = [
     "receptive_fields",
     "topk_per_map",
     "trace_chain",
-    "transform_images",
 ]

@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from convscope.analysis.zf.correspondence import (
+from convscope.errors import ConvscopeError
+from convscope.studies._zf import _Context, from_info, zf_context
+from convscope.studies.base import RunContext, Study, StudyResult, register
+from convscope.studies.correspondence.compute import (
     choose_class,
     correspondence,
     correspondence_summary,
 )
-from convscope.errors import ConvscopeError
-from convscope.studies._zf import _Context, from_info, zf_context
-from convscope.studies.base import RunContext, Study, StudyResult, register
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class CorrespondenceOptions:
 def _correspondence(
     ctx: _Context, class_name: str | None, n_images: int, group_size: int, seed: int
 ) -> StudyResult:
-    from convscope.plots.zf import correspondence_table_figure
+    from convscope.studies.correspondence.figures import correspondence_table_figure
 
     images, labels = ctx.test
     class_name, class_choice = choose_class(ctx.classes, class_name, list(ctx.dataset.classes))

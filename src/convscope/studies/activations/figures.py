@@ -1,6 +1,6 @@
 """Figures of activation statistics over training (reference report Sec. 1.4; TensorBoard-like).
 
-Arrays in (as :func:`convscope.analysis.activations.rows_to_arrays` stacks them), Figure out.
+Arrays in (as :func:`convscope.studies.activations.compute.rows_to_arrays` stacks them), Figure out.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def _occlusion(
     n_show: int,
     per_class_stats: int,
 ) -> StudyResult:
-    from convscope.plots.zf import occlusion_figure
+    from convscope.studies.occlusion.figures import occlusion_figure
 
     n_cls = len(ctx.classes)
     idx = ctx.chain.default_layers()[-1] if layer is None else ctx.chain.resolve(layer)

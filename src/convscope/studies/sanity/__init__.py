@@ -21,8 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from convscope.analysis.sanity import verdicts as V
-from convscope.analysis.sanity.checks import deletion_insertion, parameter_randomisation
 from convscope.analysis.sanity.methods import (
     CAPTUM,
     METHODS,
@@ -36,6 +34,8 @@ from convscope.analysis.sanity.randomise import randomisable_layers
 from convscope.analysis.sanity.similarity import MEASURE_TITLES, MEASURES
 from convscope.analysis.zf.occlusion import mean_fill
 from convscope.studies.base import FigureRef, RunContext, Study, StudyResult, Verdict, register
+from convscope.studies.sanity import verdicts as V
+from convscope.studies.sanity.checks import deletion_insertion, parameter_randomisation
 
 CITATION = (
     "Adebayo et al. 2018, arXiv 1810.03292 (randomisation tests); Petsiuk et al. 2018, "
@@ -134,7 +134,11 @@ def prepare(ctx: RunContext, opts: Any) -> Prepared:
 
 
 def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
-    from convscope.plots.sanity import faithfulness_curves, maps_grid, randomisation_curves
+    from convscope.studies.sanity.figures import (
+        faithfulness_curves,
+        maps_grid,
+        randomisation_curves,
+    )
 
     p = prepare(ctx, opts)
     model, methods, x, target, idx = p.model, p.methods, p.x, p.target, p.idx
@@ -361,3 +365,7 @@ class Sanity(Study):
         randomisable_layers(ctx.rd.build_model())  # one line if nothing can be randomised
         with torch.inference_mode(False):
             return _run(ctx, opts)
+
+
+# the data-randomisation study of this package registers itself on import
+from convscope.studies.sanity import labels as _labels  # noqa: E402, F401

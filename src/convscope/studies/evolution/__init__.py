@@ -26,7 +26,7 @@ class EvolutionOptions:
 def _evolution(
     ctx: _Context, layers: Sequence[str] | None, show_maps: int, max_checkpoints: int
 ) -> StudyResult:
-    from convscope.plots.zf import evolution_grid
+    from convscope.studies.evolution.figures import evolution_grid
 
     steps = ctx.rd.checkpoint_steps()
     if not steps:

@@ -22,7 +22,7 @@ def across_blocks(
     src: Callable[[str], str],
     observations: list[str] | None = None,
 ) -> list[Block]:
-    """Blocks for a saved across summary (:func:`convscope.analysis.across_summary.summarize`
+    """Blocks for a saved across summary (:func:`convscope.studies.across.summary.summarize`
     plus ``figures``/``notes``/``choices``); ``src`` maps a saved figure path to the report's."""
     blocks: list[Block] = []  # the study's description heads the section
     for i, t in enumerate(saved.get("tables") or []):

@@ -8,9 +8,9 @@ A group-level study (``scope = "group"``): for every run of the group (every see
 activation records and model snapshots training wrote -- no retraining -- and measures dead units
 per layer (at the end and over training), the first layer's Gabor fit against its own
 initialisation, when each layer's statistics settle, and how far each layer's weights moved from
-initialisation (:mod:`convscope.analysis.across`). Configurations (runs sharing a label) are
+initialisation (:mod:`convscope.studies.across.compute`). Configurations (runs sharing a label) are
 compared with their seed spread: Welch t-tests against a reference configuration, Holm-corrected
-per quantity (:mod:`convscope.analysis.across_summary`, :mod:`convscope.analysis.significance`).
+per quantity (:mod:`convscope.studies.across.summary`, :mod:`convscope.analysis.significance`).
 
 Verdicts, one per kind of quantity (``dead_fraction_differs``, ``gabor_differs``,
 ``settle_step_differs``, ``weight_change_differs``): "supported" when some configuration differs
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from convscope import io
-from convscope.analysis.across import RunRef
-from convscope.analysis.across_summary import FAMILIES, markdown, summarize
-from convscope.studies._across_io import collect, figures
+from convscope.studies.across.compute import RunRef
+from convscope.studies.across.files import collect, figures
+from convscope.studies.across.summary import FAMILIES, markdown, summarize
 from convscope.studies.base import FigureRef, GroupContext, Study, StudyResult, Verdict, register
 
 
@@ -101,8 +101,8 @@ class Across(Study):
         )
 
     def render(self, saved: dict[str, Any], view: Any) -> list[Any] | None:
-        from convscope.report.across import across_blocks
         from convscope.report.sections.analysis import verdict_bullets
+        from convscope.studies.across.report import across_blocks
 
         figs = {}
         for f in saved.get("figures") or []:

@@ -34,7 +34,7 @@ def _support90(p: torch.Tensor) -> float:
 
 
 def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> StudyResult:
-    from convscope.plots.zf import deconv_figure
+    from convscope.studies.deconv.figures import deconv_figure
 
     chain = ctx.chain
     idxs = list(dict.fromkeys([*ctx.layer_names(layers), chain.penultimate()]))

@@ -1,12 +1,12 @@
 """Inside the network, across a sweep: what each configuration of a group does to the units.
 
 Pure per-run measures (arrays and state dicts in, numbers out). The ``across`` study
-(:mod:`convscope.studies.across`, files in :mod:`convscope.studies._across_io`) feeds them what
+(:mod:`convscope.studies.across`, files in :mod:`convscope.studies.across.files`) feeds them what
 training already wrote -- the activation statistics (``activations.jsonl``) and the model
 snapshots (``checkpoints/step_*.pt``); no retraining and no data loading:
 
 - **dead units** per layer: units whose maximum over the fixed measurement images is <= 0
-  (:func:`convscope.analysis.activations.unit_max`), at every record and at the last one, and
+  (:func:`convscope.studies.activations.compute.unit_max`), at every record and at the last one, and
   the first record by which half of the final dead units are dead;
 - **Gabor fit** of the first convolution, trained against the same run's initialisation
   (:func:`convscope.analysis.gabor.compare_gabor`, paired by filter);
@@ -17,7 +17,7 @@ snapshots (``checkpoints/step_*.pt``); no retraining and no data loading:
 Across configurations (the runs of a group that share a label are one configuration, its runs
 the seeds) every quantity gets mean ± sample std over seeds, Welch t-tests against a reference
 configuration with Holm correction (:mod:`convscope.analysis.significance`), tables and
-sentences built from those numbers (:mod:`convscope.analysis.across_summary`).
+sentences built from those numbers (:mod:`convscope.studies.across.summary`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from convscope.analysis import activations as act
 from convscope.analysis.convergence import (
     CONVERGENCE_CHOICES,
     LATE_FRACTION,
@@ -29,6 +28,7 @@ from convscope.analysis.convergence import (
     convergence_table,
 )
 from convscope.analysis.hook_points import DEAD_RULES
+from convscope.studies.activations import compute as act
 from convscope.studies.base import FigureRef, RunContext, Study, StudyResult, Verdict, register
 from convscope.studies.filters import trained_step
 
@@ -102,7 +102,7 @@ class Activations(Study):
     }
 
     def run(self, ctx: RunContext, opts: ActivationsOptions) -> StudyResult:
-        from convscope.plots.activations import (
+        from convscope.studies.activations.figures import (
             plot_activation_ridgeline,
             plot_activation_stats,
             plot_recurrent_steps,

@@ -1,6 +1,6 @@
 """The files behind the ``across`` study: per-run numbers read from run directories, figures
 and the written result. The numbers themselves come from the pure functions of
-:mod:`convscope.analysis.across` and :mod:`convscope.analysis.across_summary`.
+:mod:`convscope.studies.across.compute` and :mod:`convscope.studies.across.summary`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ import numpy as np
 import torch
 
 from convscope import io
-from convscope.analysis import activations as act
-from convscope.analysis.across import (
+from convscope.analysis.convergence import STATS, convergence_table
+from convscope.analysis.significance import ALPHA
+from convscope.errors import ConvscopeError
+from convscope.runs import RunDir
+from convscope.studies.across.compute import (
     GaborCache,
     RunRef,
     dead_over_training,
@@ -27,11 +30,8 @@ from convscope.analysis.across import (
     module_of,
     relative_change,
 )
-from convscope.analysis.across_summary import FAMILIES, markdown, summarize
-from convscope.analysis.convergence import STATS, convergence_table
-from convscope.analysis.significance import ALPHA
-from convscope.errors import ConvscopeError
-from convscope.runs import RunDir
+from convscope.studies.across.summary import FAMILIES, markdown, summarize
+from convscope.studies.activations import compute as act
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def _dead_curves(runs: list[dict[str, Any]], labels: list[str], col: str) -> lis
 def figures(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[tuple[str, Any, str]]:
     """``(name, Figure, caption)``: one seed-dot figure per family and the dead fraction over
     training (mean over seeds)."""
-    from convscope.plots.across import plot_over_training, plot_seed_dots
+    from convscope.studies.across.figures import plot_over_training, plot_seed_dots
 
     labels = summary["configurations"]
     single = all(len(v) < 2 for v in (summary.get("seeds") or {}).values())

@@ -18,8 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from convscope.analysis.sanity import verdicts as V
-from convscope.analysis.sanity.checks import compare_models
 from convscope.analysis.sanity.similarity import MEASURES
 from convscope.errors import ConvscopeError
 from convscope.studies.base import (
@@ -32,6 +30,8 @@ from convscope.studies.base import (
     register,
 )
 from convscope.studies.sanity import CITATION, prepare
+from convscope.studies.sanity import verdicts as V
+from convscope.studies.sanity.checks import compare_models
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def _reached(run: RunContext, target: float) -> dict[str, Any]:
 
 
 def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
-    from convscope.plots.sanity import maps_grid
+    from convscope.studies.sanity.figures import maps_grid
 
     plain, twins = _pair(ctx)
     p = prepare(plain, opts)

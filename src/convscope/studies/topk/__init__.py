@@ -30,7 +30,7 @@ def _chance_purity(labels: torch.Tensor, k: int, draws: int = 2000, seed: int = 
 
 
 def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
-    from convscope.plots.zf import topk_grid
+    from convscope.studies.topk.figures import topk_grid
 
     images, labels = ctx.test
     arrays: dict[str, np.ndarray] = {}

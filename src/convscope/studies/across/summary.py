@@ -1,6 +1,6 @@
 """Across configurations: seed spread, tests against a reference, tables and sentences.
 
-Input: the per-run numbers of :func:`convscope.analysis.across.run_numbers`. Runs with the same
+Input: the per-run numbers of :func:`convscope.studies.across.compute.run_numbers`. Runs with the same
 label are one configuration; its runs are its seeds. Every quantity gets mean ± sample std
 (``ddof=1``) over the finite seed values, Welch t-tests of every configuration against the
 reference configuration (default: the group's first) with Holm correction within the quantity
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from convscope.analysis.across import CHOICES
 from convscope.analysis.significance import ALPHA, TEST_CHOICES, compare_to_reference, finite
+from convscope.studies.across.compute import CHOICES
 
 SCHEMA = 1
 

@@ -100,7 +100,11 @@ class Filters(Study):
     }
 
     def run(self, ctx: RunContext, opts: FiltersOptions) -> StudyResult:
-        from convscope.plots.filters import plot_filter_grid, plot_filter_strip, plot_gabor_fits
+        from convscope.studies.filters.figures import (
+            plot_filter_grid,
+            plot_filter_strip,
+            plot_gabor_fits,
+        )
 
         ctx.require_checkpoint()
         rd = ctx.rd
@@ -256,7 +260,7 @@ def _without_gabor(
     reason: str,
 ) -> StudyResult:
     """Filters of kernels under 5x5: the grids, and 'not applicable' for the Gabor fit."""
-    from convscope.plots.filters import plot_filter_grid
+    from convscope.studies.filters.figures import plot_filter_grid
 
     ctx.write_npz("filters", weights_trained=trained, weights_init=init)
     change = float(np.linalg.norm(trained - init) / max(float(np.linalg.norm(init)), 1e-12))

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convscope.analysis.zf.invariance import invariance_curves, invariance_summary
 from convscope.studies._zf import _Context, from_info, zf_context
 from convscope.studies.base import RunContext, Study, StudyResult, register
+from convscope.studies.invariance.compute import invariance_curves, invariance_summary
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class InvarianceOptions:
 
 
 def _invariance(ctx: _Context, per_class: int, n_show: int) -> StudyResult:
-    from convscope.plots.zf import invariance_figure
+    from convscope.studies.invariance.figures import invariance_figure
 
     n_cls = len(ctx.classes)
     picked = ctx.pick(range(n_cls), per_class=per_class)
