@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from convscope.config import RunConfig, config_hash, from_dict, from_flat, load_config_file
+from convscope.config import RunConfig, from_dict, from_flat, load_config_file
 from convscope.errors import ConfigError
+from convscope.train.precision import run_hash
 
 
 def test_flat_and_sectioned_keys_agree() -> None:
@@ -73,8 +74,8 @@ def test_config_file_toml_and_errors(tmp_path: Path) -> None:
 def test_hash_is_identity_not_label() -> None:
     a = from_flat({"lr": 1e-3, "name": "a", "device": "cpu"})
     b = from_flat({"lr": 1e-3, "name": "b", "device": "auto"})
-    assert config_hash(a) == config_hash(b)
-    assert config_hash(a) != config_hash(from_flat({"lr": 1e-4}))
+    assert run_hash(a) == run_hash(b)
+    assert run_hash(a) != run_hash(from_flat({"lr": 1e-4}))
 
 
 def test_a_runs_config_json_is_a_config_file(tmp_path: Path) -> None:
@@ -84,7 +85,32 @@ def test_a_runs_config_json_is_a_config_file(tmp_path: Path) -> None:
     cfg = from_flat({"model": "lstm", "hidden_size": 64, "lr": 3e-4, "name": "r"})
     io.write_json(
         tmp_path / "config.json",
-        {**cfg.to_dict(), "hash": config_hash(cfg), "version": "0", "memory_format": {}},
+        {**cfg.to_dict(), "hash": run_hash(cfg), "version": "0", "memory_format": {}},
     )
     again = from_flat(load_config_file(tmp_path / "config.json"))
-    assert again == cfg and config_hash(again) == config_hash(cfg)
+    assert again == cfg and run_hash(again) == run_hash(cfg)
+
+
+def test_identity_needs_a_resolved_precision_and_config_knows_no_machine():
+    """A run's identity is computed after the train floor resolves `auto` (issue 24): the
+    config module refuses an unresolved precision instead of asking the machine itself."""
+    import ast
+    from pathlib import Path
+
+    import pytest
+
+    import convscope.config as config_module
+    from convscope.config import config_hash, from_flat
+    from convscope.train.precision import resolve_config, run_hash
+
+    auto = from_flat({"precision": "auto"})
+    with pytest.raises(ValueError, match="resolve it first"):
+        config_hash(auto)
+    assert run_hash(auto) == config_hash(resolve_config(auto))
+    fp32 = from_flat({"precision": "fp32"})
+    assert run_hash(fp32) == config_hash(fp32)
+    tree = ast.parse(Path(config_module.__file__).read_text())
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module] + [
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    ]
+    assert not [m for m in imported if m.startswith(("convscope.train", "convscope.hardware"))]

@@ -370,17 +370,18 @@ def train_run(
     >>> run = convscope.train_run("runs/digits", data="digits", iterations=200)  # doctest: +SKIP
     """
     from convscope.callbacks import config_callbacks
-    from convscope.config import config_hash, from_flat, load_config_file
+    from convscope.config import from_flat, load_config_file
     from convscope.data import load_dataset
     from convscope.progress import TqdmProgress
     from convscope.train.loop import train
+    from convscope.train.precision import run_hash
 
     flat = dict(load_config_file(config)) if config is not None else {}
     flat.update(options)
     cfg = from_flat(flat)
     dataset = load_dataset(cfg.data)
     if out is None:
-        out = Path("runs") / f"{Path(cfg.model.model).name.replace(':', '-')}-{config_hash(cfg)}"
+        out = Path("runs") / f"{Path(cfg.model.model).name.replace(':', '-')}-{run_hash(cfg)}"
     bar = TqdmProgress(notebook=True) if progress else None
     train(cfg, out, dataset=dataset, callbacks=config_callbacks(cfg), progress=bar)
     return Run(out)

@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- commands ------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from convscope.config import config_hash, from_flat, load_config_file, short_model_name
+    from convscope.config import from_flat, load_config_file, short_model_name
+    from convscope.train.precision import run_hash
 
     flat: dict[str, Any] = {}
     if args.config is not None:
@@ -228,7 +229,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             shutil.rmtree(out, ignore_errors=True)
         _print_summary(out, summary, dataset.source, len(dataset.test), temporary=True)
     else:
-        out = args.out or Path("runs") / f"{short_model_name(cfg.model.model)}-{config_hash(cfg)}"
+        out = args.out or Path("runs") / f"{short_model_name(cfg.model.model)}-{run_hash(cfg)}"
         summary = _train(args, cfg, out, dataset, None)
         _print_summary(out, summary, dataset.source, len(dataset.test))
     return {

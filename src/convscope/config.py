@@ -241,12 +241,17 @@ class RunConfig:
 
         Not the label, device, threads, or which snapshots are kept (``keep_checkpoints``: they
         do not change the result). ``test_eval_size`` and ``permute_labels`` only when set, so
-        runs keep the identity they had before the keys existed. The precision counts as resolved (``auto`` -> ``fp32`` or
-        ``bf16`` on this machine, :mod:`convscope.train.precision`), and only when it is not
-        fp32, so fp32 runs keep the identity they had before the option existed.
+        runs keep the identity they had before the keys existed. The precision must already be
+        resolved (``auto`` -> ``fp32`` or ``bf16`` on a machine: the caller resolves it,
+        :func:`convscope.train.precision.resolve_config`, so this module knows nothing of
+        machines); it counts only when it is not fp32, so fp32 runs keep the identity they had
+        before the option existed.
         """
-        from convscope.train.precision import resolve
-
+        if self.train.precision not in ("fp32", "bf16"):
+            raise ValueError(
+                f"the identity of a config with precision {self.train.precision!r}: resolve it "
+                "first (convscope.train.precision.resolve_config)"
+            )
         d = self.to_dict()
         d.pop("name")
         if not d["model"]["model_args"]:  # the default: identities from before it stay
@@ -259,28 +264,17 @@ class RunConfig:
             d["train"].pop("test_eval_size")
         if d["data"]["permute_labels"] is None:  # likewise
             d["data"].pop("permute_labels")
-        p = resolve(
-            self.train.precision, self.model.model, self.train.device, self.model.get("hidden_size")
-        )
-        if p == "fp32":
+        if d["train"]["precision"] == "fp32":
             d["train"].pop("precision")
-        else:
-            d["train"]["precision"] = p
         return d
 
-    def resolved(self) -> RunConfig:
-        """A copy with ``precision`` resolved for this machine (what ``config.json`` records)."""
-        from convscope.train.precision import resolve
-
-        t = dataclasses.replace(
-            self.train,
-            precision=resolve(
-                self.train.precision,
-                self.model.model,
-                self.train.device,
-                self.model.get("hidden_size"),
-            ),
-        )
+    def with_precision(self, precision: str) -> RunConfig:
+        """A copy at a resolved ``precision`` (``fp32`` or ``bf16``), with the built-in model's
+        defaults filled in: what ``config.json`` records. The train floor decides the precision
+        (:func:`convscope.train.precision.resolve_config`)."""
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"expected a resolved precision (fp32 or bf16), got {precision!r}")
+        t = dataclasses.replace(self.train, precision=precision)  # type: ignore[arg-type]
         m = self.model
         if _builtin(m.model):  # config.json records the built-in defaults, as before
             m = dataclasses.replace(m, **{k: m.get(k) for k in MODEL_DEFAULTS})
@@ -495,6 +489,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """A run's identity: sha256 of its canonical identity dict, first 12 hex digits."""
+    """A run's identity: sha256 of its canonical identity dict, first 12 hex digits. The
+    config's precision must be resolved (:func:`convscope.train.precision.run_hash` resolves
+    it on this machine and hashes)."""
     blob = json.dumps(cfg.identity_dict(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

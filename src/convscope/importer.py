@@ -24,12 +24,13 @@ import torch
 from torch import nn
 
 from convscope import __version__, io
-from convscope.config import DataConfig, ModelConfig, RunConfig, config_hash
+from convscope.config import DataConfig, ModelConfig, RunConfig
 from convscope.data.base import Dataset, Normalize
 from convscope.errors import ConfigError, ConvscopeError, DataError
 from convscope.importing_args import describe_normalize
 from convscope.models import trust
 from convscope.runs import STATUS_COMPLETED, STATUS_RUNNING, RunDir, snapshot_name
+from convscope.train.precision import run_hash
 from convscope.weights import fit, read_state_dict, sha256
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,7 @@ def run_import(spec: ImportSpec, out: str | Path) -> dict[str, Any]:
     }
     cfg = RunConfig(data=dcfg, model=ModelConfig(model=model_name), name=run.path.name)
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, iterations=snaps[-1][0]))
-    h = config_hash(cfg)
+    h = run_hash(cfg)
     with io.dir_lock(run.path):
         if run.exists():
             old = run.imported()

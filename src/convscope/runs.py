@@ -35,10 +35,11 @@ import torch
 from torch import nn
 
 from convscope import io
-from convscope.config import RUN_RECORD_KEYS, RunConfig, config_hash, from_dict
+from convscope.config import RUN_RECORD_KEYS, RunConfig, from_dict
 from convscope.data.base import Dataset, Normalize
 from convscope.errors import ConvscopeError
 from convscope.paths import under
+from convscope.train.precision import run_hash
 
 _SNAPSHOT = re.compile(r"^step_(\d{7,})\.pt$")
 _TB_EVENTS = re.compile(r"^events\.out\.tfevents\.")
@@ -143,7 +144,7 @@ class RunDir:
         return from_dict(d, where=str(self.config_path))
 
     def config_hash(self) -> str:
-        return config_hash(self.config())
+        return run_hash(self.config())
 
     def summary(self) -> dict[str, Any] | None:
         if not self.summary_path.is_file():
@@ -230,7 +231,7 @@ class RunDir:
                 "(convscope.open_run(path, model=...)) or import it with --model FILE.py:factory"
             )
         cfg = self.config()
-        trust.check(self.path, io.read_json(self.config_path), cfg.model.model, config_hash(cfg))
+        trust.check(self.path, io.read_json(self.config_path), cfg.model.model, run_hash(cfg))
         info = self.data_info()
         return build_model(
             cfg.model,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from convscope.config import config_hash, from_flat
+from convscope.config import from_flat
 from convscope.data.registry import load_dataset
+from convscope.train.precision import resolve_config, run_hash
 
 
 def test_permuted_labels_shuffle_the_training_split_only() -> None:
@@ -25,5 +26,5 @@ def test_permuted_labels_shuffle_the_training_split_only() -> None:
 def test_a_twin_is_a_different_run_and_the_default_keeps_old_identities() -> None:
     base = from_flat({"data": "digits"})
     twin = from_flat({"data": "digits", "permute_labels": 0})
-    assert config_hash(base) != config_hash(twin)
-    assert "permute_labels" not in base.identity_dict()["data"]
+    assert run_hash(base) != run_hash(twin)
+    assert "permute_labels" not in resolve_config(base).identity_dict()["data"]

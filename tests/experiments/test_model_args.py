@@ -10,13 +10,14 @@ import pytest
 from torch import nn
 
 from convscope.cli import main
-from convscope.config import ModelConfig, RunConfig, config_hash, from_flat, parse_model_args
+from convscope.config import ModelConfig, RunConfig, from_flat, parse_model_args
 from convscope.errors import ConfigError
 from convscope.experiments.executors import InlineExecutor
 from convscope.experiments.run import run_experiment
 from convscope.experiments.spec import load_experiment
 from convscope.models import build_model
 from convscope.report import write_report
+from convscope.train.precision import resolve_config, run_hash
 
 FACTORY = """
 from torch import nn
@@ -52,8 +53,10 @@ def test_model_args_reach_the_factory_and_the_identity(factory: str) -> None:
     model = build_model(a.model, (1, 8, 8), 10)
     assert model.width == 4 and model[4].p == 0.25
     b = from_flat({"model": factory, "model_args": {"width": 16}})
-    assert config_hash(a) != config_hash(b)
-    assert "model_args" not in RunConfig().identity_dict()["model"]  # old identities stay
+    assert run_hash(a) != run_hash(b)
+    assert (
+        "model_args" not in resolve_config(RunConfig()).identity_dict()["model"]
+    )  # old identities stay
     with pytest.raises(ConfigError, match=r"model_args.depth': factory 'net' has no argument"):
         build_model(from_flat({"model": factory, "model_args": "depth=3"}).model, (1, 8, 8), 10)
     with pytest.raises(ConfigError, match="built-in model 'lenet5' takes none"):
@@ -66,9 +69,9 @@ def test_model_args_reach_the_factory_and_the_identity(factory: str) -> None:
 
 def test_builtin_models_keep_their_identity() -> None:
     """Unset hidden_size/num_layers/dropout are the built-in defaults, in the hash as before."""
-    d = from_flat({"model": "lstm"}).identity_dict()["model"]
+    d = resolve_config(from_flat({"model": "lstm"})).identity_dict()["model"]
     assert d == {"model": "lstm", "hidden_size": 128, "num_layers": 1, "dropout": 0.0}
-    assert config_hash(from_flat({"model": "lstm"})) == config_hash(
+    assert run_hash(from_flat({"model": "lstm"})) == run_hash(
         from_flat({"model": "lstm", "hidden_size": 128, "dropout": 0.0})
     )
 

@@ -10,6 +10,7 @@ import pytest
 from convscope.experiments.cli import LineSweep, default_out
 from convscope.experiments.run import SweepStatus
 from convscope.experiments.spec import load_experiment
+from convscope.train.precision import run_hash
 
 ASSIGNMENT2 = Path(__file__).resolve().parents[2] / "experiments" / "assignment2.toml"
 
@@ -41,7 +42,6 @@ def test_device_is_set_for_every_run_without_changing_identities(
     """The device is not part of a run's identity. (The resolved precision is, and ``auto``
     resolves per device, docs/precision.md: so the precision is fixed here, as
     ``--precision fp32`` fixes it.)"""
-    from convscope.config import config_hash
 
     monkeypatch.delenv("CONVSCOPE_DATA_ROOT", raising=False)
     fp32 = load_experiment(ASSIGNMENT2, "quick", None, {"precision": "fp32"})
@@ -51,13 +51,12 @@ def test_device_is_set_for_every_run_without_changing_identities(
     assert runs and all(r.config.train.device == "cuda" for r in runs)
     assert all(r.config.train.precision == "fp32" for r in runs)
     assert [r.hash for r in runs] == [r.hash for r in before]  # still the same runs
-    assert all(config_hash(r.config) == r.hash for r in runs)
+    assert all(run_hash(r.config) == r.hash for r in runs)
 
 
 def test_precision_is_set_for_every_run_and_is_part_of_the_identity(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from convscope.config import config_hash
 
     monkeypatch.delenv("CONVSCOPE_DATA_ROOT", raising=False)
     fp32 = load_experiment(ASSIGNMENT2, "quick", None, {"precision": "fp32"})
@@ -65,7 +64,7 @@ def test_precision_is_set_for_every_run_and_is_part_of_the_identity(
     a = [r for g in fp32.groups for r in g.runs]
     b = [r for g in bf16.groups for r in g.runs]
     assert all(r.config.train.precision == "bf16" for r in b)
-    assert all(config_hash(r.config) == r.hash for r in b)  # hashed with the option
+    assert all(run_hash(r.config) == r.hash for r in b)  # hashed with the option
     assert all(x.hash != y.hash for x, y in zip(a, b, strict=True))
     # the analyses and group entries name the runs by those hashes
     hashes = {r.hash for r in b}

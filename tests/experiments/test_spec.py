@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from convscope.config import config_hash, from_flat
+from convscope.config import from_flat
 from convscope.errors import ConfigError
 from convscope.experiments.spec import expand, load_experiment
+from convscope.train.precision import run_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT2 = ROOT / "experiments" / "assignment2.toml"
@@ -280,8 +281,8 @@ def test_identity_ignores_label_and_threads_and_dedups_across_groups() -> None:
     other = dataclasses.replace(
         cfg, name="x", train=dataclasses.replace(cfg.train, threads=3, device="cpu")
     )
-    assert config_hash(other) == copy_run.hash
-    assert copy_run.hash == config_hash(
+    assert run_hash(other) == copy_run.hash
+    assert copy_run.hash == run_hash(
         from_flat(
             {
                 "data": "/data/MNIST",

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from convscope.cli import main
-from convscope.config import config_hash, from_dict, from_flat
+from convscope.config import from_dict, from_flat
 from convscope.errors import EXIT_BAD_INPUT, EXIT_OK
 from convscope.models import trust
 from convscope.train.loop import train
+from convscope.train.precision import run_hash
 
 MODEL = """
 from torch import nn
@@ -65,7 +66,7 @@ def _point_at(run: Path, file: Path, rehash: bool, record: bool = False) -> None
     d["model"]["model"] = f"{file}:make"
     if rehash:
         keys = ("hash", "version", "memory_format", "model_code")
-        d["hash"] = config_hash(from_dict({k: v for k, v in d.items() if k not in keys}))
+        d["hash"] = run_hash(from_dict({k: v for k, v in d.items() if k not in keys}))
     if record:
         d["model_code"] = {"file": str(file), "sha256": trust.sha256(file)}
     (run / "config.json").write_text(json.dumps(d))

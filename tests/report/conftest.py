@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from convscope import io
-from convscope.config import config_hash, from_flat
+from convscope.config import from_flat
+from convscope.train.precision import run_hash
 
 STEPS = list(range(100, 1001, 100))
 
@@ -63,7 +64,7 @@ def write_run(
     ``rows=None`` writes nothing but the entry (a run that never started).
     """
     cfg = from_flat({"name": label, **flat})
-    h = config_hash(cfg)
+    h = run_hash(cfg)
     d = out / "runs" / dirname
     entry = {
         "label": label,
@@ -474,7 +475,7 @@ def train_tiny_out(out: Path) -> Path:
         return {
             "label": label,
             "seed": cfg.train.seed,
-            "hash": config_hash(cfg),
+            "hash": run_hash(cfg),
             "dir": f"runs/{dirname}",
             "config": cfg.to_dict(),
         }

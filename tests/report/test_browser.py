@@ -30,6 +30,7 @@ from chromium import CHROMIUM, FLAGS
 from conftest import build_handmade, write_experiment
 from convscope import io
 from convscope.report import write_report
+from convscope.train.precision import run_hash
 
 pytestmark = [
     pytest.mark.browser,
@@ -395,7 +396,7 @@ def real_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     `optimizers` (one seed each, with its `across` analysis), the first also analysed in 1.4
     (`activations`), as the reference experiment shares its cnn run; then the report."""
     from convscope.callbacks import config_callbacks
-    from convscope.config import config_hash, from_flat
+    from convscope.config import from_flat
     from convscope.studies.runner import analyze, analyze_group
     from convscope.train.loop import train
 
@@ -409,7 +410,7 @@ def real_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {
                 "label": label,
                 "seed": 1,
-                "hash": config_hash(cfg),
+                "hash": run_hash(cfg),
                 "dir": f"runs/r{i}",
                 "config": cfg.to_dict(),
             }

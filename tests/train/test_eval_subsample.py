@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from convscope.config import config_hash
 from convscope.runs import RunDir
 from convscope.train.loop import train
+from convscope.train.precision import resolve_config, run_hash
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import small_config, synthetic_dataset  # noqa: E402
@@ -63,5 +63,5 @@ def test_a_resumed_run_evaluates_the_same_subsample(subsampled: Path, tmp_path: 
 
 def test_the_default_keeps_the_identity_and_a_set_value_changes_it() -> None:
     base = small_config(ITERS)
-    assert "test_eval_size" not in base.identity_dict()["train"]
-    assert config_hash(small_config(ITERS, test_eval_size=50)) != config_hash(base)
+    assert "test_eval_size" not in resolve_config(base).identity_dict()["train"]
+    assert run_hash(small_config(ITERS, test_eval_size=50)) != run_hash(base)

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from convscope.config import RunConfig, config_hash
+from convscope.config import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.runs import RunDir
 from convscope.train.loop import train
+from convscope.train.precision import resolve_config, run_hash
 from convscope.train.steps import batch_indices
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -75,7 +76,7 @@ def cfg_of(run: Path, iterations: int = ITERS, **over: object) -> RunConfig:
 
 def test_run_directory_describes_itself(reference_run: Path) -> None:
     rd = RunDir(reference_run)
-    assert rd.config() == cfg_of(reference_run).resolved()  # built-in defaults filled in
+    assert rd.config() == resolve_config(cfg_of(reference_run))  # built-in defaults filled in
     assert json.loads((reference_run / "config.json").read_text())["hash"] == rd.config_hash()
     s = rd.summary()
     assert s["status"] == "completed" and s["step"] == ITERS
@@ -216,7 +217,7 @@ def test_batches_cover_each_epoch_once() -> None:
 
 def test_precisions_give_different_runs(reference_run: Path, precision: str) -> None:
     other = "bf16" if precision == "fp32" else "fp32"
-    assert config_hash(cfg_of(reference_run)) != config_hash(small_config(ITERS, precision=other))
+    assert run_hash(cfg_of(reference_run)) != run_hash(small_config(ITERS, precision=other))
 
 
 def test_bf16_keeps_weights_and_optimizer_state_fp32(tmp_path: Path) -> None:
@@ -247,7 +248,7 @@ def test_snapshots_only_where_asked(tmp_path: Path) -> None:
     assert len(RunDir(tmp_path / "run").metrics()) == 8
     assert 0 <= s["outside_steps_share"] < 1
     # keep_checkpoints is not part of the identity: the same run without snapshots asked for
-    assert config_hash(cfg) == config_hash(small_config(30, eval_every=None, train_eval_size=None))
+    assert run_hash(cfg) == run_hash(small_config(30, eval_every=None, train_eval_size=None))
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

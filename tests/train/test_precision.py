@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from convscope import hardware
-from convscope.config import config_hash, from_flat
+from convscope.config import from_flat
 from convscope.data.base import Normalize
 from convscope.hardware import Features
 from convscope.train import precision
+from convscope.train.precision import resolve_config, run_hash
 from convscope.train.steps import accuracy
 
 
@@ -45,23 +46,25 @@ def test_auto_uses_bf16_only_for_measured_models_on_bf16_hardware(machine) -> No
 def test_identity_is_the_resolved_precision(machine) -> None:
     machine(True)
     auto, bf16, fp32 = (from_flat({"precision": p}) for p in ("auto", "bf16", "fp32"))
-    assert config_hash(auto) == config_hash(bf16) != config_hash(fp32)
-    assert auto.resolved().train.precision == "bf16"
-    assert "precision" not in fp32.identity_dict()["train"]  # fp32 runs keep their old hash
+    assert run_hash(auto) == run_hash(bf16) != run_hash(fp32)
+    assert resolve_config(auto).train.precision == "bf16"
+    assert (
+        "precision" not in resolve_config(fp32).identity_dict()["train"]
+    )  # fp32 runs keep their old hash
     machine(False)
-    assert config_hash(auto) == config_hash(fp32)
-    assert auto.resolved().train.precision == "fp32"
+    assert run_hash(auto) == run_hash(fp32)
+    assert resolve_config(auto).train.precision == "fp32"
 
 
 def test_recurrent_identity_follows_the_hidden_size(machine) -> None:
     machine(True)
     small = from_flat({"model": "gru", "hidden_size": 64, "precision": "auto"})
     big = from_flat({"model": "gru", "hidden_size": 256, "precision": "auto"})
-    assert small.resolved().train.precision == "fp32"
-    assert "precision" not in small.identity_dict()["train"]
-    assert big.resolved().train.precision == "bf16"
+    assert resolve_config(small).train.precision == "fp32"
+    assert "precision" not in resolve_config(small).identity_dict()["train"]
+    assert resolve_config(big).train.precision == "bf16"
     explicit = from_flat({"model": "gru", "hidden_size": 256, "precision": "bf16"})
-    assert config_hash(big) == config_hash(explicit)
+    assert run_hash(big) == run_hash(explicit)
 
 
 def test_bad_precision_is_a_config_error() -> None:

@@ -84,13 +84,13 @@ from convscope.config import (
     INT_MAX,
     SECTIONS,
     RunConfig,
-    config_hash,
     flatten,
     from_flat,
     short_model_name,
 )
 from convscope.errors import ConfigError
 from convscope.paths import check_name
+from convscope.train.precision import run_hash
 
 DATA_ROOT_ENV = "CONVSCOPE_DATA_ROOT"
 DATA_ROOT_FIELD = "{data_root}"
@@ -571,7 +571,7 @@ def expand(
                 )
                 rwhere = f"{where} run '{label}'"
                 _check_budget(base, rwhere)
-                h0 = config_hash(base)
+                h0 = run_hash(base)
                 if label in labels and labels[label] != h0:
                     raise ConfigError(
                         f"{where}: two different runs share the label '{label}'; "
@@ -586,7 +586,7 @@ def expand(
                         train=dataclasses.replace(base.train, seed=seed),
                         name=f"{label}-s{seed}",
                     )
-                    runs.append(RunSpec(label, seed, cfg, config_hash(cfg)))
+                    runs.append(RunSpec(label, seed, cfg, run_hash(cfg)))
         report = meta.get("report", "full")
         if report not in GROUP_REPORT:
             raise ConfigError(

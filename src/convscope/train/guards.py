@@ -47,7 +47,10 @@ def _flat(d: dict[str, Any]) -> dict[str, Any]:
 
 def config_differences(run: RunConfig, command: RunConfig) -> list[str]:
     """``["lr: the run has 0.001, the command gives 0.01", ...]`` over the identity keys."""
-    a, b = _flat(run.identity_dict()), _flat(command.identity_dict())
+    from convscope.train.precision import resolve_config
+
+    a = _flat(resolve_config(run).identity_dict())
+    b = _flat(resolve_config(command).identity_dict())
     return [
         f"{k}: the run has {a.get(k)!r}, the command gives {b.get(k)!r}".replace("'", "")
         for k in sorted(set(a) | set(b))

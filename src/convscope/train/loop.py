@@ -188,7 +188,7 @@ def train(
     cfg = cfg.validate()
     t = cfg.train  # why the precision is what it is, said before `auto` is resolved away
     why = precision.explain(t.precision, cfg.model.model, t.device, cfg.model.get("hidden_size"))
-    cfg = cfg.resolved()  # precision as it runs on this machine (config.json says)
+    cfg = precision.resolve_config(cfg)  # precision as it runs on this machine (config.json says)
     h = config_hash(cfg)
     progress = progress or NoProgress()
     run.check_target()  # never write into (or clean) a folder that is not a run

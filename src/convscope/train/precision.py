@@ -37,6 +37,7 @@ from typing import Literal
 
 import torch
 
+from convscope.config import RunConfig, config_hash
 from convscope.hardware import features
 
 Precision = Literal["auto", "fp32", "bf16"]
@@ -125,3 +126,19 @@ def inference(device: torch.device | str, precision: str) -> Iterator[None]:
     """Inference mode at the run's precision, for evaluation."""
     with torch.inference_mode(), autocast(device, precision):
         yield
+
+
+def resolve_config(cfg: RunConfig) -> RunConfig:
+    """``cfg`` at the precision it trains at on this machine (``auto`` resolved), with the
+    built-in model's defaults filled in: what ``config.json`` records, and what a run's
+    identity (:func:`convscope.config.config_hash`) is computed from."""
+    m = cfg.model
+    return cfg.with_precision(
+        resolve(cfg.train.precision, m.model, cfg.train.device, m.get("hidden_size"))
+    )
+
+
+def run_hash(cfg: RunConfig) -> str:
+    """The identity of the run ``cfg`` describes, on this machine: its precision resolved, then
+    :func:`convscope.config.config_hash`."""
+    return config_hash(resolve_config(cfg))
