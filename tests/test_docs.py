@@ -64,3 +64,16 @@ def test_readme_is_a_front_door() -> None:
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text), (
         "dated figures belong in docs/performance.md"
     )
+
+
+@pytest.mark.parametrize("argv", [[], ["train"], ["run"]])
+def test_help_prints_the_code_table(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from convscope.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--help"])
+    assert e.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # help wraps lines
+    assert "exit codes (docs/errors.md):" in out
+    for code, meaning in EXIT_CODES.items():
+        assert f"{code} {' '.join(meaning.replace('`', '').split())}" in out

@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="convscope",
         description="Train small vision and sequence networks and see what they learned.",
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"convscope {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
