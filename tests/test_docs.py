@@ -42,10 +42,28 @@ def relative_links(md: Path) -> list[str]:
     return [t for t in targets if not re.match(r"[a-z][a-z0-9+.-]*:", t) and not t.startswith("#")]
 
 
+def anchors(md: Path) -> set[str]:
+    """GitHub's heading anchors of a Markdown file: lower case, punctuation dropped, spaces -."""
+    text = re.sub(r"```.*?```", "", md.read_text(), flags=re.S)
+    heads = re.findall(r"^#+\s+(.+?)\s*$", text, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+
+
 @pytest.mark.parametrize("md", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_relative_links_resolve(md: Path) -> None:
     missing = [t for t in relative_links(md) if not (md.parent / t.split("#")[0]).exists()]
     assert not missing, f"{md.relative_to(ROOT)}: links to missing files: {missing}"
+    bad = []
+    for t in relative_links(md):
+        path, _, anchor = t.partition("#")
+        if anchor and path.endswith(".md") and anchor not in anchors(md.parent / path):
+            bad.append(t)
+    assert not bad, f"{md.relative_to(ROOT)}: links to missing headings: {bad}"
+
+
+def test_anchors_follow_github() -> None:
+    md = ROOT / "docs" / "performance.md"
+    assert {"the-reference-report-end-to-end", "unit-explorer"} <= anchors(md)
 
 
 def test_link_reader_finds_links(tmp_path: Path) -> None:
