@@ -68,6 +68,9 @@ def test_record_option_defaults_to_the_environment(monkeypatch: pytest.MonkeyPat
         "import_scale",
         "sweep_throughput",
         "analyze_vs_baseline",
+        "eval_batch",
+        "explore_budget",
+        "precision_by_model",
     ],
 )
 def test_headline_benchmarks_record(name: str) -> None:
