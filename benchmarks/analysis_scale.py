@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _record  # benchmarks/_record.py (this script's folder is on sys.path)
 import numpy as np
 import torch
 
@@ -172,6 +173,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--what", help="comma-separated analyses (default: every run-scope one)")
     p.add_argument("--keep", type=Path, help="work in DIR and keep it (default: a temp dir)")
+    _record.add_argument(p)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     sizes = QUICK if a.quick else FULL
@@ -196,6 +198,10 @@ def main() -> None:
     for which, col in (("wall", 0), ("CPU", 1)) if not a.target else ():
         print(f"\n{which} seconds per analysis; load average {os.getloadavg()[0]:.1f}")
         print(table(sizes, base, results, [*names, "explore", "all"], col))
+    rec: dict[str, object] = {"threads": a.threads}
+    for pt, t in results:
+        where = ", ".join(f"{k}={v}" for k, v in pt.items())
+        rec[f"all s wall ({where})"] = round(t["all"][0], 2)
     if not a.quick:
         epoch = one_epoch(tmp, data, a.threads)
         big = next(t for q, t in results if q == {**base, "images": max(sizes["images"])})
@@ -206,6 +212,8 @@ def main() -> None:
             f"explore at {max(sizes['images'])} test images: {big['all'][0]:.1f} s wall; ratio "
             f"{big['all'][0] / epoch:.2f} (target <= 2)"
         )
+        rec |= {"epoch s wall": round(epoch, 2), "ratio to epoch": round(big["all"][0] / epoch, 3)}
+    _record.record(a.record, "analysis_scale", rec)
     if a.keep is None:
         shutil.rmtree(tmp, ignore_errors=True)
 

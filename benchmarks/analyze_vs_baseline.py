@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _record  # benchmarks/_record.py (this script's folder is on sys.path)
+
 THIS_SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -52,6 +54,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--what", default="analyze", help="commands, comma-separated: analyze,explore")
+    _record.add_argument(p)
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="analyze-vs-"))
     res: dict[str, list[tuple[float, float]]] = {"baseline": [], "this": []}
@@ -64,9 +67,12 @@ def main() -> None:
                 print(f"round {r + 1} {side:8s}: wall {wall:6.1f} s, CPU {cpu:6.1f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    rec: dict[str, object] = {"what": a.what, "threads": a.threads}
     for i, what in enumerate(("wall", "CPU")):
         ratio = statistics.median(t[i] / b[i] for t, b in zip(res["this"], res["baseline"]))
         print(f"{what}: this/baseline median ratio {ratio:.2f}")
+        rec[f"{what} ratio this/baseline"] = round(ratio, 3)
+    _record.record(a.record, "analyze_vs_baseline", rec)
     print(f"load average {os.getloadavg()[0]:.1f}")
 
 

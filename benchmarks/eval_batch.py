@@ -17,6 +17,7 @@ import argparse
 import statistics
 import time
 
+import _record  # benchmarks/_record.py (this script's folder is on sys.path)
 import torch
 
 from convscope.config import ModelConfig
@@ -42,6 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    _record.add_argument(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
@@ -67,6 +69,11 @@ def main() -> None:
         for n, *_ in configs
     ]
     print(f"eval speedup {min(ratios):.2f}-{max(ratios):.2f} (batch {steps.EVAL_BATCH} vs 1000)")
+    rec: dict[str, object] = {
+        f"{n} batch {bs} img/s": round(statistics.median(v), 1) for (n, bs), v in rates.items()
+    }
+    rec |= {"speedup min": round(min(ratios), 3), "speedup max": round(max(ratios), 3)}
+    _record.record(args.record, "eval_batch", rec)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _record  # benchmarks/_record.py (this script's folder is on sys.path)
 import torch
 
 from convscope.explore.build import build_site
@@ -36,6 +37,7 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     p.add_argument("--layers")
     p.add_argument("--threads", type=int, default=2)
+    _record.add_argument(p)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     out = a.out or Path(tempfile.mkdtemp(prefix="explore-bench-")) / "site"
@@ -55,6 +57,9 @@ def main() -> None:
     )
     print(f"ratio wall/budget {wall / BUDGET_S:.2f}, cpu/budget {cpu / BUDGET_S:.2f}, "
           f"size/budget {size / BUDGET_MB:.2f}, disk/budget {disk / BUDGET_MB:.2f}")  # fmt: skip
+    rec = {"units": res["units"], "layers": list(res["layers"]), "wall s": round(wall, 2)}
+    rec |= {"CPU s": round(cpu, 2), "MB": round(size, 2), "MB on disk": round(disk, 2)}
+    _record.record(a.record, "explore_budget", rec)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _record  # benchmarks/_record.py (this script's folder is on sys.path)
 import numpy as np
 import torch
 from PIL import Image
@@ -96,6 +97,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one)")
+    _record.add_argument(p)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     work = a.keep or Path(tempfile.mkdtemp(prefix="import-scale-"))
@@ -127,6 +129,9 @@ def main() -> None:
     wall, cpu = sum(r[1] for r in rows), sum(r[2] for r in rows)
     print(f"threads {a.threads}; load average {load0:.1f} before, {load1:.1f} after")
     print(f"total: wall {wall:.1f} s, cpu {cpu:.1f} s (import + analyze + explore)")
+    rec: dict[str, object] = {f"{n} s wall": round(w, 2) for n, w, _ in rows}
+    rec |= {"total s wall": round(wall, 2), "total s CPU": round(cpu, 2), "threads": a.threads}
+    _record.record(a.record, "import_scale", rec)
 
 
 if __name__ == "__main__":

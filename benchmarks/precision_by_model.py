@@ -17,6 +17,7 @@ import argparse
 import statistics
 import time
 
+import _record  # benchmarks/_record.py (this script's folder is on sys.path)
 import torch
 
 from convscope.config import ModelConfig, from_flat
@@ -49,6 +50,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=40, help="timed steps per side per round")
     p.add_argument("--batch-size", type=int, default=50)
+    _record.add_argument(p)
     args = p.parse_args()
     from convscope import allocator
 
@@ -58,6 +60,7 @@ def main() -> None:
     print(f"CPU: {f.name}; {f.reason}; torch {torch.__version__}; {args.threads} thread(s)")
     print(f"batch {args.batch_size}, {args.rounds} rounds x {args.steps} steps, alternating")
     wrong = 0
+    rec: dict[str, object] = {"threads": args.threads}
     g = torch.Generator().manual_seed(0)
     for name, hidden in CASES:
         shape = (3, 32, 32) if name == "resnet8" else (1, 28, 28)
@@ -80,11 +83,15 @@ def main() -> None:
         note = "" if auto == faster else f"  <- auto picks {auto}, {faster} is faster here"
         wrong += auto != faster
         label = f"{name}-{hidden}" if hidden else name
+        rec[f"{label} bf16/fp32"] = round(bf16 / fp32, 3)
+        rec[f"{label} auto"] = auto
         print(
             f"{label:>9}: fp32 {fp32:8.0f} img/s, bf16 {bf16:8.0f} img/s, "
             f"bf16/fp32 {bf16 / fp32:4.2f}, auto {auto}{note}"
         )
     print(f"auto picks the slower precision in {wrong} of {len(CASES)} cases on this machine")
+    rec["auto picks the slower"] = wrong
+    _record.record(args.record, "precision_by_model", rec)
 
 
 if __name__ == "__main__":

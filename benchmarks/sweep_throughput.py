@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _record  # benchmarks/_record.py (this script's folder is on sys.path)
+
 from convscope.experiments.executors import LocalExecutor, available_cores
 from convscope.experiments.run import run_experiment
 from convscope.experiments.spec import expand
@@ -70,6 +72,7 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    _record.add_argument(p)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cores = available_cores()
@@ -99,6 +102,12 @@ def main() -> None:
         f"ratio (2 workers x 1 thread) / (1 worker x 2 threads): "
         f"{med['2 workers x 1 thread'] / med['1 worker x 2 threads']:.2f}"
     )
+    rec: dict[str, object] = {f"{k} img/s": round(v, 1) for k, v in med.items()}
+    rec |= {
+        "precision": prec,
+        "ratio": round(med["2 workers x 1 thread"] / med["1 worker x 2 threads"], 3),
+    }
+    _record.record(args.record, "sweep_throughput", rec)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import _record  # benchmarks/_record.py (this script's folder is on sys.path)
 import torch
 import torch.nn.functional as F
 
@@ -76,6 +77,7 @@ def main() -> None:
         action="store_true",
         help="tune glibc malloc (convscope.allocator) for every side, plain included",
     )
+    _record.add_argument(p)
     args = p.parse_args()
     from convscope import allocator
 
@@ -156,6 +158,17 @@ def main() -> None:
         )
     ratios = [c / p for c, p in zip(rates[names[2]], rates[names[0]])]
     print(f"speedup {statistics.median(ratios):.2f} (convscope {auto} vs plain fp32 loop)")
+    _record.record(
+        args.record,
+        "train_throughput",
+        {
+            **{f"{k} img/s": round(statistics.median(v), 1) for k, v in rates.items()},
+            **{f"{k} matmul GFLOP/s": round(v, 1) for k, v in peak.items()},
+            "threads": torch.get_num_threads(),
+            "tuned allocator": tuned,
+            "speedup": round(statistics.median(ratios), 3),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,7 @@
 """The ``convscope`` command: parse, call the library, map errors to exit codes.
 
-Exit codes: 0 success, 2 bad input (one line names the file or key), 3 a run diverged,
-4 the run/output directory is locked by another process, 5 an environment error (disk full,
-read-only, permission denied, missing parent; one line names the path), 130 interrupted
-(SIGINT or SIGTERM; resume with ``--resume``), 1 an internal error (a bug; traceback with
-``--debug``).
+Exit codes: the one table is :data:`convscope.errors.EXIT_CODES` (docs/errors.md; every
+``--help`` prints it).
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ from convscope.errors import (
     ConfigError,
     ConvscopeError,
     environment_error,
+    exit_codes_help,
     is_environment_error,
     note_signal,
     was_signalled,
@@ -106,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="convscope",
         description="Train small vision and sequence networks and see what they learned.",
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"convscope {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train one model into a run directory",
         description="Train one model; record metrics, TensorBoard events and checkpoints.",
-        epilog=TRAIN_EXAMPLES,
+        epilog=TRAIN_EXAMPLES + "\n" + exit_codes_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common(t)

@@ -11,6 +11,7 @@ input (disk full, read-only file system, permission denied, a missing parent fol
 from __future__ import annotations
 
 import errno
+import textwrap
 from pathlib import Path
 
 EXIT_OK = 0
@@ -20,6 +21,31 @@ EXIT_DIVERGED = 3  # a training run stopped because its loss diverged
 EXIT_LOCKED = 4  # another process holds the run / output directory
 EXIT_ENVIRONMENT = 5  # disk full, read-only, permission denied, missing parent: one line names it
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM; the run can be resumed with --resume
+
+# The one table of exit codes: ``--help`` epilogs and docs/errors.md are made from it (a test
+# checks that docs/errors.md's table equals this one).
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success; `convscope run`: every run finished (a diverged run is a result)",
+    EXIT_INTERNAL: "internal error, a bug (`--debug` shows the traceback); `convscope run`: "
+    "runs failed with different errors, each named with its `summary.json`",
+    EXIT_BAD_INPUT: "bad input: one line names the file, key or path and what was expected",
+    EXIT_DIVERGED: "the run diverged (recorded in `summary.json`)",
+    EXIT_LOCKED: "another process is writing the same run or output directory",
+    EXIT_ENVIRONMENT: "environment error (disk full, read-only file system, permission denied, "
+    "missing parent folder): one line names the path; fix it and resume",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); rerun or `--resume` to continue",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit codes as text for a ``--help`` epilog, from :data:`EXIT_CODES`."""
+    lines = [
+        textwrap.fill(
+            text.replace("`", ""), 92, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7
+        )
+        for code, text in EXIT_CODES.items()
+    ]
+    return "exit codes (docs/errors.md):\n" + "\n".join(lines) + "\n"
 
 
 _signalled: list[int] = []  # signals that asked this process to stop (SIGTERM, via the CLI)

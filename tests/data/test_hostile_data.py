@@ -118,7 +118,7 @@ def test_many_images_over_the_total_limit_are_refused(
 
 
 def test_default_limits_are_documented() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text()
     assert "CONVSCOPE_MAX_DATA_BYTES" in readme
     assert f"{limits.MAX_IMAGE_PIXELS:,}" in readme
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from convscope.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError
+from convscope.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError, exit_codes_help
 from convscope.progress import format_seconds
 
 if TYPE_CHECKING:
@@ -23,9 +23,7 @@ examples:
 Data paths in the file are relative to --data-root (or $CONVSCOPE_DATA_ROOT). Without either,
 the built-in scikit-learn digits replace them and every output says so. Running the same
 command again trains only what is missing and resumes interrupted runs from their checkpoints.
-Exit codes: 0 done (diverged runs are a result), 1 a run failed with an error, 2 bad input,
-4 another `convscope run` is writing --out, 5 an environment error (disk full, read-only,
-permission denied, missing parent), 130 interrupted.
+When every failed run failed the same way, `convscope run` exits with that error's code.
 """
 
 
@@ -44,7 +42,7 @@ def add_commands(sub: Any) -> None:
         help="train, analyse and report a whole experiment file",
         description="Run every run of an experiment file that is not finished yet (resuming "
         "interrupted ones), then the analyses it names, then `convscope report OUT`.",
-        epilog=RUN_EXAMPLES,
+        epilog=RUN_EXAMPLES + "\n" + exit_codes_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(r)
