@@ -1,58 +1,46 @@
-"""The model registry: resnet8, and user factories by module name from the current folder or
-by file path from any folder (no PYTHONPATH)."""
+"""The one model registry: every built-in kind builds, and its facts are read from one place."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from convscope.config import ModelConfig, from_flat
-from convscope.errors import ConfigError
-from convscope.models import build_model
-
-MYNET = """
-from torch import nn
-
-def factory(in_channels=1, num_classes=10):
-    return nn.Sequential(nn.Conv2d(in_channels, 2, 3), nn.Flatten(), nn.LazyLinear(num_classes))
-"""
+from convscope.config import from_flat
+from convscope.experiments.run import image_cost
+from convscope.models import KINDS, REGISTRY, build_model, register_model
+from convscope.report import observations
+from convscope.train import precision
 
 
-@pytest.mark.parametrize(("shape", "n"), [((1, 28, 28), 10), ((3, 32, 32), 7)])
-def test_resnet8_shapes(shape: tuple[int, int, int], n: int) -> None:
-    model = build_model(ModelConfig(model="resnet8"), shape, n).eval()
-    assert model(torch.zeros(2, *shape)).shape == (2, n)
-    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert len(convs) == 9  # 7 in the main path + 2 projections; with fc: 8 weight layers deep
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_every_registered_kind_builds_and_answers_a_batch(name):
+    cfg = from_flat({"model": name}).model
+    model = build_model(cfg, (1, 28, 28), 10)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
-def test_module_factory_from_the_current_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "mynet_cs_test.py").write_text(MYNET)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("PYTHONPATH", raising=False)
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
-    model = build_model(ModelConfig(model="mynet_cs_test:factory"), (1, 8, 8), 3)
-    assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
-    assert str(tmp_path) not in sys.path  # not left on the path
-    with pytest.raises(ConfigError, match="cannot import module 'nothere_cs'"):
-        build_model(ModelConfig(model="nothere_cs:factory"), (1, 8, 8), 3)
+def test_the_facts_other_modules_use_come_from_the_registry():
+    assert list(REGISTRY) == list(KINDS)
+    rec = {k for k, v in KINDS.items() if v.recurrent}
+    assert rec == {"rnn", "lstm", "gru"}
+    assert rec == precision.RECURRENT and set(observations.RECURRENT) == rec
+    assert precision.BF16_MIN_HIDDEN == {"rnn": 256, "lstm": 64, "gru": 128}
+    gru = KINDS["gru"]
+    small = from_flat({"model": "gru", "hidden_size": 32})
+    a, b = gru.cost
+    assert image_cost(small) == pytest.approx(a + b * (32 / 256) ** 1.5)
+    assert image_cost(from_flat({"model": "lenet5"})) == 1.0
 
 
-def test_file_factory_from_any_folder_is_stored_absolute(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "net.py").write_text(MYNET)
-    monkeypatch.chdir(tmp_path)
-    cfg = from_flat({"model": "sub/net.py:factory"})
-    assert cfg.model.model == f"{tmp_path / 'sub' / 'net.py'}:factory"
-    monkeypatch.chdir("/")
-    model = build_model(cfg.model, (1, 8, 8), 4)
-    assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 4)
-    with pytest.raises(ConfigError, match="no file 'missing.py'"):
-        build_model(ModelConfig(model="missing.py:factory"), (1, 8, 8), 3)
+def test_a_kind_registered_later_is_seen_by_precision_and_scheduling(monkeypatch):
+    monkeypatch.setattr("convscope.models.registry.KINDS", dict(KINDS))
+    from convscope.models import registry
+
+    monkeypatch.setattr(precision, "KINDS", registry.KINDS)
+    register_model("tiny_cell", recurrent=True, bf16=True, bf16_min_hidden=512, cost=(1.0, 1.0))(
+        KINDS["gru"].build
+    )
+    assert not precision._measured_faster("tiny_cell", 256)
+    assert precision._measured_faster("tiny_cell", 512)
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model("tiny_cell")(KINDS["gru"].build)

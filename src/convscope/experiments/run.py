@@ -36,6 +36,7 @@ from convscope.experiments.out_dir import OUT_MARKER, OUT_SCHEMA, check_out
 from convscope.experiments.spec import Experiment, RunSpec
 from convscope.experiments.tasks import AnalyzeTask, GroupAnalyzeTask, Task, TrainTask
 from convscope.experiments.worker import ANALYSIS_DONE
+from convscope.models.registry import kind
 from convscope.runs import FINISHED, STATUS_COMPLETED, STATUS_FAILED, RunDir
 
 log = logging.getLogger(__name__)
@@ -101,17 +102,12 @@ def existing_runs(out: Path) -> dict[str, Path]:
     return found
 
 
-# per training image relative to lenet5, as a + b * (hidden / 256) ** 1.5 (a: the 28 time
-# steps' fixed cost); fitted to 1-thread img/s at auto precision on an AVX-512 BF16 EPYC
-# (docs/precision.md): e.g. GRU 32 / 256 units 0.16 / 0.73 of a LeNet5 image
-_MODEL_COST = {"rnn": (0.06, 0.22), "lstm": (0.04, 0.43), "gru": (0.14, 0.59)}
-
-
 def image_cost(cfg: RunConfig) -> float:
-    """Rough relative cost of one training image (lenet5 = 1): for ordering runs and the ETA."""
-    m = cfg.model.model
-    if m in _MODEL_COST:
-        a, b = _MODEL_COST[m]
+    """Rough relative cost of one training image (lenet5 = 1): for ordering runs and the ETA.
+    A built-in kind's ``cost`` (:mod:`convscope.models.registry`), else 1."""
+    k = kind(cfg.model.model)
+    if k is not None and k.cost is not None:
+        a, b = k.cost
         return (a + b * (cfg.model.get("hidden_size") / 256) ** 1.5) * cfg.model.get("num_layers")
     return 1.0
 

@@ -32,13 +32,16 @@ from convscope.config import ModelConfig
 from convscope.errors import ConfigError
 from convscope.models.lenet import LeNet5
 from convscope.models.recurrent import RowRNN
+from convscope.models.registry import KINDS, ModelKind, kind, recurrent_kinds, register_model
 from convscope.models.resnet import ResNet8
 
 
+@register_model("lenet5", bf16=True)
 def _lenet5(cfg: ModelConfig, c: int, hw: tuple[int, int], n: int) -> nn.Module:
     return LeNet5(in_channels=c, image_size=hw, num_classes=n, dropout=cfg.get("dropout"))
 
 
+@register_model("resnet8", bf16=True)
 def _resnet8(cfg: ModelConfig, c: int, hw: tuple[int, int], n: int) -> nn.Module:
     return ResNet8(in_channels=c, num_classes=n)
 
@@ -58,15 +61,23 @@ def _recurrent(cell: str) -> Callable[[ModelConfig, int, tuple[int, int], int], 
     return build
 
 
-REGISTRY: dict[str, Callable[[ModelConfig, int, tuple[int, int], int], nn.Module]] = {
-    "lenet5": _lenet5,
-    "resnet8": _resnet8,
-    "rnn": _recurrent("rnn"),
-    "lstm": _recurrent("lstm"),
-    "gru": _recurrent("gru"),
-}
+# bf16 from these hidden sizes: smaller cells trained slower in bf16 on at least one measured
+# host. Cost per training image relative to LeNet5: fitted to 1-thread img/s at auto precision
+# on an AVX-512 BF16 EPYC (docs/precision.md): e.g. GRU 32 / 256 units 0.16 / 0.73.
+for _cell, _min_hidden, _cost in (
+    ("rnn", 256, (0.06, 0.22)),
+    ("lstm", 64, (0.04, 0.43)),
+    ("gru", 128, (0.14, 0.59)),
+):
+    register_model(_cell, recurrent=True, bf16=True, bf16_min_hidden=_min_hidden, cost=_cost)(
+        _recurrent(_cell)
+    )
 
-RECURRENT = frozenset({"rnn", "lstm", "gru"})
+# name -> builder, in registration order (what `--model` accepts besides a factory path)
+REGISTRY: dict[str, Callable[[ModelConfig, int, tuple[int, int], int], nn.Module]] = {
+    k: v.build for k, v in KINDS.items()
+}
+RECURRENT = recurrent_kinds()
 
 
 def _import_file(path: Path) -> object:
@@ -293,6 +304,10 @@ __all__ = [
     "RowRNN",
     "REGISTRY",
     "RECURRENT",
+    "KINDS",
+    "ModelKind",
+    "kind",
+    "register_model",
     "build_model",
     "check_output",
     "load_factory",

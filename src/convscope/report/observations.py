@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from convscope.models.registry import KINDS
 from convscope.report import stats, wording
 from convscope.report.results import Configuration
 from convscope.report.stats import MeanStd, fmt_ms, fmt_steps, pct, pp
 
-RECURRENT = ("rnn", "lstm", "gru")
+RECURRENT = tuple(k for k, v in KINDS.items() if v.recurrent)  # the model registry says
 
 
 # --- per-configuration numbers ---------------------------------------------------------------

@@ -39,16 +39,18 @@ import torch
 
 from convscope.config import RunConfig, config_hash
 from convscope.hardware import features
+from convscope.models import KINDS, recurrent_kinds
 
 Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
-# model kinds auto runs in bf16 on bf16-capable hardware (measured; docs/precision.md)
-BF16_MODELS = frozenset({"lenet5", "resnet8", "rnn", "lstm", "gru"})
-RECURRENT = frozenset({"rnn", "lstm", "gru"})
-# recurrent cells: bf16 only from this many hidden units (smaller cells trained slower in
-# bf16 on at least one measured host)
-BF16_MIN_HIDDEN: dict[str, int] = {"rnn": 256, "lstm": 64, "gru": 128}
+# the model registry's facts (convscope.models.registry): which kinds auto runs in bf16 on
+# bf16-capable hardware, which are recurrent, and from how many hidden units a cell gains
+BF16_MODELS = frozenset(k for k, v in KINDS.items() if v.bf16)
+RECURRENT = recurrent_kinds()
+BF16_MIN_HIDDEN: dict[str, int] = {
+    k: v.bf16_min_hidden for k, v in KINDS.items() if v.bf16_min_hidden is not None
+}
 
 
 def device_type(device: str) -> str:
@@ -64,7 +66,8 @@ def cell_runs_bf16(model: str, device_kind: str) -> bool:
     oneDNN builds have no bf16 LSTM primitive for some CPUs ("could not create a primitive
     descriptor for the LSTM forward propagation primitive"). Probed once per process with a
     tiny cell, forward and backward; True for non-recurrent models."""
-    if model not in RECURRENT:
+    k = KINDS.get(model)
+    if k is None or not k.recurrent:
         return True
     cell = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[model](4, 8)
     try:
@@ -79,9 +82,12 @@ def cell_runs_bf16(model: str, device_kind: str) -> bool:
 
 
 def _measured_faster(model: str, hidden_size: int | None) -> bool:
-    if model in RECURRENT:
-        return (hidden_size or 0) >= BF16_MIN_HIDDEN[model]
-    return model in BF16_MODELS
+    k = KINDS.get(model)  # a user's factory: not measured
+    if k is None or not k.bf16:
+        return False
+    if k.bf16_min_hidden is not None:
+        return (hidden_size or 0) >= k.bf16_min_hidden
+    return True
 
 
 def resolve(precision: str, model: str, device: str, hidden_size: int | None = None) -> str:
@@ -103,8 +109,9 @@ def explain(precision: str, model: str, device: str, hidden_size: int | None = N
     if precision != "auto":
         return f"{got} (asked for)"
     f = features(device_type(device))
-    if model in RECURRENT and not _measured_faster(model, hidden_size):
-        n = BF16_MIN_HIDDEN[model]
+    k = KINDS.get(model)
+    if k is not None and k.bf16_min_hidden is not None and not _measured_faster(model, hidden_size):
+        n = k.bf16_min_hidden
         return f"{got} (auto: {model} below {n} hidden units trains slower in bf16)"
     if not _measured_faster(model, hidden_size):
         return f"{got} (auto: model {model!r} is not measured faster in bf16)"
