@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from convscope.cli import main
-from convscope.errors import EXIT_BAD_INPUT, EXIT_OK
+from convscope.errors import EXIT_BAD_INPUT, EXIT_OK, ConfigError
 
 NORM = ",".join(map(str, h.MEAN)) + "/" + ",".join(map(str, h.STD))
 RUN = ["-q", "--workers", "1", "--threads", "1"]
@@ -97,16 +97,17 @@ def test_a_group_of_an_imported_run_is_analysed_and_reported(
     assert any(k.startswith("checkpoints/step_") for k in adopted["sha256"])
     for rel, digest in adopted["sha256"].items():
         assert _sha(src / rel) == digest == _sha(copy / rel), rel
-    assert not (copy / "metrics.jsonl").read_text().count("train_loss\": 0")  # nothing trained
+    assert not (copy / "metrics.jsonl").read_text().count('train_loss": 0')  # nothing trained
 
     # the group's analyses ran on the copy, with the user's weights
     for name in ("filters", "activations"):
         res = json.loads((copy / "analysis" / f"{name}.json").read_text())
         assert res["observations"], name
     assert not (src / "analysis").exists()
-    figs = [fig["path"] for fig in json.loads((copy / "analysis" / "filters.json").read_text())[
-        "figures"
-    ]]
+    figs = [
+        fig["path"]
+        for fig in json.loads((copy / "analysis" / "filters.json").read_text())["figures"]
+    ]
     assert figs
     for report in (out / "report.md", out / "report.html"):
         text = report.read_text()
@@ -185,7 +186,7 @@ def test_a_bad_imported_path_is_one_line_before_anything_is_written(
         if make == "trained":
             del cfg["imported"]
         else:
-            cfg["train"]["lr"] = 0.5
+            cfg["optim"]["lr"] = 0.5
         (work / rel / "config.json").write_text(json.dumps(cfg))
     elif make == "symlink":
         _import(capsys, small_data, tmp_path / "elsewhere" / "mynet", seed=0)
@@ -203,3 +204,64 @@ def test_a_bad_imported_path_is_one_line_before_anything_is_written(
         argv = ["run", str(f), "--out", str(out), *RUN, "--no-report", "--trust-model-code"]
         assert main(argv) == EXIT_OK, capsys.readouterr().err
         assert list((out / "runs").glob("bad-imported-*/analysis/filters.json"))
+
+
+def test_a_tampered_copy_in_out_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_data: Path
+) -> None:
+    work = tmp_path / "work"
+    _import(capsys, small_data, work / "imports" / "mynet", seed=0)
+    f = _experiment(work, "imports/mynet")
+    f.write_text(f.read_text().split("[[analysis]]")[0])  # no analyses: only the copy
+    out = work / "out"
+    assert main(["run", str(f), "--out", str(out), *RUN, "--no-report"]) == EXIT_OK
+    (copy,) = (out / "runs").iterdir()
+    (copy / "summary.json").unlink()
+    capsys.readouterr()
+    assert main(["run", str(f), "--out", str(out), *RUN, "--no-report"]) == EXIT_BAD_INPUT
+    line = _err_line(capsys)
+    assert f"the copy in runs/{copy.name} was changed or lost files" in line
+    assert "summary.json" in line and not (copy / "summary.json").exists()
+
+
+def test_a_group_with_runs_to_train_and_imported_runs_analyses_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_data: Path
+) -> None:
+    """The plan, without training: an [[analysis]] of a mixed group takes the first seed of the
+    runs to train and every imported run; profiles and group keys about training are refused
+    on a group that trains nothing."""
+    from convscope.experiments.spec import load_experiment
+
+    work = tmp_path / "work"
+    _import(capsys, small_data, work / "imports" / "mynet", seed=0)
+    f = work / "e.toml"
+    f.write_text(
+        'name = "m"\n[defaults]\ndata = "digits"\niterations = 5\n'
+        '[groups.mine]\nimported = ["imports/mynet"]\nseeds = [3, 4]\n'
+        '[[groups.mine.runs]]\nlabel = "lenet"\nmodel = "lenet5"\n'
+        '[[analysis]]\ngroup = "mine"\nwhat = ["filters"]\n'
+    )
+    exp = load_experiment(f)
+    (g,) = exp.groups
+    assert [(r.label, r.seed, r.imported) for r in g.runs] == [
+        ("lenet", 3, None),
+        ("lenet", 4, None),
+        ("mynet", 0, "imports/mynet"),
+    ]
+    assert g.runs[2].hash.startswith("imported-")
+    assert [(a.label, a.seed) for a in exp.analysis] == [("lenet", 3), ("mynet", 0)]
+    # a group of imported runs only: keys about training say where they belong
+    only = 'name = "m"\n[groups.mine]\nimported = ["imports/mynet"]\n'
+    for extra, message in (
+        ("seeds = 2\n", "[groups.mine]: key 'seeds' applies to runs to train"),
+        ('label = "{model}"\n', "[groups.mine]: key 'label' applies to runs to train"),
+        (
+            "[profiles.quick.groups.mine]\niterations = 5\n",
+            "[profiles.quick.groups.mine]: group 'mine' only names imported runs",
+        ),
+        ('[groups.other]\nimported = ["imports/mynet", "imports/./mynet/"]\n', "listed twice"),
+    ):
+        f.write_text(only + extra)
+        with pytest.raises(ConfigError) as e:
+            load_experiment(f)
+        assert message in str(e.value), e.value

@@ -63,7 +63,9 @@ def check_source(base: Path, rel: str, where: str) -> tuple[Path, RunConfig, dic
             f"{head}: expected a folder inside {base} (the experiment file's folder): {why}"
         ) from None
     if not src.exists():
-        raise ConfigError(f"{head}: {src} does not exist; expected a folder `convscope import` wrote")
+        raise ConfigError(
+            f"{head}: {src} does not exist; expected a folder `convscope import` wrote"
+        )
     if not src.is_dir():
         raise ConfigError(f"{head}: {src} is not a folder; expected a run `convscope import` wrote")
     run = RunDir(src)
@@ -159,7 +161,13 @@ def adopt(src: Path, rel: str, dest: Path, where: str) -> str:
                 "convscope never overwrites what it did not write: choose a new --out"
             )
         if mark.get("sha256") == hashes:
-            return "reused"
+            bad = [f for f in files if not (dest / f).is_file() or _sha256(dest / f) != hashes[f]]
+            if not bad:
+                return "reused"
+            raise ConfigError(
+                f"{head}: the copy in {out_rel} was changed or lost files since it was adopted "
+                f"({', '.join(bad[:3])}); delete {out_rel} to adopt {rel!r} again"
+            )
         old = mark.get("sha256") if isinstance(mark.get("sha256"), dict) else {}
         diff = sorted({*old, *hashes} - {f for f in hashes if old.get(f) == hashes[f]})
         raise ConfigError(
@@ -214,6 +222,8 @@ def imported_specs(value: Any, base: Path, where: str) -> list[Any]:
         rel = _norm_rel(item, where)
         src, cfg, _ = check_source(base, rel, where)
         label = paths.check_name(src.name, where, "label", 200)
+        if seen.get(label) == rel:
+            raise ConfigError(f"{where}: key '{KEY}': {rel!r} is listed twice")
         if label in seen:
             raise ConfigError(
                 f"{where}: key '{KEY}': {seen[label]!r} and {rel!r} share the label "

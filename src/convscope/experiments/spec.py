@@ -515,6 +515,18 @@ def expand(
             raise ConfigError(f"{where}: key 'runs': expected a non-empty array of tables")
         if "imported" in meta and not ("runs" in meta or "grid" in meta or fixed):
             items = []  # a group of imported runs only: nothing to train
+            for k, has in (("seeds", "seeds" in meta), ("label", "label" in meta)):
+                if has:
+                    raise ConfigError(
+                        f"{where}: key '{k}' applies to runs to train; this group only names "
+                        "imported runs (add 'runs' or 'grid' to train some too)"
+                    )
+            for pname, (_, _, pgroups) in layers.items():
+                if gname in pgroups:
+                    raise ConfigError(
+                        f"{file} [profiles.{pname}.groups.{gname}]: group '{gname}' only names "
+                        "imported runs; a profile has nothing to set for it"
+                    )
         item_flats: list[tuple[str | None, dict[str, Any]]] = []
         for i, item in enumerate(items):
             iwhere = f"{where}.runs[{i}]"

@@ -19,9 +19,7 @@ def trained_part(g: Group) -> Group:
     """``g`` without its imported runs (``g`` itself when it has none)."""
     if not imported_runs(g):
         return g
-    configs = [
-        Configuration(c.label, [r for r in c.runs if r.imported is None]) for c in g.configs
-    ]
+    configs = [Configuration(c.label, [r for r in c.runs if r.imported is None]) for c in g.configs]
     return dataclasses.replace(g, configs=[c for c in configs if c.runs])
 
 
