@@ -260,6 +260,7 @@ def test_a_group_with_runs_to_train_and_imported_runs_analyses_both(
             "[profiles.quick.groups.mine]: group 'mine' only names imported runs",
         ),
         ('[groups.other]\nimported = ["imports/mynet", "imports/./mynet/"]\n', "listed twice"),
+        ('[[analysis]]\ngroup = "mine"\nwhat = ["filters"]\nseeds = [0]\n', "only names imported"),
     ):
         f.write_text(only + extra)
         with pytest.raises(ConfigError) as e:

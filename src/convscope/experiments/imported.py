@@ -58,7 +58,10 @@ def check_source(base: Path, rel: str, where: str) -> tuple[Path, RunConfig, dic
     try:
         src = paths.under(base, rel)
     except paths.PathRefused as e:
-        why = str(e).rpartition("(")[2].rstrip(")") if "refused to use" in str(e) else str(e)
+        if "refused to use" in str(e):
+            why = str(e).rpartition("(")[2].split(")")[0]  # "it is absolute", "it holds '..'"
+        else:
+            why = f"{base / rel} leads outside it through a symlink"
         raise ConfigError(
             f"{head}: expected a folder inside {base} (the experiment file's folder): {why}"
         ) from None

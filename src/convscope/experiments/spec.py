@@ -773,6 +773,11 @@ def _analysis(
         if "seeds" in a:
             seeds = _seeds(a["seeds"], where)
             have = {r.seed for r in runs if r.imported is None}
+            if not have:
+                raise ConfigError(
+                    f"{where}: key 'seeds' applies to runs to train; group '{gname}' only names "
+                    "imported runs (each is analysed)"
+                )
             missing = [s for s in seeds if s not in have]
             if missing:
                 raise ConfigError(
