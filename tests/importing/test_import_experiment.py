@@ -266,3 +266,34 @@ def test_a_group_with_runs_to_train_and_imported_runs_analyses_both(
         with pytest.raises(ConfigError) as e:
             load_experiment(f)
         assert message in str(e.value), e.value
+
+
+def test_a_mixed_group_shows_trained_curves_and_the_imported_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_data: Path
+) -> None:
+    """A group that trains a run and names an imported one: the curves are the trained run's,
+    the report says in one line that the imported run has none, and both are analysed."""
+    work = tmp_path / "work"
+    _import(capsys, small_data, work / "imports" / "mynet", seed=0)
+    f = work / "e.toml"
+    f.write_text(  # the same architecture and data, trained by convscope for 10 steps
+        f'name = "mixed"\n[defaults]\ndata = {json.dumps(str(small_data))}\n'
+        "iterations = 10\neval_every = 5\nbatch_size = 12\n"
+        '[groups.mine]\ntitle = "Mine and the same CNN trained here"\nimported = ["imports/mynet"]\n'
+        f'[[groups.mine.runs]]\nlabel = "here"\nmodel = {json.dumps(f"{h.HERE}:small_cnn")}\n'
+        '[[analysis]]\ngroup = "mine"\nwhat = ["filters"]\n'
+    )
+    out = work / "out"
+    assert main(["run", str(f), "--out", str(out), *RUN]) == EXIT_OK, capsys.readouterr().err
+    doc = json.loads((out / "experiment.json").read_text())
+    dirs = {r["label"]: r["dir"] for r in doc["groups"][0]["runs"]}
+    assert set(dirs) == {"here", "mynet"}
+    for d in dirs.values():
+        assert (out / d / "analysis" / "filters.json").is_file(), d
+    md = (out / "report.md").read_text()
+    assert "figures/report_mine.png" in md and (out / "figures" / "report_mine.png").is_file()
+    assert md.count("No training curves for this run") == 1
+    assert f"Run `mynet` (`{dirs['mynet']}`)" in md and f"Run `here` (`{dirs['here']}`)" in md
+    # the trained run's table row, and no row of the imported run in the group's curves table
+    table = md.split("*every configuration:")[1].split("\n\n")[1]
+    assert "`here`" in table and "`mynet`" not in table

@@ -99,7 +99,7 @@ def check_source(base: Path, rel: str, where: str) -> tuple[Path, RunConfig, dic
         )
     try:
         status = run.status()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         status = None
     if status != STATUS_COMPLETED or not run.checkpoint_steps():
         raise ConfigError(
