@@ -94,10 +94,11 @@ def existing_runs(out: Path) -> dict[str, Path]:
         cfg_path = p / "config.json"
         if cfg_path.is_file():
             try:
-                h = io.read_json(cfg_path).get("hash")
-            except ValueError:
+                stored = io.read_json(cfg_path)
+                h = stored.get("hash")
+            except (ValueError, AttributeError):
                 continue
-            if isinstance(h, str):
+            if isinstance(h, str) and stored.get("imported") is None:  # never a trained run
                 found.setdefault(h, p)
     return found
 
@@ -120,9 +121,12 @@ def plan_runs(
     have = existing_runs(out)
     planned: dict[str, PlannedRun] = {}
     for spec in exp.unique_runs():
-        d = have.get(spec.hash) or paths.under(
-            out, RUNS, f"{safe_name(spec.label)}-s{spec.seed}-{spec.hash}"
-        )
+        if spec.imported is not None:  # adopted (copied) into OUT: experiments/imported.py
+            d = paths.under(out, RUNS, f"{safe_name(spec.label)}-{spec.hash}")
+        else:
+            d = have.get(spec.hash) or paths.under(
+                out, RUNS, f"{safe_name(spec.label)}-s{spec.seed}-{spec.hash}"
+            )
         planned[spec.hash] = PlannedRun(spec, d, f"{RUNS}/{d.name}")
     for a in exp.analysis:
         pr = planned[a.hash]
@@ -181,6 +185,7 @@ def experiment_doc(
                         "hash": r.hash,
                         "dir": by_hash[r.hash].rel,
                         "config": r.config.to_dict(),
+                        **({"imported": r.imported} if r.imported is not None else {}),
                     }
                     for r in g.runs
                 ],
@@ -331,7 +336,8 @@ def preflight(exp: Experiment) -> None:
     models: dict[str, str] = {}  # model -> the first group that trains it
     for g in exp.groups:
         for r in g.runs:
-            models.setdefault(r.config.model.model, g.name)
+            if r.imported is None:  # an imported run's code: trust rules, not an import here
+                models.setdefault(r.config.model.model, g.name)
     for model, group in sorted(models.items()):
         if model not in REGISTRY:
             try:
@@ -455,6 +461,7 @@ def _run_locked(
                     RUNS,
                 )
     runs = plan_runs(exp, out, _n_train_loader())
+    adopt_imported(exp, runs, monitor)
     if experiment_text is not None:
         io.atomic_write_bytes(out / "experiment.toml", experiment_text.encode())
     log.info("data: %s", exp.data_note)
@@ -477,6 +484,8 @@ def _run_locked(
                 pending.appendleft(_analysis_task(r))
             elif r.analyses:
                 r.analysis_status = "completed" if not _analysis_todo(r) else "skipped"
+        elif r.spec.imported is not None:  # never trained (adopt_imported copied it whole)
+            r.status, r.error = STATUS_FAILED, f"{r.rel}: the adopted copy is not finished"
         else:
             pending.append(_train_task(r, stop_after))
     # runs with analyses first (their analyses overlap the rest), then longest first
@@ -587,6 +596,20 @@ def _run_locked(
             ),
         )
     return ExperimentResult(out, runs, wall, interrupted)
+
+
+def adopt_imported(exp: Experiment, runs: list[PlannedRun], monitor: SweepMonitor) -> None:
+    """Copy every imported run into its ``OUT/runs`` folder, or check that the copy there is of
+    the same files (:func:`convscope.experiments.imported.adopt`; a changed source: exit 2)."""
+    from convscope.experiments.imported import adopt
+
+    for r in runs:
+        if r.spec.imported is None or r.spec.source is None:
+            continue
+        g = next(g for g in exp.groups if any(x.hash == r.hash for x in g.runs))
+        where = f"{exp.file} [groups.{g.name}]"
+        if adopt(Path(r.spec.source), r.spec.imported, r.dir, where) == "adopted":
+            monitor.event(f"{r.name}: imported run {r.spec.imported} copied to {r.rel}")
 
 
 def _train_task(r: PlannedRun, stop_after: int | None) -> TrainTask:

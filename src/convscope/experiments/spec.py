@@ -50,6 +50,9 @@ An experiment file is TOML::
 Group keys for the report: ``title``, ``section``, ``description``, ``report = "analyses"``
 (no curves: the group only shows its analyses; without a ``title``, no heading of its own) and
 ``milestones = { test_accuracy = 0.95, train_loss = 0.2 }`` (first-iteration columns).
+``imported = ["imports/mynet"]``: runs ``convscope import`` wrote, relative to this file's folder,
+never trained (:mod:`convscope.experiments.imported`); with it, the group trains runs only when
+it gives ``grid``, ``runs`` or run-config keys of its own.
 
 Precedence, lowest first: ``[defaults]``, the group's keys, the variation (a ``runs`` item and a
 ``grid`` point), the profile's ``defaults``, the profile's group table. Setting ``iterations`` in
@@ -119,6 +122,7 @@ GROUP_META = (
     "runs",
     "report",
     "milestones",
+    "imported",
 )
 MILESTONE_METRICS = ("test_accuracy", "train_accuracy", "train_loss")
 GROUP_REPORT = ("full", "analyses")  # a group's report section: curves and tables, or analyses only
@@ -135,6 +139,8 @@ class RunSpec:
     seed: int
     config: RunConfig
     hash: str
+    imported: str | None = None  # a run `convscope import` wrote: its path as the file gives it
+    source: str | None = None  # ... and that folder, absolute (never trained; see .imported)
 
 
 @dataclass
@@ -507,6 +513,20 @@ def expand(
         items = meta.get("runs", [{}])
         if not isinstance(items, list) or not items:
             raise ConfigError(f"{where}: key 'runs': expected a non-empty array of tables")
+        if "imported" in meta and not ("runs" in meta or "grid" in meta or fixed):
+            items = []  # a group of imported runs only: nothing to train
+            for k, has in (("seeds", "seeds" in meta), ("label", "label" in meta)):
+                if has:
+                    raise ConfigError(
+                        f"{where}: key '{k}' applies to runs to train; this group only names "
+                        "imported runs (add 'runs' or 'grid' to train some too)"
+                    )
+            for pname, (_, _, pgroups) in layers.items():
+                if gname in pgroups:
+                    raise ConfigError(
+                        f"{file} [profiles.{pname}.groups.{gname}]: group '{gname}' only names "
+                        "imported runs; a profile has nothing to set for it"
+                    )
         item_flats: list[tuple[str | None, dict[str, Any]]] = []
         for i, item in enumerate(items):
             iwhere = f"{where}.runs[{i}]"
@@ -587,6 +607,17 @@ def expand(
                         name=f"{label}-s{seed}",
                     )
                     runs.append(RunSpec(label, seed, cfg, run_hash(cfg)))
+        if "imported" in meta:  # runs `convscope import` wrote (experiments/imported.py)
+            from convscope.experiments.imported import imported_specs
+
+            for spec in imported_specs(meta["imported"], Path(file).resolve().parent, where):
+                if spec.label in labels:
+                    raise ConfigError(
+                        f"{where}: key 'imported': the folder name '{spec.label}' is also the "
+                        "label of a run to train; set distinct labels"
+                    )
+                labels[spec.label] = spec.hash
+                runs.append(spec)
         report = meta.get("report", "full")
         if report not in GROUP_REPORT:
             raise ConfigError(
@@ -741,17 +772,22 @@ def _analysis(
                 )
         if "seeds" in a:
             seeds = _seeds(a["seeds"], where)
-            have = {r.seed for r in runs}
+            have = {r.seed for r in runs if r.imported is None}
+            if not have:
+                raise ConfigError(
+                    f"{where}: key 'seeds' applies to runs to train; group '{gname}' only names "
+                    "imported runs (each is analysed)"
+                )
             missing = [s for s in seeds if s not in have]
             if missing:
                 raise ConfigError(
                     f"{where}: key 'seeds': seed {missing[0]} is not run in this profile "
                     f"(seeds {sorted(have)})"
                 )
-            runs = [r for r in runs if r.seed in seeds]
-        else:
-            first = min(r.seed for r in runs)
-            runs = [r for r in runs if r.seed == first]
+            runs = [r for r in runs if r.seed in seeds or r.imported is not None]
+        else:  # the first seed of the runs to train; every imported run
+            first = min((r.seed for r in runs if r.imported is None), default=None)
+            runs = [r for r in runs if r.seed == first or r.imported is not None]
         run_what = [w for w, c in zip(what, classes) if c.scope == "run"]
         run_opts = {k: v for k, v in options.items() if by_cls[k].scope == "run"}
         if run_what:

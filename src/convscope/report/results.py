@@ -71,6 +71,7 @@ class Run:
     curve: Curve
     data_info: dict[str, Any] | None
     planned: dict[str, Any] = field(default_factory=dict)  # experiment.json status.runs[dir]
+    imported: str | None = None  # a run `convscope import` wrote: its path in the experiment file
 
     @property
     def status(self) -> str:
@@ -286,6 +287,7 @@ def load_run(
         curve=Curve.from_rows(io.read_jsonl(path / "metrics.jsonl")),
         data_info=data_info,
         planned=planned or {},
+        imported=entry["imported"] if isinstance(entry.get("imported"), str) else None,
     )
 
 

@@ -24,6 +24,7 @@ from convscope.report.results import Experiment, Group
 from convscope.report.sections.analysis import entry_sections, group_studies
 from convscope.report.sections.common import FigureSink, GroupNumbers, group_numbers, no_runs
 from convscope.report.sections.groups import group_blocks
+from convscope.report.sections.imported import imported_blocks, trained_part
 from convscope.report.sections.runs import section_method, section_runs, section_summary
 
 __all__ = ["FigureSink", "build_document"]
@@ -66,10 +67,13 @@ def _group_units(
         if g.report == "analyses":
             if g.description:
                 s.blocks.append(Para(g.description, "note"))
-        elif gn is None:
-            s.blocks.append(no_runs(g, out_label))
-        else:
+        elif gn is None and trained_part(g).runs:
+            s.blocks.append(no_runs(trained_part(g), out_label))
+        elif gn is not None:
             s.blocks.extend(group_blocks(gn, figs, g.description))
+        elif g.description:
+            s.blocks.append(Para(g.description))
+        s.blocks.extend(imported_blocks(g))  # no curves of runs trained elsewhere: one line
         s.children = subs
         units = [s]
     ginput = None
@@ -111,7 +115,8 @@ def build_document(exp: Experiment, figs: FigureSink, out_label: str) -> Documen
     claims: list[Claim] = []
     gns: list[GroupNumbers] = []
     for g in exp.groups.values():
-        gn = group_numbers(g) if _has_curves(g) else None
+        trained = trained_part(g)  # runs trained elsewhere have no curves (imported_blocks)
+        gn = group_numbers(trained) if _has_curves(trained) else None
         if gn is not None and g.report == "full":
             gns.append(gn)
         u, c = _group_units(exp, g, gn, figs, out_label)
