@@ -1,16 +1,19 @@
 """Browser tests: Playwright for Python driving Debian's ``chromium`` (never a browser download).
 
 * :data:`BROWSER_TEST`: the marks for a browser test module (``pytestmark = BROWSER_TEST``):
-  ``browser``, and a skip with one clear line when ``chromium`` or ``playwright`` is missing.
+  ``browser``, a skip with one clear line when ``chromium`` or ``playwright`` is missing, and
+  a time bound per test.
 * :func:`launch`: one headless Chromium, started from ``executable_path`` (``$PATH``'s
   ``chromium``, i.e. ``/usr/bin/chromium`` on Debian); the ``browser`` fixture in
   ``tests/conftest.py`` starts one per session and closes it at the end.
 * :func:`open_page`: a fresh context and page of a given size whose console errors and
-  warnings, uncaught page errors and failed requests are recorded in ``Tab.errors``.
+  warnings, uncaught page errors and failed requests are recorded in ``Tab.errors`` (and
+  every console line, of any level, in ``Tab.console``).
 
 Playwright talks to Chromium through its own driver (a Node.js binary inside the wheel); with
 ``executable_path`` it never looks for, nor downloads, a browser of its own. Every wait is
-bounded (:data:`TIMEOUT_MS`) so a stuck page fails its test instead of hanging the suite.
+bounded (:data:`TIMEOUT_MS`, and :data:`TEST_TIMEOUT_S` per test) so a stuck page fails its test
+instead of hanging the suite.
 """
 
 from __future__ import annotations
@@ -39,12 +42,16 @@ MISSING = (
     if sync_playwright is None
     else None
 )
+TIMEOUT_MS = 20_000  # every launch, navigation, click and wait (not page.evaluate: see below)
+# page.evaluate has no timeout of its own: a script stuck in a loop would block its test, so each
+# browser test has a bound (pytest-timeout, SIGALRM: the test fails, the session's browser
+# lives on). It covers the test's fixtures too (a tiny training run), hence the margin.
+TEST_TIMEOUT_S = 300
 BROWSER_TEST = [
     pytest.mark.browser,
     pytest.mark.skipif(MISSING is not None, reason=MISSING or ""),
+    pytest.mark.timeout(TEST_TIMEOUT_S, method="signal"),
 ]
-
-TIMEOUT_MS = 20_000  # every launch, navigation, wait and evaluation
 # Playwright adds --headless, --no-sandbox (no chromium_sandbox) and its own automation flags;
 # these keep a shared 2-core machine quiet: no GPU process, no network chatter, one renderer.
 FLAGS = [
@@ -76,13 +83,15 @@ def launch() -> Iterator[Browser]:
 
 @dataclass
 class Tab:
-    """A page and what went wrong on it so far (one line per problem)."""
+    """A page, what went wrong on it so far (one line per problem) and every console line."""
 
     page: Page
     errors: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
 
 
 def _console(tab: Tab, msg: ConsoleMessage) -> None:
+    tab.console.append(f"console.{msg.type}: {msg.text}")
     if msg.type in ("error", "warning", "assert"):
         tab.errors.append(f"console.{msg.type}: {msg.text}")
 

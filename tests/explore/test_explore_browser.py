@@ -2,7 +2,8 @@
 
 Open the index, click a layer, click a unit; every image on the unit page loads and nothing is
 logged as an error; the right-arrow key opens the next unit; the layer page's sort control
-reorders the tiles. Playwright drives Debian's chromium (``tests/browser.py``). Screenshots are kept (copied to ``$CONVSCOPE_ARTIFACTS`` when set).
+reorders the tiles. Playwright drives Debian's chromium (``tests/browser.py``). Screenshots are
+kept (copied to ``$CONVSCOPE_ARTIFACTS`` when set).
 """
 
 from __future__ import annotations
