@@ -6,15 +6,18 @@
   missing. Never hard-code the real data path.
 * ``across_run``: :func:`make_across_run`, a run directory built by hand (activation records and
   snapshots) whose dead units, settle steps and weight changes are known.
+* ``browser``: one headless Debian Chromium under Playwright for the session
+  (``tests/browser.py``: marks, pages that record errors).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -124,7 +127,7 @@ SKIP_HELP = {
     "CONVSCOPE_DATA_ROOT": "real-data tests: set CONVSCOPE_DATA_ROOT (or `make test DATA_ROOT=...`) "
     "to an absolute path of a folder holding CIFAR10/ and MNIST/ in the reference layout",
     "chromium": "browser tests: install Debian's chromium (`apt-get install chromium`), "
-    "giving /usr/bin/chromium",
+    "giving /usr/bin/chromium, and the dev extra (Playwright); no browser is downloaded",
     "ray": "Ray tests: install the extra (`pip install 'convscope[ray]'`)",
 }
 
@@ -141,6 +144,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("skipped tests: how to run them")
         for key, n in counts.items():
             terminalreporter.write_line(f"{n} skipped -- {SKIP_HELP[key]}")
+
+
+# --- browser tests: one Debian chromium under Playwright per session (tests/browser.py) ------
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """The session's headless Chromium (skips when chromium or playwright is missing)."""
+    from browser import launch
+
+    with launch() as b:
+        yield b
 
 
 # --- run directories with known answers (across-group analysis) ------------------------------

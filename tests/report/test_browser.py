@@ -3,68 +3,38 @@
 Fails on an image that does not load, a console message or page error, or a missing section,
 and keeps a screenshot (under the test's tmp dir; copied to ``$CONVSCOPE_ARTIFACTS`` when set).
 
-How it sees failures without a driver library: a *test copy* of the report (same folder, so
-relative image paths resolve) gets a small script at the top of ``<head>`` that records image
-load errors, page errors and ``console.error`` calls, and on ``load`` writes them, the broken
-images (``naturalWidth == 0``) and the image count into attributes of ``<html>``; Chromium's
-``--dump-dom`` prints the DOM after load. Chromium's own console log (``--enable-logging``,
-lines tagged ``CONSOLE``) is checked too: the report has no script, so any console line is an
-error. The report itself is never modified.
+Playwright drives Debian's chromium (``tests/browser.py``): the page records console lines,
+page errors and failed requests from the start; after ``load``, :data:`PROBE` reads the broken
+images (``naturalWidth == 0``), the image count, the layout and what the page says. The report
+itself is never modified.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
-import uuid
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chromium import CHROMIUM, FLAGS
+from browser import BROWSER_TEST, open_page
 from conftest import build_handmade, write_experiment
 from convscope import io
 from convscope.report import write_report
 from convscope.train.precision import run_hash
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian's chromium)"),
-]
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
-TIMEOUT_S = 25
+pytestmark = BROWSER_TEST
 
-PROBE = r"""<script>
-window.__errs = [];
-window.addEventListener('error', function (e) {
-  var t = e.target;
-  if (t && t.tagName === 'IMG') { window.__errs.push('image failed: ' + t.getAttribute('src')); }
-  else { window.__errs.push('page error: ' + (e.message || String(e))); }
-}, true);
-(function () {
-  var ce = console.error;
-  console.error = function () {
-    window.__errs.push('console.error: ' + Array.prototype.join.call(arguments, ' '));
-    ce.apply(console, arguments);
-  };
-})();
-window.addEventListener('load', function () {
+PROBE = r"""() => {
   var imgs = document.images, bad = [];
   for (var i = 0; i < imgs.length; i++) {
     if (!imgs[i].complete || imgs[i].naturalWidth === 0) { bad.push(imgs[i].getAttribute('src')); }
   }
-  var r = document.documentElement;
-  r.setAttribute('data-broken-images', JSON.stringify(bad));
-  r.setAttribute('data-errors', JSON.stringify(window.__errs));
-  r.setAttribute('data-image-count', String(imgs.length));
-  // layout: the page never scrolls sideways; each figure is shown wide enough for its text
-  r.setAttribute('data-overflow-px',
-                 String(document.documentElement.scrollWidth - window.innerWidth));
   var small = [];
   for (var j = 0; j < imgs.length; j++) {
     var im = imgs[j], f = parseFloat(im.getAttribute('data-min-font-px'));
@@ -73,9 +43,13 @@ window.addEventListener('load', function () {
     var shown = f * im.getBoundingClientRect().width / im.naturalWidth;
     if (shown < 9) { small.push(im.getAttribute('src') + ': text ' + shown.toFixed(1) + ' px'); }
   }
-  r.setAttribute('data-small-text', JSON.stringify(small));
-  var raw = (document.body.innerText.match(/[A-Za-z_]+\[[^\]\s]*\]\.?[A-Za-z0-9_]*/g) || []);
-  r.setAttribute('data-raw-keys', JSON.stringify(raw));
+  // per section id, the text of its first own heading (h2-h4 not inside a nested section)
+  var headings = {};
+  Array.prototype.forEach.call(document.querySelectorAll('section[id]'), function (s) {
+    var h = Array.prototype.find.call(s.querySelectorAll('h2, h3, h4'), function (e) {
+      return e.closest('section[id]') === s; });
+    headings[s.id] = h ? h.textContent : '';
+  });
   // what the report says, as the page shows it: per element its section ids (innermost
   // first) and whether a closed <details> folds it away
   function where(el) {
@@ -91,27 +65,33 @@ window.addEventListener('load', function () {
       var w = where(e); w.text = e.textContent; return w;
     });
   }
-  r.setAttribute('data-captions', JSON.stringify(texts('figcaption, table > caption')));
-  r.setAttribute('data-observations', JSON.stringify(texts('ul.obs li')));
-  r.setAttribute('data-tables', JSON.stringify(Array.prototype.map.call(
-    document.querySelectorAll('table'), function (t) {
+  return {
+    broken: bad,
+    images: imgs.length,
+    headings: headings,
+    // layout: the page never scrolls sideways; each figure is shown wide enough for its text
+    overflow_px: document.documentElement.scrollWidth - window.innerWidth,
+    small_text: small,
+    raw_keys: document.body.innerText.match(/[A-Za-z_]+\[[^\]\s]*\]\.?[A-Za-z0-9_]*/g) || [],
+    captions: texts('figcaption, table > caption'),
+    observations: texts('ul.obs li'),
+    tables: Array.prototype.map.call(document.querySelectorAll('table'), function (t) {
       var w = where(t);
       w.caption = t.caption ? t.caption.textContent : '';
       w.rows = Array.prototype.map.call(t.rows, function (row) {
         return Array.prototype.map.call(row.cells, function (c) { return c.textContent; });
       });
       return w;
-    })));
-  r.setAttribute('data-meta', JSON.stringify(Array.prototype.map.call(
-    document.querySelectorAll('dl.meta dt'), function (dt) {
+    }),
+    meta: Array.prototype.map.call(document.querySelectorAll('dl.meta dt'), function (dt) {
       return [dt.textContent, dt.nextElementSibling ? dt.nextElementSibling.textContent : ''];
-    })));
-  r.setAttribute('data-links', JSON.stringify(Array.prototype.map.call(
-    document.links, function (a) { return [a.textContent, a.getAttribute('href')]; })));
-  r.setAttribute('data-text', document.body.innerText);
-  r.setAttribute('data-height', String(document.documentElement.scrollHeight));
-});
-</script>"""
+    }),
+    links: Array.prototype.map.call(document.links, function (a) {
+      return [a.textContent, a.getAttribute('href')]; }),
+    text: document.body.innerText,
+    height: document.documentElement.scrollHeight,
+  };
+}"""
 
 SECTIONS = {
     "sec-summary": "claims at a glance",
@@ -130,93 +110,22 @@ SECTIONS = {
 }
 
 
-def chromium(args: list[str], work: Path) -> subprocess.CompletedProcess[str]:
-    """Run headless Chromium with a fresh profile under ``work``."""
-    profile = work / f"profile-{uuid.uuid4().hex[:8]}"
-    profile.mkdir(parents=True)
-    cmd = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+def probe(browser: Browser, report: Path, width: int = 1280) -> dict[str, Any]:
+    """Open ``report`` in Chromium, ``width`` px wide; return what the page shows after load,
+    with ``errors`` (console errors and warnings, page errors, failed requests) and
+    ``console`` (every console line: the report has no script, so any line is an error)."""
+    with open_page(browser, width, 900) as tab:
+        tab.page.goto(report.as_uri(), wait_until="load")
+        seen = tab.page.evaluate(PROBE)
+        return {**seen, "errors": list(tab.errors), "console": list(tab.console)}
 
 
-class _Dom(HTMLParser):
-    """The ``<html>`` attributes and, per element id, the text of its first heading."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.root: dict[str, str] = {}
-        self.headings: dict[str, str] = {}
-        self._stack: list[str] = []
-        self._in_heading: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "html":
-            self.root = a
-        if tag == "section" and a.get("id"):
-            self._stack.append(a["id"])
-            self.headings[a["id"]] = ""
-        if tag in ("h2", "h3", "h4") and self._stack and not self.headings[self._stack[-1]]:
-            self._in_heading = self._stack[-1]
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "section" and self._stack:
-            self._stack.pop()
-        if tag in ("h2", "h3", "h4"):
-            self._in_heading = None
-
-    def handle_data(self, data: str) -> None:
-        if self._in_heading is not None:
-            self.headings[self._in_heading] += data
-
-
-def probe(report: Path, work: Path, width: int = 1280) -> dict[str, Any]:
-    """Open a probed copy of ``report`` in Chromium, ``width`` px wide; return what it saw."""
-    copy = report.with_name(f".browser-test-{uuid.uuid4().hex[:8]}.html")
-    copy.write_text(report.read_text().replace("<head>", "<head>" + PROBE, 1))
-    try:
-        res = chromium(
-            [
-                "--enable-logging=stderr",
-                "--v=0",
-                "--virtual-time-budget=5000",
-                f"--window-size={width},900",
-                "--dump-dom",
-                copy.as_uri(),
-            ],
-            work,
-        )
-    finally:
-        copy.unlink()
-    dom = _Dom()
-    dom.feed(res.stdout)
-    console = [ln for ln in res.stderr.splitlines() if ":CONSOLE" in ln]
-    if "data-image-count" not in dom.root:
-        raise AssertionError(
-            f"the page never finished loading (rc {res.returncode}): {res.stderr[-2000:]}"
-        )
-    return {
-        "broken": json.loads(dom.root["data-broken-images"]),
-        "errors": json.loads(dom.root["data-errors"]),
-        "images": int(dom.root["data-image-count"]),
-        "console": console,
-        "headings": dom.headings,
-        "overflow_px": int(dom.root["data-overflow-px"]),
-        "small_text": json.loads(dom.root["data-small-text"]),
-        "raw_keys": json.loads(dom.root["data-raw-keys"]),
-        "captions": json.loads(dom.root["data-captions"]),
-        "observations": json.loads(dom.root["data-observations"]),
-        "tables": json.loads(dom.root["data-tables"]),
-        "meta": json.loads(dom.root["data-meta"]),
-        "links": json.loads(dom.root["data-links"]),
-        "text": dom.root["data-text"],
-        "height": int(dom.root["data-height"]),
-    }
-
-
-def screenshot(report: Path, work: Path, name: str) -> Path:
+def screenshot(browser: Browser, report: Path, work: Path, name: str) -> Path:
     shot = work / name
-    res = chromium(["--window-size=1280,4000", f"--screenshot={shot}", report.as_uri()], work)
-    assert shot.is_file() and shot.stat().st_size > 10_000, res.stderr[-2000:]
+    with open_page(browser, 1280, 4000) as tab:
+        tab.page.goto(report.as_uri(), wait_until="load")
+        tab.page.screenshot(path=shot)
+    assert shot.is_file() and shot.stat().st_size > 10_000, shot
     artifacts = os.environ.get("CONVSCOPE_ARTIFACTS")
     if artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
@@ -224,11 +133,13 @@ def screenshot(report: Path, work: Path, name: str) -> Path:
     return shot
 
 
-def test_report_loads_in_chromium_with_every_image_and_section(tmp_path: Path) -> None:
+def test_report_loads_in_chromium_with_every_image_and_section(
+    browser: Browser, tmp_path: Path
+) -> None:
     out = build_handmade(tmp_path / "OUT", analysis=True)
     html_path, _ = write_report(out)
     n_img = html_path.read_text().count("<img ")
-    seen = probe(html_path, tmp_path)
+    seen = probe(browser, html_path)
     assert seen["broken"] == []
     assert seen["errors"] == []
     assert seen["console"] == []
@@ -238,22 +149,24 @@ def test_report_loads_in_chromium_with_every_image_and_section(tmp_path: Path) -
     for sid, text in SECTIONS.items():
         assert sid in headings, f"section {sid} missing"
         assert text in headings[sid], (sid, headings[sid])
-    screenshot(html_path, tmp_path, "report-screenshot.png")
+    screenshot(browser, html_path, tmp_path, "report-screenshot.png")
 
 
 @pytest.mark.parametrize("width", [1280, 1000])
 def test_report_fits_the_window_with_readable_figures_and_no_key_paths(
-    tmp_path: Path, width: int
+    browser: Browser, tmp_path: Path, width: int
 ) -> None:
     out = build_handmade(tmp_path / "OUT", analysis=True)
     html_path, _ = write_report(out)
-    seen = probe(html_path, tmp_path, width)
+    seen = probe(browser, html_path, width)
     assert seen["overflow_px"] <= 0, f"the page scrolls sideways by {seen['overflow_px']} px"
     assert seen["small_text"] == [], "figures shown too small for their text (< 9 px)"
     assert seen["raw_keys"] == [], "raw JSON key paths in the visible text"
 
 
-def test_the_layout_probe_catches_overflow_small_figures_and_key_paths(tmp_path: Path) -> None:
+def test_the_layout_probe_catches_overflow_small_figures_and_key_paths(
+    browser: Browser, tmp_path: Path
+) -> None:
     """A page wider than the window, a wide figure squeezed into 300 px, a key path."""
     from PIL import Image
 
@@ -265,26 +178,32 @@ def test_the_layout_probe_catches_overflow_small_figures_and_key_paths(tmp_path:
         '<img src="wide.png" alt="w" style="width:300px" data-min-font-px="12">'
         "<p>per_layer[relu1].mean_top1_activation</p></body></html>"
     )
-    seen = probe(page, tmp_path, 1280)
+    seen = probe(browser, page, 1280)
     assert seen["overflow_px"] > 0
     assert seen["small_text"] == ["wide.png: text 3.0 px"]
     assert seen["raw_keys"] == ["per_layer[relu1].mean_top1_activation"]
 
 
-def test_the_probe_catches_broken_images_and_console_errors(tmp_path: Path) -> None:
+def test_the_probe_catches_broken_images_and_console_errors(
+    browser: Browser, tmp_path: Path
+) -> None:
     """The checks above can fail: a page with a missing image and a console error."""
     page = tmp_path / "bad.html"
     page.write_text(
         "<!DOCTYPE html><html><head><title>t</title></head><body>"
         '<section id="sec-x"><h2>X</h2><img src="missing.png" alt="m"></section>'
-        '<script>console.error("boom")</script></body></html>'
+        '<script>console.log("note"); console.error("boom"); throw new Error("bang")</script>'
+        "</body></html>"
     )
-    seen = probe(page, tmp_path)
+    seen = probe(browser, page)
     assert seen["broken"] == ["missing.png"]
     errors = seen["errors"]
     assert isinstance(errors, list)
-    assert "console.error: boom" in errors and "image failed: missing.png" in errors
-    assert any("boom" in ln for ln in seen["console"])  # type: ignore[union-attr]
+    assert "console.error: boom" in errors and "page error: bang" in errors
+    missing = (tmp_path / "missing.png").as_uri()
+    assert f"request failed: {missing} (net::ERR_FILE_NOT_FOUND)" in errors
+    assert not [e for e in errors if "note" in e]  # a console.log is not an error ...
+    assert "console.log: note" in seen["console"]  # ... but the report has no script at all
     assert seen["headings"] == {"sec-x": "X"}
 
 
@@ -298,12 +217,14 @@ def _percents(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def handmade(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def handmade(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
     """The hand-made OUT with analyses, its report, and what Chromium shows of it."""
     work = tmp_path_factory.mktemp("handmade")
     out = build_handmade(work / "OUT", analysis=True)
     html_path, _ = write_report(out)
-    return out, probe(html_path, work)
+    return out, probe(browser, html_path)
 
 
 def test_a_one_seed_group_has_no_over_seeds_caption(handmade: tuple[Path, dict]) -> None:
@@ -340,13 +261,13 @@ def test_one_percent_format(handmade) -> None:  # noqa: ANN001
     assert [p for p in _percents(seen["text"]) if re.fullmatch(r"\d+\.\d\d+%", p)] == []
 
 
-def test_the_header_says_profile_none_not_a_question_mark(tmp_path: Path) -> None:
+def test_the_header_says_profile_none_not_a_question_mark(browser: Browser, tmp_path: Path) -> None:
     out = build_handmade(tmp_path / "OUT")
     doc = io.read_json(out / "experiment.json")
     doc["profile"] = None  # an experiment file without profiles
     io.write_json(out / "experiment.json", doc)
     html_path, _ = write_report(out)
-    meta = dict(probe(html_path, tmp_path)["meta"])
+    meta = dict(probe(browser, html_path)["meta"])
     assert meta["Profile"] == "none"
     assert [k for k, v in meta.items() if "?" in v] == []
 
@@ -446,9 +367,9 @@ def real_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_one_dead_share_per_layer_across_the_report(real_out: Path, tmp_path: Path) -> None:
+def test_one_dead_share_per_layer_across_the_report(browser: Browser, real_out: Path) -> None:
     """1.4 (activations of run r0) and 1.2.1 (across, r0's row) show one share per layer."""
-    seen = probe(real_out / "report.html", tmp_path)
+    seen = probe(browser, real_out / "report.html")
     shares: dict[str, set[str]] = {}
     # 1.4: the table "units that never activate" (layer, module, after, dead / units, share)
     t14 = next(t for t in seen["tables"] if t["caption"].startswith("units that never activate"))
@@ -474,19 +395,19 @@ def test_one_dead_share_per_layer_across_the_report(real_out: Path, tmp_path: Pa
 
 
 def test_the_explorer_is_linked_after_explore_alone(
-    real_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    browser: Browser, real_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from convscope.cli import main
 
     out = tmp_path / "OUT"
     shutil.copytree(real_out, out)
-    before = [h for _, h in probe(out / "report.html", tmp_path)["links"]]
+    before = [h for _, h in probe(browser, out / "report.html")["links"]]
     assert not [h for h in before if "explore/" in h]
     assert main(["explore", str(out / "runs" / "r0"), "--layers", "conv1", "-q"]) == 0
     assert (
         f"report: {out / 'report.html'} updated; it links this explorer" in capsys.readouterr().out
     )
-    seen = probe(out / "report.html", tmp_path)
+    seen = probe(browser, out / "report.html")
     links = [h for _, h in seen["links"] if h.endswith("explore/index.html")]
     assert links == ["runs/r0/explore/index.html"]
     assert (out / links[0]).is_file()
