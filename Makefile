@@ -35,8 +35,8 @@ test: $(STAMP)
 	CONVSCOPE_DATA_ROOT=$(TEST_DATA_ROOT) $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks experiments tools
+	$(BIN)/ruff format --check src tests benchmarks experiments tools
 
 clean:
 	rm -rf $(VENV) out

@@ -171,10 +171,16 @@ def test_assignment2_analysis_targets_the_cnn_run(a2: Any) -> None:
         "3.1",
         "3.2",
     }
-    from convscope.report.claims import check_rule
+    from convscope.report.claims import check_rule, import_rules, locate_rules
 
+    # curve rules come from the experiment's own plugin, named by import path beside it
+    assert a2.claim_rules["ref"] == "assignment2_claims.py:RULES"
+    loc = locate_rules(a2.claim_rules["ref"], Path(a2.file).resolve().parent, "test")
+    rules = import_rules(loc, "test")
     for c in a2.claims:
-        check_rule(c.rule, "test")
+        check_rule(c.rule, "test", rules)
+    with pytest.raises(ConfigError, match="claim_rules"):
+        check_rule("gru_beats_lstm", "test", {})  # a curve rule without the plugin
 
 
 def test_assignment2_compares_the_optimizers_across_seeds(a2: Any) -> None:

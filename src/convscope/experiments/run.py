@@ -209,6 +209,8 @@ def experiment_doc(
         "claims": [dataclasses.asdict(c) for c in exp.claims],
         "chapters": exp.chapters,
     }
+    if exp.claim_rules:  # only when declared: outputs without a plugin keep their bytes
+        doc["claim_rules"] = exp.claim_rules
     doc["status"] = {
         "runs": {
             r.rel: {

@@ -42,7 +42,7 @@ An experiment file is TOML::
     quote = "..."                     # the claim's words
     section = "1.3"                   # where the report shows it
     group = "cnn"                     # whose numbers test it
-    rule = "filters.gabor_like"       # convscope.report.claims.RULES or <analysis>.<verdict>
+    rule = "filters.gabor_like"       # <analysis>.<verdict>, or a rule of claim_rules
 
     [chapters]                        # titles of section-number prefixes (optional)
     "1" = "Problem 1"
@@ -110,6 +110,7 @@ TOP_KEYS = (
     "profiles",
     "analysis",
     "claims",
+    "claim_rules",
     "chapters",
 )
 GROUP_META = (
@@ -209,6 +210,7 @@ class Experiment:
     entries: list[AnalysisEntry] = field(default_factory=list)
     claims: list[ClaimSpec] = field(default_factory=list)
     chapters: dict[str, str] = field(default_factory=dict)
+    claim_rules: dict[str, str] = field(default_factory=dict)  # RulesRef.to_dict(), or empty
 
     def unique_runs(self) -> list[RunSpec]:
         """Distinct runs by identity, in first-listed order.
@@ -646,7 +648,8 @@ def expand(
         )
 
     analysis, entries = _analysis(doc.get("analysis", []), groups, file)
-    claims = _claims(doc.get("claims", []), groups, file)
+    rules_ref, rules = _claim_rules(doc.get("claim_rules"), file)
+    claims = _claims(doc.get("claims", []), groups, file, rules)
     chapters = doc.get("chapters", {})
     if not isinstance(chapters, dict) or not all(isinstance(v, str) for v in chapters.values()):
         raise ConfigError(f"{file}: key 'chapters': expected a table of section number = title")
@@ -676,10 +679,24 @@ def expand(
         entries=entries,
         claims=claims,
         chapters={str(k): v for k, v in chapters.items()},
+        claim_rules=rules_ref,
     )
 
 
-def _claims(raw: Any, groups: list[Group], file: str) -> list[ClaimSpec]:
+def _claim_rules(raw: Any, file: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The experiment's own claim rules (``claim_rules = "file.py:RULES"``): where they are, and
+    the rules (imported: the user runs this experiment file, which names them)."""
+    if raw is None:
+        return {}, {}
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(f"{file}: key 'claim_rules': expected 'file.py:NAME' or 'module:NAME'")
+    from convscope.report.claims import import_rules, locate_rules
+
+    loc = locate_rules(raw, Path(file).resolve().parent, file)
+    return loc.to_dict(), import_rules(loc, file)
+
+
+def _claims(raw: Any, groups: list[Group], file: str, rules: dict[str, Any]) -> list[ClaimSpec]:
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
@@ -699,7 +716,7 @@ def _claims(raw: Any, groups: list[Group], file: str) -> list[ClaimSpec]:
             )
         from convscope.report.claims import check_rule
 
-        check_rule(c["rule"], where)
+        check_rule(c["rule"], where, rules)
         out.append(ClaimSpec(c["quote"], c["section"], c["group"], c["rule"]))
     return out
 

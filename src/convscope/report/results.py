@@ -212,6 +212,23 @@ class Experiment:
     entries: list[Entry] = field(default_factory=list)
     claims: list[ClaimSpec] = field(default_factory=list)
     chapters: dict[str, str] = field(default_factory=dict)
+    _rules: tuple[dict[str, Any], str] | None = field(default=None, repr=False, compare=False)
+
+    def claim_rules(self) -> tuple[dict[str, Any], str]:
+        """The experiment's curve rules (its ``claim_rules`` plugin, imported only when it is
+        the code the user ran: :func:`convscope.report.claims.trusted_rules`), and why none."""
+        from convscope.report.claims import RulesRef, trusted_rules
+
+        if self._rules is None:
+            rec = self.raw.get("claim_rules")
+            if not isinstance(rec, dict):
+                self._rules = ({}, "the experiment names no claim_rules")
+            else:
+                get = lambda k: str(rec.get(k, ""))  # noqa: E731
+                self._rules = trusted_rules(
+                    RulesRef(get("ref"), get("file"), get("sha256")), self.out
+                )
+        return self._rules
 
     def planned(self, rel: str) -> dict[str, Any]:
         """What the runner recorded for run dir ``rel`` (status, error, analysis)."""

@@ -82,7 +82,9 @@ def _group_units(
     if ginput is None:
         ginput = GroupInput([], 0, 0.0, "?")
     ginput.studies = group_studies(exp, g.name)
-    claims = [evaluate(c, ginput) for c in exp.claims if c.group == g.name]
+    mine = [c for c in exp.claims if c.group == g.name]
+    rules, missing = exp.claim_rules() if mine else ({}, "")
+    claims = [evaluate(c, ginput, rules, missing) for c in mine]
     every = [x for u in units for x in (u, *u.children)]
     for c in claims:
         target = next((x for x in every if x.number and x.number == c.section), None)

@@ -145,7 +145,15 @@ def section_method(
         s.blocks.append(
             Fold(
                 f"How each claim is tested ({len(rules)} rules)",
-                [Bullets([f"“{q}”: {claim_rules.rule_text(r)}" for q, r in rules], "text")],
+                [
+                    Bullets(
+                        [
+                            f"“{q}”: {claim_rules.rule_text(r, exp.claim_rules()[0] if exp else {})}"
+                            for q, r in rules
+                        ],
+                        "text",
+                    )
+                ],
             )
         )
     timings = timing_rows(exp) if exp is not None else []
