@@ -24,11 +24,9 @@ folder):
 
 from __future__ import annotations
 
-import errno
 import io
 import logging
 import os
-import re
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +38,17 @@ from PIL import Image, UnidentifiedImageError
 
 from convscope.data import limits
 from convscope.data.base import Dataset
+from convscope.data.folder_listing import (  # re-exported: the listing half of this loader
+    IMAGE_EXTENSIONS,
+    LAYOUT,
+    SPLIT_DIR_NAMES,
+    class_order,
+    find_split_dirs,
+    list_classes,
+    looks_like_image_folders,
+    ordered_paths,
+    split_dirs,
+)
 from convscope.data.preprocess import (
     GRAYSCALE_METHOD,
     RESIZE_METHOD,
@@ -50,92 +59,20 @@ from convscope.data.preprocess import (
 from convscope.errors import DataError
 
 log = logging.getLogger(__name__)
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "LAYOUT",
+    "SPLIT_DIR_NAMES",
+    "class_order",
+    "find_split_dirs",
+    "load_image_folders",
+    "looks_like_image_folders",
+]
 
-IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-)
-SPLIT_DIR_NAMES = (("Train", "Test"), ("train", "test"))
-LAYOUT = "ROOT/Train/<class>/<image>.png and ROOT/Test/<class>/<image>.png"
 _READ_BATCH = 64  # files read by one I/O task
 _READ_AHEAD = 16  # batches in flight while the main thread decodes
-_INT_NAME = re.compile(r"-?[0-9]+")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # length 0, type, CRC: the last chunk
-
-
-def _hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
-def _natural_key(name: str) -> tuple[Any, ...]:
-    """``img2`` < ``img10``; ties broken by the plain name so the order is total."""
-    parts = re.split(r"([0-9]+)", name)
-    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)) + (name,)
-
-
-def class_order(names: list[str]) -> list[str]:
-    """Numeric order when every name is an integer (``"10"`` after ``"9"``), else alphabetical."""
-    if names and all(_INT_NAME.fullmatch(n) for n in names):
-        return sorted(names, key=lambda n: (int(n), n))
-    return sorted(names)
-
-
-def find_split_dirs(root: Path) -> tuple[Path | None, Path | None]:
-    """``(train_dir, test_dir)``, each ``None`` when absent; ``Train``/``Test`` win over lower case."""
-    found: list[Path | None] = [None, None]
-    for pair in SPLIT_DIR_NAMES:
-        for i, name in enumerate(pair):
-            p = root / name
-            if found[i] is None and p.is_dir():
-                found[i] = p
-    return found[0], found[1]
-
-
-def looks_like_image_folders(root: Path) -> bool:
-    """True when ``root`` has a Train/Test (or train/test) folder: the folder loader owns it."""
-    tr, te = find_split_dirs(root)
-    return tr is not None or te is not None
-
-
-def _check_link(entry: os.DirEntry[str]) -> None:
-    """Refuse a symbolic link that loops (or cannot be followed), naming it."""
-    if entry.is_symlink():
-        try:
-            os.stat(entry.path)
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise DataError(
-                    f"{entry.path}: symbolic links form a loop; expected a file or folder"
-                ) from None
-
-
-def _list_split(split_dir: Path) -> tuple[dict[str, list[Path]], list[Path]]:
-    """Class folder name -> image paths (natural order), and the ignored non-image files."""
-    classes: dict[str, list[Path]] = {}
-    ignored: list[Path] = []
-    with os.scandir(split_dir) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        if _hidden(entry.name):
-            continue
-        _check_link(entry)
-        if not entry.is_dir():
-            ignored.append(Path(entry.path))
-            continue
-        files: list[Path] = []
-        with os.scandir(entry.path) as cit:
-            for f in cit:
-                if not _hidden(f.name):
-                    _check_link(f)
-                if _hidden(f.name) or f.is_dir():
-                    continue
-                if Path(f.name).suffix.lower() in IMAGE_EXTENSIONS:
-                    files.append(Path(f.path))
-                else:
-                    ignored.append(Path(f.path))
-        files.sort(key=lambda p: _natural_key(p.name))
-        classes[entry.name] = files
-    return classes, ignored
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -253,55 +190,11 @@ def load_image_folders(
         A :class:`Dataset` with uint8 images ``(N, C, H, W)`` (C = 1 for 'L', 3 for 'RGB').
     """
     root = Path(os.path.abspath(Path(root).expanduser()))
-    if not root.is_dir():
-        what = "not a directory" if root.exists() else "no such directory"
-        raise DataError(f"{root}: {what}; expected image folders {LAYOUT}")
-    train_dir, test_dir = find_split_dirs(root)
-    if train_dir is None or test_dir is None:
-        if train_dir is None and test_dir is None:
-            raise DataError(
-                f"{root}: no Train/ and Test/ (or train/ and test/) folders; expected {LAYOUT}"
-            )
-        have, miss = ("Train", "Test") if test_dir is None else ("Test", "Train")
-        raise DataError(f"{root}: found {have}/ but no {miss}/ folder; expected {LAYOUT}")
-
-    listed: dict[str, dict[str, list[Path]]] = {}
-    ignored: list[Path] = []
-    for split, d in (("train", train_dir), ("test", test_dir)):
-        classes, ign = _list_split(d)
-        ignored += ign
-        if not classes:
-            raise DataError(f"{d}: no class folders; expected {d}/<class>/<image>.png")
-        for cname, files in classes.items():
-            if not files:
-                raise DataError(f"{d / cname}: empty class folder; expected image files (*.png)")
-        listed[split] = classes
-    tr_set, te_set = set(listed["train"]), set(listed["test"])
-    if tr_set != te_set:
-        parts = []
-        if tr_set - te_set:
-            parts.append(
-                f"{test_dir} lacks class folders {', '.join(class_order(sorted(tr_set - te_set)))}"
-            )
-        if te_set - tr_set:
-            parts.append(
-                f"{train_dir} lacks class folders {', '.join(class_order(sorted(te_set - tr_set)))}"
-            )
-        raise DataError(f"{root}: Train and Test have different classes: {'; '.join(parts)}")
-    classes = tuple(class_order(list(tr_set)))
+    train_dir, test_dir = split_dirs(root)
+    listed, classes, ignored = list_classes(root, train_dir, test_dir)
     if ignored:
         log.warning("%s: ignored %d non-image file(s), e.g. %s", root, len(ignored), ignored[0])
-
-    paths: list[Path] = []
-    labels: list[int] = []
-    split_sizes = {}
-    for split in ("train", "test"):
-        n0 = len(paths)
-        for label, cname in enumerate(classes):
-            files = listed[split][cname]
-            paths += files
-            labels += [label] * len(files)
-        split_sizes[split] = len(paths) - n0
+    paths, labels, split_sizes = ordered_paths(listed, classes)
 
     from convscope.data import decoded
 

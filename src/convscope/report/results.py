@@ -308,6 +308,61 @@ def load_run(
     )
 
 
+def _load_group(out: Path, g: Any, where: str, planned: dict[str, Any]) -> Group:
+    """One ``groups[i]`` entry of ``experiment.json``, with its runs by configuration."""
+    if not isinstance(g, dict):
+        raise ConvscopeError(f"{where}: expected an object")
+    name = str(_need(g, "name", str, where))
+    configs: dict[str, Configuration] = {}
+    for ri, entry in enumerate(_need(g, "runs", list, where)):
+        if not isinstance(entry, dict):
+            raise ConvscopeError(f"{where}.runs[{ri}]: expected an object")
+        rel = str(entry.get("dir", "")).rstrip("/")
+        p = planned.get(rel) if isinstance(planned.get(rel), dict) else None
+        run = load_run(out, entry, f"{where}.runs[{ri}]", p)
+        configs.setdefault(run.label, Configuration(run.label, [])).runs.append(run)
+    return Group(
+        name=name,
+        title=str(g.get("title") or name),
+        section=str(g.get("section") or ""),
+        configs=list(configs.values()),
+        description=str(g.get("description") or ""),
+        report=str(g.get("report") or "full"),
+        titled=bool(g.get("titled", True)),
+        milestones={
+            str(k): float(v)
+            for k, v in (g.get("milestones") or {}).items()
+            if isinstance(v, int | float)
+        },
+    )
+
+
+def _load_entries(
+    out: Path, raw: dict[str, Any], ep: Path, groups: dict[str, Group]
+) -> list[Entry]:
+    """The ``entries`` of ``experiment.json``: which studies ran on which group."""
+    entries = []
+    for i, e in enumerate(raw.get("entries") or []):
+        where = f"{ep}: entries[{i}]"
+        if not isinstance(e, dict) or e.get("group") not in groups:
+            raise ConvscopeError(f"{where}: expected an object naming one of the groups")
+        names = [str(n) for n in _need(e, "names", list, where)]
+        for rel in e.get("runs") or []:
+            _safe_rel(out, str(rel), where)
+        entries.append(
+            Entry(
+                group=str(e["group"]),
+                what=[str(w) for w in e.get("what") or names],
+                names=names,
+                scope={str(k): str(v) for k, v in (e.get("scope") or {}).items()},
+                section=str(e.get("section") or ""),
+                title=str(e.get("title") or ""),
+                runs=[str(r).rstrip("/") for r in e.get("runs") or []],
+            )
+        )
+    return entries
+
+
 def load_experiment(out_dir: str | Path) -> Experiment:
     """Read ``OUT/experiment.json`` and every run it lists.
 
@@ -328,51 +383,9 @@ def load_experiment(out_dir: str | Path) -> Experiment:
     planned = status.get("runs") if isinstance(status.get("runs"), dict) else {}
     groups: dict[str, Group] = {}
     for gi, g in enumerate(_need(raw, "groups", list, str(ep))):
-        where = f"{ep}: groups[{gi}]"
-        if not isinstance(g, dict):
-            raise ConvscopeError(f"{where}: expected an object")
-        name = str(_need(g, "name", str, where))
-        configs: dict[str, Configuration] = {}
-        for ri, entry in enumerate(_need(g, "runs", list, where)):
-            if not isinstance(entry, dict):
-                raise ConvscopeError(f"{where}.runs[{ri}]: expected an object")
-            rel = str(entry.get("dir", "")).rstrip("/")
-            p = planned.get(rel) if isinstance(planned.get(rel), dict) else None
-            run = load_run(out, entry, f"{where}.runs[{ri}]", p)
-            configs.setdefault(run.label, Configuration(run.label, [])).runs.append(run)
-        groups[name] = Group(
-            name=name,
-            title=str(g.get("title") or name),
-            section=str(g.get("section") or ""),
-            configs=list(configs.values()),
-            description=str(g.get("description") or ""),
-            report=str(g.get("report") or "full"),
-            titled=bool(g.get("titled", True)),
-            milestones={
-                str(k): float(v)
-                for k, v in (g.get("milestones") or {}).items()
-                if isinstance(v, int | float)
-            },
-        )
-    entries = []
-    for i, e in enumerate(raw.get("entries") or []):
-        where = f"{ep}: entries[{i}]"
-        if not isinstance(e, dict) or e.get("group") not in groups:
-            raise ConvscopeError(f"{where}: expected an object naming one of the groups")
-        names = [str(n) for n in _need(e, "names", list, where)]
-        for rel in e.get("runs") or []:
-            _safe_rel(out, str(rel), where)
-        entries.append(
-            Entry(
-                group=str(e["group"]),
-                what=[str(w) for w in e.get("what") or names],
-                names=names,
-                scope={str(k): str(v) for k, v in (e.get("scope") or {}).items()},
-                section=str(e.get("section") or ""),
-                title=str(e.get("title") or ""),
-                runs=[str(r).rstrip("/") for r in e.get("runs") or []],
-            )
-        )
+        group = _load_group(out, g, f"{ep}: groups[{gi}]", planned)
+        groups[group.name] = group
+    entries = _load_entries(out, raw, ep, groups)
     claims = []
     for i, c in enumerate(raw.get("claims") or []):
         where = f"{ep}: claims[{i}]"

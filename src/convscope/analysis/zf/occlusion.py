@@ -112,6 +112,94 @@ class Occlusion:
         return {prefix + n: getattr(self, n).numpy() for n in names}
 
 
+def _checked_arguments(
+    labels: Sequence[int] | torch.Tensor,
+    n: int,
+    c: int,
+    fill: float | Sequence[float],
+    batch_size: int,
+) -> tuple[torch.Tensor, list[float]]:
+    """The labels as an ``(N,)`` int64 tensor and the fill per channel, or one clear error."""
+    labels_t = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+    if labels_t.shape[0] != n:
+        raise ConvscopeError(f"labels: expected {n} labels, got {labels_t.shape[0]}")
+    if batch_size <= 0:
+        raise ConvscopeError(f"batch_size: expected a positive integer, got {batch_size}")
+    fill_list = [float(fill)] * c if isinstance(fill, (int, float)) else [float(v) for v in fill]
+    if len(fill_list) != c:
+        raise ConvscopeError(f"fill: expected 1 or {c} values, got {len(fill_list)}")
+    return labels_t, fill_list
+
+
+def _all_rows(
+    chain: Chain,
+    idx: int,
+    x0: torch.Tensor,
+    masks: torch.Tensor,
+    fill_t: torch.Tensor,
+    batch_size: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every image under every mask row: ``(N, rows)`` totals of the image's strongest map,
+    ``(N, rows, K)`` logits (both float64) and the ``(N,)`` strongest map of each image.
+
+    Row 0 of ``masks`` is empty (the unoccluded image), evaluated in the same passes; it comes
+    first, so each image's strongest map is known before its occluded rows are summed, and only
+    that map is summed. Batches are aligned to images, so each batch is one broadcast `where`
+    (no gathers); results stay on the device until the end.
+    """
+    n, c, h, w = x0.shape
+    n_rows = masks.shape[0]
+    map_index = torch.zeros(n, dtype=torch.int64, device=chain.device)
+    totals_list, logits_all = [], []
+
+    def run(xb: torch.Tensor, i0: int, k: int, first: bool) -> None:
+        """Rows of images i0..i0+k-1 (all rows of each, or one chunk of one image)."""
+        acts, logits = chain.run(xb, taps=[idx])
+        if logits is None or logits.dim() != 2:
+            shape = None if logits is None else tuple(logits.shape)
+            raise ConvscopeError(f"model output {shape}: expected (B, classes)")
+        a = acts[idx].view(k, -1, *acts[idx].shape[1:])  # (k, rows, M, ...)
+        if first:  # row 0 is the unoccluded image: pick its strongest map (max over positions)
+            clean = a[:, 0]
+            strength = clean.flatten(2).amax(2) if clean.dim() > 2 else clean
+            map_index[i0 : i0 + k] = strength.argmax(dim=1)
+        for j, m in enumerate(map_index[i0 : i0 + k].tolist()):
+            sel = a[j, :, m]  # (rows, H_l, W_l) or (rows,)
+            totals_list.append(sel.flatten(1).sum(1) if sel.dim() > 1 else sel)
+        logits_all.append(logits)
+
+    if n_rows <= batch_size:
+        per_batch = batch_size // n_rows
+        for i0 in range(0, n, per_batch):
+            i1 = min(n, i0 + per_batch)
+            xb = torch.where(masks[None, :, None], fill_t[None], x0[i0:i1, None])
+            run(xb.reshape(-1, c, h, w), i0, i1 - i0, True)
+    else:
+        for i in range(n):
+            for p0 in range(0, n_rows, batch_size):
+                p1 = min(n_rows, p0 + batch_size)
+                xb = torch.where(masks[p0:p1, None], fill_t, x0[i : i + 1])
+                run(xb, i, 1, p0 == 0)
+    act_all = torch.cat(totals_list).double().view(n, n_rows)  # (N, P + 1)
+    logits = torch.cat(logits_all).double().view(n, n_rows, -1)
+    return act_all, logits, map_index
+
+
+def _choices(size: int, stride: int, fill_list: list[float], layer_read: str) -> dict[str, Any]:
+    return {
+        "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4.2 (Occlusion "
+        "Sensitivity), Fig. 7",
+        "size_px": size,
+        "stride_px": stride,
+        "fill": fill_list,
+        "fill_space": "model input (after normalisation)",
+        "positions": "square fully inside the image; top-left at 0, stride, ... and H-size",
+        "strongest_map": "largest max-over-positions activation on the unoccluded image",
+        "map_b": "sum over positions of that map's activation, per occluder position",
+        "layer_read": layer_read,
+    }
+
+
 @torch.no_grad()
 def occlusion_maps(
     model: nn.Module | Chain,
@@ -145,60 +233,15 @@ def occlusion_maps(
     chain = chain_on(model, device)
     check_images(images)
     idx = chain.resolve(layer, block_output)
-    labels_t = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
     n, c, h, w = images.shape
-    if labels_t.shape[0] != n:
-        raise ConvscopeError(f"labels: expected {n} labels, got {labels_t.shape[0]}")
-    if batch_size <= 0:
-        raise ConvscopeError(f"batch_size: expected a positive integer, got {batch_size}")
-    fill_list = [float(fill)] * c if isinstance(fill, (int, float)) else [float(v) for v in fill]
-    if len(fill_list) != c:
-        raise ConvscopeError(f"fill: expected 1 or {c} values, got {len(fill_list)}")
+    labels_t, fill_list = _checked_arguments(labels, n, c, fill, batch_size)
     dev = chain.device
     x0 = to_input(images, chain, transform)  # (N, C, H, W)
     fill_t = torch.tensor(fill_list, dtype=x0.dtype, device=dev).view(1, c, 1, 1)
     ys, xs, masks = occlusion_masks((h, w), size, stride, dev)
-    n_pos = masks.shape[0]
-
-    # The unoccluded image is one more "position" (row 0: an empty mask), evaluated in the same
-    # passes; it comes first, so each image's strongest map is known before its occluded rows
-    # are summed, and only that map is summed. Batches are aligned to images, so each batch is
-    # one broadcast `where` (no gathers); results stay on the device until the end.
-    masks = torch.cat([masks.new_zeros((1, h, w)), masks])  # (P + 1, H, W)
-    n_rows = n_pos + 1
-    map_index = torch.zeros(n, dtype=torch.int64, device=dev)
-    totals_list, logits_all = [], []
-
-    def run(xb: torch.Tensor, i0: int, k: int, first: bool) -> None:
-        """Rows of images i0..i0+k-1 (all rows of each, or one chunk of one image)."""
-        acts, logits = chain.run(xb, taps=[idx])
-        if logits is None or logits.dim() != 2:
-            shape = None if logits is None else tuple(logits.shape)
-            raise ConvscopeError(f"model output {shape}: expected (B, classes)")
-        a = acts[idx].view(k, -1, *acts[idx].shape[1:])  # (k, rows, M, ...)
-        if first:  # row 0 is the unoccluded image: pick its strongest map (max over positions)
-            clean = a[:, 0]
-            strength = clean.flatten(2).amax(2) if clean.dim() > 2 else clean
-            map_index[i0 : i0 + k] = strength.argmax(dim=1)
-        for j, m in enumerate(map_index[i0 : i0 + k].tolist()):
-            sel = a[j, :, m]  # (rows, H_l, W_l) or (rows,)
-            totals_list.append(sel.flatten(1).sum(1) if sel.dim() > 1 else sel)
-        logits_all.append(logits)
-
-    if n_rows <= batch_size:
-        per_batch = batch_size // n_rows
-        for i0 in range(0, n, per_batch):
-            i1 = min(n, i0 + per_batch)
-            xb = torch.where(masks[None, :, None], fill_t[None], x0[i0:i1, None])
-            run(xb.reshape(-1, c, h, w), i0, i1 - i0, True)
-    else:
-        for i in range(n):
-            for p0 in range(0, n_rows, batch_size):
-                p1 = min(n_rows, p0 + batch_size)
-                xb = torch.where(masks[p0:p1, None], fill_t, x0[i : i + 1])
-                run(xb, i, 1, p0 == 0)
-    act_all = torch.cat(totals_list).double().view(n, n_rows)  # (N, P + 1)
-    logits = torch.cat(logits_all).double().view(n, n_rows, -1)
+    masks = torch.cat([masks.new_zeros((1, h, w)), masks])  # (P + 1, H, W): row 0 unoccluded
+    n_rows = masks.shape[0]
+    act_all, logits, map_index = _all_rows(chain, idx, x0, masks, fill_t, batch_size)
     probs = torch.softmax(logits, dim=2)  # (N, P + 1, K)
     if int(labels_t.max()) >= probs.shape[2] or int(labels_t.min()) < 0:
         raise ConvscopeError(f"labels: expected classes in 0..{probs.shape[2] - 1}")
@@ -225,18 +268,7 @@ def occlusion_maps(
         clean_activation=clean_act,
         clean_prob_true=clean_pt,
         clean_top_class=clean_top,
-        choices={
-            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4.2 (Occlusion "
-            "Sensitivity), Fig. 7",
-            "size_px": size,
-            "stride_px": stride,
-            "fill": fill_list,
-            "fill_space": "model input (after normalisation)",
-            "positions": "square fully inside the image; top-left at 0, stride, ... and H-size",
-            "strongest_map": "largest max-over-positions activation on the unoccluded image",
-            "map_b": "sum over positions of that map's activation, per occluder position",
-            "layer_read": chain.layers[idx].name,
-        },
+        choices=_choices(size, stride, fill_list, chain.layers[idx].name),
     )
 
 

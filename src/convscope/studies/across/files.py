@@ -113,6 +113,73 @@ def _dead_at_end(rd: RunDir, dead: dict[str, Any], data: dict[str, Any] | None) 
     return text
 
 
+def _dead_numbers(
+    arrays: dict[str, Any], names: list[str], kinds: dict[str, str], display: dict[str, str]
+) -> dict[str, Any]:
+    """Per layer (not the logits), dead units on the fixed batch over training."""
+    steps = arrays["steps"]
+    dead: dict[str, Any] = {}
+    for n in names:
+        if kinds[n] == "logits" or f"{n}.unit_max" not in arrays:
+            continue
+        um = arrays[f"{n}.unit_max"]
+        n_dead, frac = dead_over_training(um.reshape(um.shape[0], -1))
+        dead[display[n]] = {
+            "n_units": int(um.reshape(um.shape[0], -1).shape[1]),
+            "n_dead": int(n_dead[-1]),
+            "fraction": float(frac[-1]),
+            "half_step": half_dead_step(steps, n_dead),
+            "steps": steps.tolist(),
+            "fraction_over_training": frac.tolist(),
+        }
+    return dead
+
+
+def _settle_numbers(
+    arrays: dict[str, Any], names: list[str], kinds: dict[str, str], display: dict[str, str]
+) -> dict[str, Any]:
+    """Per layer with finite statistics, when it settles (overall and per statistic)."""
+    settle: dict[str, Any] = {}
+    if arrays["steps"].size >= 2:
+        finite = [n for n in names if all(np.all(np.isfinite(arrays[f"{n}.{s}"])) for s in STATS)]
+        for row in convergence_table(arrays, finite, kinds):
+            settle[display[row["layer"]]] = {
+                "settled_at": row["settled_at"],
+                **{s: row[s]["settled_at"] for s in STATS},
+            }
+    return settle
+
+
+def _weight_change(
+    rd: RunDir, init: dict[str, np.ndarray], later: list[int]
+) -> tuple[dict[str, Any], list[int], dict[str, np.ndarray]]:
+    """Relative change from ``init`` at each snapshot in ``later``; its steps; the last state."""
+    change_steps: list[int] = []
+    over: dict[str, list[float]] = {}
+    last_state = init
+    for s in later:
+        last_state = _state(rd, s)
+        change_steps.append(s)
+        for m, v in relative_change(init, last_state).items():
+            over.setdefault(m, []).append(v)
+    change = {
+        m: {"final": v[-1], "steps": change_steps, "over_training": v} for m, v in over.items()
+    }
+    return change, change_steps, last_state
+
+
+def _gabor_numbers(
+    init: dict[str, np.ndarray], last_state: dict[str, np.ndarray], cache: GaborCache | None
+) -> dict[str, Any] | None:
+    """The first conv layer's Gabor summary, last snapshot against init; None without one."""
+    key = first_conv_key(init)
+    if key is None or key not in last_state:
+        return None
+    if not np.all(np.isfinite(last_state[key])):
+        return {"layer": module_of(key), "error": "non-finite trained weights"}
+    return {"layer": module_of(key), **gabor_summary(last_state[key], init[key], cache)}
+
+
 def run_numbers(
     ref: RunRef,
     cache: GaborCache | None = None,
@@ -145,57 +212,20 @@ def run_numbers(
     out["sources"] = {"activations": source, "n_images": rows[-1].get("n_images")}
     out["layers"] = [display[n] for n in names]
     out["kinds"] = {display[n]: kinds[n] for n in names}
-    dead: dict[str, Any] = {}
-    for n in names:
-        if kinds[n] == "logits" or f"{n}.unit_max" not in arrays:
-            continue
-        um = arrays[f"{n}.unit_max"]
-        n_dead, frac = dead_over_training(um.reshape(um.shape[0], -1))
-        dead[display[n]] = {
-            "n_units": int(um.reshape(um.shape[0], -1).shape[1]),
-            "n_dead": int(n_dead[-1]),
-            "fraction": float(frac[-1]),
-            "half_step": half_dead_step(steps, n_dead),
-            "steps": steps.tolist(),
-            "fraction_over_training": frac.tolist(),
-        }
+    dead = _dead_numbers(arrays, names, kinds, display)
     out["dead"] = dead
     out["sources"]["dead_at_end"] = _dead_at_end(rd, dead, data)
     out["last_step"] = int(steps[-1])
-    settle: dict[str, Any] = {}
-    if steps.size >= 2:
-        finite = [n for n in names if all(np.all(np.isfinite(arrays[f"{n}.{s}"])) for s in STATS)]
-        for row in convergence_table(arrays, finite, kinds):
-            settle[display[row["layer"]]] = {
-                "settled_at": row["settled_at"],
-                **{s: row[s]["settled_at"] for s in STATS},
-            }
-    out["settle"] = settle
+    out["settle"] = _settle_numbers(arrays, names, kinds, display)
     out["cadence"] = int(np.median(np.diff(steps))) if steps.size > 1 else 0
 
     snaps = rd.checkpoint_steps()
     init, init_source = _initial_state(rd, snaps)
     later = [s for s in snaps if s > 0] or snaps
-    change_steps: list[int] = []
-    over: dict[str, list[float]] = {}
-    last_state = init
-    for s in later:
-        last_state = _state(rd, s)
-        change_steps.append(s)
-        for m, v in relative_change(init, last_state).items():
-            over.setdefault(m, []).append(v)
-    out["weight_change"] = {
-        m: {"final": v[-1], "steps": change_steps, "over_training": v} for m, v in over.items()
-    }
+    out["weight_change"], change_steps, last_state = _weight_change(rd, init, later)
     out["sources"]["init"] = init_source
     out["sources"]["final_snapshot"] = change_steps[-1] if change_steps else None
-    key = first_conv_key(init)
-    if not gabor or key is None or key not in last_state:
-        out["gabor"] = None
-    elif not np.all(np.isfinite(last_state[key])):
-        out["gabor"] = {"layer": module_of(key), "error": "non-finite trained weights"}
-    else:
-        out["gabor"] = {"layer": module_of(key), **gabor_summary(last_state[key], init[key], cache)}
+    out["gabor"] = _gabor_numbers(init, last_state, cache) if gabor else None
     return out
 
 

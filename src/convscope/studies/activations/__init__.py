@@ -82,6 +82,131 @@ def early_layers_verdict(table: list[dict[str, Any]], cadence: int) -> Verdict:
     )
 
 
+def _activation_rows(rd: Any) -> tuple[list[dict[str, Any]], str]:
+    """The records written during training, else recomputed from the checkpoints; and which."""
+    rows = rd.records(act.STREAM)
+    if rows:
+        return rows, f"{act.STREAM}.jsonl, recorded during training"
+    rows = act.activation_rows_over_checkpoints(rd.path)
+    source = "recomputed from the checkpoints at steps " + ", ".join(str(r["step"]) for r in rows)
+    return rows, source
+
+
+def _stat_sentence(steps: np.ndarray, final: dict[str, dict[str, float]]) -> str:
+    return (
+        f"At step {int(steps[-1])}: "
+        + "; ".join(
+            f"{n} mean {v['mean']:.3g}, std {v['std']:.3g}, {100 * v['zero_fraction']:.1f}% zeros"
+            for n, v in final.items()
+        )
+        + "."
+    )
+
+
+def _convergence(
+    arrays: dict[str, Any], layers: list[str], kinds: dict[str, str], cadence: int
+) -> tuple[list[dict[str, Any]], str, Verdict]:
+    """Convergence table, sentence and verdict; not testable from a single record."""
+    if arrays["steps"].size >= 2:
+        table = convergence_table(arrays, layers, kinds)
+        return table, convergence_sentence(table, cadence), early_layers_verdict(table, cadence)
+    sentence = "Only one activation record: convergence cannot be measured."
+    return [], sentence, Verdict("not testable", sentence)
+
+
+def _dead_over_time(
+    dead: dict[str, dict[str, Any]], arrays: dict[str, Any]
+) -> tuple[dict[str, dict[str, list[int]]], list[str]]:
+    """Dead units on the fixed batch at every record (rectifier rule), and when they appeared."""
+    steps = arrays["steps"]
+    over_time: dict[str, dict[str, list[int]]] = {}
+    when = []
+    for name in dead:
+        key = f"{name}.unit_max"
+        if key not in arrays or dead[name].get("dead_rule", "rectifier") != "rectifier":
+            continue  # the records keep each unit's maximum: the rectifier rule only
+        limit = float(dead[name].get("threshold", 0.0))
+        counts = (np.asarray(arrays[key]) <= limit).sum(axis=1).astype(int).tolist()
+        over_time[name] = {"steps": steps.tolist(), "n_dead": counts}
+        if counts[-1] > 0 and len(counts) > 1:
+            i = next(j for j, c in enumerate(counts) if c >= 0.5 * counts[-1])
+            when.append(
+                f"{name} {counts[i]} at iteration {int(steps[i])} ({counts[-1]} at {int(steps[-1])})"
+            )
+    return over_time, when
+
+
+def _dead_sentence(
+    step: int, n_test: int, dead: dict[str, dict[str, Any]], when: list[str], n_fixed: Any
+) -> str:
+    sentence = (
+        f"At step {step}, units that never activate on the {n_test} test images: "
+        + "; ".join(
+            f"{d['n_dead']} of {d['n_units']} in {n} (after {d['after']})" for n, d in dead.items()
+        )
+        + "."
+    )
+    if when:
+        sentence += (
+            f" On the {n_fixed} fixed images, dead units appear early: " + "; ".join(when) + "."
+        )
+    return sentence
+
+
+def _activation_figures(
+    ctx: RunContext,
+    arrays: dict[str, Any],
+    layers: list[str],
+    kinds: dict[str, str],
+    settled: dict[str, Any],
+) -> list[FigureRef]:
+    from convscope.studies.activations.figures import (
+        plot_activation_ridgeline,
+        plot_activation_stats,
+        plot_recurrent_steps,
+    )
+
+    figs = [
+        FigureRef(
+            ctx.save_figure(
+                plot_activation_stats(arrays, layers, settled=settled or None), "activations"
+            ),
+            "Per layer: mean ± std and fraction of zeros over iterations",
+        ),
+        FigureRef(
+            ctx.save_figure(plot_activation_ridgeline(arrays, layers), "activations_ridgeline"),
+            "Per layer: activation histograms over iterations (ridgeline)",
+        ),
+    ]
+    for name in layers:
+        if kinds.get(name) == "recurrent":
+            figs.append(
+                FigureRef(
+                    ctx.save_figure(
+                        plot_recurrent_steps(arrays, name), f"activations_{name}_per_step"
+                    ),
+                    f"{name}: statistics per time step",
+                )
+            )
+    return figs
+
+
+def _choices(source: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "cites": f"{CITATION}, Sec. 4 and Fig. 4 (feature evolution during training); "
+        "Sec. 4.1, Fig. 6(b) (dead first-layer features)",
+        **act.STAT_CHOICES,
+        **{f"convergence_{k}": v for k, v in CONVERGENCE_CHOICES.items()},
+        "dead_unit": "a unit (feature map for conv layers) that is dead on every test "
+        "image and position, by the rule of the nonlinearity it is measured after "
+        "(dead_units.layers.<name>.dead_rule): "
+        + "; ".join(f"{k}: {v}" for k, v in DEAD_RULES.items()),
+        "layer_names": "module paths (relu1, fc3); the TensorBoard tags are recorded as "
+        "layers.<name>.tag",
+    }
+
+
 @register
 class Activations(Study):
     name = "activations"
@@ -102,22 +227,9 @@ class Activations(Study):
     }
 
     def run(self, ctx: RunContext, opts: ActivationsOptions) -> StudyResult:
-        from convscope.studies.activations.figures import (
-            plot_activation_ridgeline,
-            plot_activation_stats,
-            plot_recurrent_steps,
-        )
-
         ctx.require_checkpoint()
         rd = ctx.rd
-        rows = rd.records(act.STREAM)
-        if rows:
-            source = f"{act.STREAM}.jsonl, recorded during training"
-        else:
-            rows = act.activation_rows_over_checkpoints(rd.path)
-            source = "recomputed from the checkpoints at steps " + ", ".join(
-                str(r["step"]) for r in rows
-            )
+        rows, source = _activation_rows(rd)
         points = rows[-1].get("points", {})
         names = module_names({t: points.get(t, {}) for t in rows[-1]["layers"]})
         arrays = {
@@ -130,22 +242,8 @@ class Activations(Study):
         steps = arrays["steps"]
         cadence = int(np.median(np.diff(steps))) if steps.size > 1 else 0
         final = {n: {k: float(arrays[f"{n}.{k}"][-1]) for k in act.SCALAR_STATS} for n in layers}
-        stat_sentence = (
-            f"At step {int(steps[-1])}: "
-            + "; ".join(
-                f"{n} mean {v['mean']:.3g}, std {v['std']:.3g}, {100 * v['zero_fraction']:.1f}% zeros"
-                for n, v in final.items()
-            )
-            + "."
-        )
-        if steps.size >= 2:
-            table = convergence_table(arrays, layers, kinds)
-            conv_sentence = convergence_sentence(table, cadence)
-            verdict = early_layers_verdict(table, cadence)
-        else:
-            table = []
-            conv_sentence = "Only one activation record: convergence cannot be measured."
-            verdict = Verdict("not testable", conv_sentence)
+        stat_sentence = _stat_sentence(steps, final)
+        table, conv_sentence, verdict = _convergence(arrays, layers, kinds, cadence)
 
         dataset, normalize = ctx.data()
         model = rd.load_model(None)
@@ -154,57 +252,12 @@ class Activations(Study):
         )
         dead = {names.get(t, t): d for t, d in dead.items()}
         step = trained_step(rd)
-        over_time: dict[str, dict[str, list[int]]] = {}
-        when = []
-        for name in dead:
-            key = f"{name}.unit_max"
-            if key not in arrays or dead[name].get("dead_rule", "rectifier") != "rectifier":
-                continue  # the records keep each unit's maximum: the rectifier rule only
-            limit = float(dead[name].get("threshold", 0.0))
-            counts = (np.asarray(arrays[key]) <= limit).sum(axis=1).astype(int).tolist()
-            over_time[name] = {"steps": steps.tolist(), "n_dead": counts}
-            if counts[-1] > 0 and len(counts) > 1:
-                i = next(j for j, c in enumerate(counts) if c >= 0.5 * counts[-1])
-                when.append(
-                    f"{name} {counts[i]} at iteration {int(steps[i])} ({counts[-1]} at {int(steps[-1])})"
-                )
-        dead_sentence = (
-            f"At step {step}, units that never activate on the {len(dataset.test)} test images: "
-            + "; ".join(
-                f"{d['n_dead']} of {d['n_units']} in {n} (after {d['after']})"
-                for n, d in dead.items()
-            )
-            + "."
+        over_time, when = _dead_over_time(dead, arrays)
+        dead_sentence = _dead_sentence(
+            step, len(dataset.test), dead, when, rows[-1].get("n_images")
         )
-        if when:
-            dead_sentence += (
-                f" On the {rows[-1].get('n_images')} fixed images, dead units appear early: "
-                + "; ".join(when)
-                + "."
-            )
         settled = {r["layer"]: r["settled_at"] for r in table}
-        figs = [
-            FigureRef(
-                ctx.save_figure(
-                    plot_activation_stats(arrays, layers, settled=settled or None), "activations"
-                ),
-                "Per layer: mean ± std and fraction of zeros over iterations",
-            ),
-            FigureRef(
-                ctx.save_figure(plot_activation_ridgeline(arrays, layers), "activations_ridgeline"),
-                "Per layer: activation histograms over iterations (ridgeline)",
-            ),
-        ]
-        for name in layers:
-            if kinds.get(name) == "recurrent":
-                figs.append(
-                    FigureRef(
-                        ctx.save_figure(
-                            plot_recurrent_steps(arrays, name), f"activations_{name}_per_step"
-                        ),
-                        f"{name}: statistics per time step",
-                    )
-                )
+        figs = _activation_figures(ctx, arrays, layers, kinds, settled)
         log.debug("activations: %s", conv_sentence)  # the CLI prints the observation
         return StudyResult(
             numbers={
@@ -224,19 +277,7 @@ class Activations(Study):
             observations=[stat_sentence, conv_sentence, dead_sentence],
             verdicts={"early_layers_converge_first": verdict},
             figures=figs,
-            choices={
-                "source": source,
-                "cites": f"{CITATION}, Sec. 4 and Fig. 4 (feature evolution during training); "
-                "Sec. 4.1, Fig. 6(b) (dead first-layer features)",
-                **act.STAT_CHOICES,
-                **{f"convergence_{k}": v for k, v in CONVERGENCE_CHOICES.items()},
-                "dead_unit": "a unit (feature map for conv layers) that is dead on every test "
-                "image and position, by the rule of the nonlinearity it is measured after "
-                "(dead_units.layers.<name>.dead_rule): "
-                + "; ".join(f"{k}: {v}" for k, v in DEAD_RULES.items()),
-                "layer_names": "module paths (relu1, fc3); the TensorBoard tags are recorded as "
-                "layers.<name>.tag",
-            },
+            choices=_choices(source),
         )
 
     def render(self, saved: dict[str, Any], view: Any) -> list[Any] | None:

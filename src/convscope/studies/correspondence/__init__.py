@@ -26,13 +26,11 @@ class CorrespondenceOptions:
     seed: int = 0
 
 
-def _correspondence(
-    ctx: _Context, class_name: str | None, n_images: int, group_size: int, seed: int
-) -> StudyResult:
-    from convscope.studies.correspondence.figures import correspondence_table_figure
-
+def _per_class(
+    ctx: _Context, class_name: str, n_images: int, group_size: int, seed: int
+) -> tuple[dict[str, Any], Any, dict[str, np.ndarray]]:
+    """Correspondence of every class with enough test images; the chosen class's arrays."""
     images, labels = ctx.test
-    class_name, class_choice = choose_class(ctx.classes, class_name, list(ctx.dataset.classes))
     arrays: dict[str, np.ndarray] = {}
     per_class: dict[str, Any] = {}
     main = None
@@ -57,45 +55,46 @@ def _correspondence(
         raise ConvscopeError(
             f"correspondence class {class_name!r}: fewer than {group_size} test images"
         )
-    # control for position: the same regions masked in groups of images of *different* classes
-    # (group g holds one image from each of group_size consecutive classes)
-    by_class = [torch.nonzero(labels == c).flatten().tolist() for c in range(len(ctx.classes))]
+    return per_class, main, arrays
+
+
+def _mixed_indices(labels: torch.Tensor, n_cls: int, n_images: int) -> list[int]:
+    """Image j of the set: the (j // n_cls)-th test image of class j mod n_cls."""
+    by_class = [torch.nonzero(labels == c).flatten().tolist() for c in range(n_cls)]
     mixed_idx: list[int] = []
-    n_cls = len(ctx.classes)
     for j in range(n_images):
         c = j % n_cls
         r = j // n_cls
         if r < len(by_class[c]):
             mixed_idx.append(by_class[c][r])
-    mixed = None
-    if n_cls >= group_size and len(mixed_idx) >= group_size:
-        mixed = correspondence(
-            ctx.chain,
-            images[mixed_idx],
-            group_size=group_size,
-            fill=ctx.fill,
-            seed=seed,
-            transform=ctx.normalize,
-        )
-        arrays.update(mixed.arrays(prefix="mixed_"))
-        arrays["mixed_test_index"] = np.array(mixed_idx)
-    all_mean = torch.stack([c.mean for c in per_class.values()]).mean(0)  # (R, L)
-    all_std = torch.stack([c.mean for c in per_class.values()]).std(0, correction=0)
-    arrays["all_classes_mean"] = all_mean.numpy()
-    arrays["all_classes_std_over_classes"] = all_std.numpy()
-    summary = correspondence_summary(main, class_name, ctx.chain.said)
-    fixed_all, rand_all = all_mean[:-1].mean(0), all_mean[-1]
-    consistent_all = [ly for ly, f, r in zip(main.layers, fixed_all, rand_all) if f < r]
-    fig = correspondence_table_figure(
-        summary["table"]["rows"],
-        summary["table"]["columns"],
-        summary["table"]["text"],
-        title=f"Delta for class {class_name} (mean ± std over image pairs; lower = more "
-        "consistent)",
+    return mixed_idx
+
+
+def _mixed_control(
+    ctx: _Context, n_images: int, group_size: int, seed: int, arrays: dict[str, np.ndarray]
+) -> Any:
+    """Control for position: the same regions masked in groups of images of *different* classes
+    (group g holds one image from each of group_size consecutive classes); None if too few."""
+    images, labels = ctx.test
+    n_cls = len(ctx.classes)
+    mixed_idx = _mixed_indices(labels, n_cls, n_images)
+    if n_cls < group_size or len(mixed_idx) < group_size:
+        return None
+    mixed = correspondence(
+        ctx.chain,
+        images[mixed_idx],
+        group_size=group_size,
+        fill=ctx.fill,
+        seed=seed,
+        transform=ctx.normalize,
     )
-    figs = [ctx.save(fig, "zf_correspondence")]
-    ctx.rd.write_npz("analysis/zf_correspondence.npz", **arrays)
-    table_all = {
+    arrays.update(mixed.arrays(prefix="mixed_"))
+    arrays["mixed_test_index"] = np.array(mixed_idx)
+    return mixed
+
+
+def _all_classes_table(main: Any, all_mean: torch.Tensor, all_std: torch.Tensor) -> dict[str, Any]:
+    return {
         "rows": main.regions,
         "columns": main.layers,
         "mean": all_mean.tolist(),
@@ -105,38 +104,91 @@ def _correspondence(
             for mr, sr in zip(all_mean.tolist(), all_std.tolist())
         ],
     }
+
+
+def _all_classes_sentence(main: Any, all_mean: torch.Tensor, n_classes: int) -> str:
+    fixed_all, rand_all = all_mean[:-1].mean(0), all_mean[-1]
+    consistent_all = [ly for ly, f, r in zip(main.layers, fixed_all, rand_all) if f < r]
     pairs = "; ".join(
         f"{ly}: {float(f):.3f} vs {float(r):.3f}"
         for ly, f, r in zip(main.layers, fixed_all, rand_all)
     )
-    observations = [
-        f"Over all {len(per_class)} classes, masking the same region is more consistent than "
+    return (
+        f"Over all {n_classes} classes, masking the same region is more consistent than "
         f"random at {', '.join(consistent_all) if consistent_all else 'no layer'} ({pairs})."
-    ]
+    )
+
+
+def _mixed_findings(main: Any, all_mean: torch.Tensor, mixed: Any) -> tuple[str, dict[str, Any]]:
+    """The same-class vs mixed-class sentence and its numbers."""
+    same_fixed = all_mean[:-1].mean(0)
+    mixed_fixed = mixed.mean[:-1].mean(0)
+    beyond = [ly for ly, a, b in zip(main.layers, same_fixed, mixed_fixed) if a < b]
+    sentence = (
+        "Same regions, images of one class vs of different classes (a control for "
+        "position): "
+        + "; ".join(
+            f"{ly}: {float(a):.3f} vs {float(b):.3f}"
+            for ly, a, b in zip(main.layers, same_fixed, mixed_fixed)
+        )
+        + (
+            f"; same-class groups are more consistent at {', '.join(beyond)}."
+            if beyond
+            else "; same-class groups are not more consistent at any layer."
+        )
+    )
+    return sentence, {
+        "mixed_classes_fixed_regions_mean": mixed_fixed.tolist(),
+        "same_class_fixed_regions_mean": same_fixed.tolist(),
+        "layers_same_class_more_consistent": beyond,
+        "table_mixed_classes": mixed.table(),
+    }
+
+
+def _choices(summary: dict[str, Any], main: Any, n_images: int, group_size: int) -> dict[str, Any]:
+    return {
+        **summary["choices"],
+        "images": f"the first {n_images} test images of the class ({main.groups} groups of "
+        f"{group_size})",
+        "all_classes": "the same measure for every class; mean, and std over classes",
+        "fill_is": "the training set's mean pixel, normalised like the model's input",
+        "caveat": "a fixed region changes features at the same positions in every image, "
+        "so spatial layers agree on the unchanged (sign 0) positions for fixed regions more "
+        "than for random ones; compare the gap between layers, not only its sign",
+        "mixed_classes_control": f"the same regions in groups of {group_size} images from "
+        f"{group_size} different classes (image j of the set: the (j // classes)-th test "
+        "image of class j mod classes); lower Delta within a class than across classes "
+        "means correspondence beyond position",
+    }
+
+
+def _correspondence(
+    ctx: _Context, class_name: str | None, n_images: int, group_size: int, seed: int
+) -> StudyResult:
+    from convscope.studies.correspondence.figures import correspondence_table_figure
+
+    class_name, class_choice = choose_class(ctx.classes, class_name, list(ctx.dataset.classes))
+    per_class, main, arrays = _per_class(ctx, class_name, n_images, group_size, seed)
+    mixed = _mixed_control(ctx, n_images, group_size, seed, arrays)
+    all_mean = torch.stack([c.mean for c in per_class.values()]).mean(0)  # (R, L)
+    all_std = torch.stack([c.mean for c in per_class.values()]).std(0, correction=0)
+    arrays["all_classes_mean"] = all_mean.numpy()
+    arrays["all_classes_std_over_classes"] = all_std.numpy()
+    summary = correspondence_summary(main, class_name, ctx.chain.said)
+    fig = correspondence_table_figure(
+        summary["table"]["rows"],
+        summary["table"]["columns"],
+        summary["table"]["text"],
+        title=f"Delta for class {class_name} (mean ± std over image pairs; lower = more "
+        "consistent)",
+    )
+    figs = [ctx.save(fig, "zf_correspondence")]
+    ctx.rd.write_npz("analysis/zf_correspondence.npz", **arrays)
+    observations = [_all_classes_sentence(main, all_mean, len(per_class))]
     mixed_info: dict[str, Any] = {}
     if mixed is not None:
-        same_fixed = all_mean[:-1].mean(0)
-        mixed_fixed = mixed.mean[:-1].mean(0)
-        beyond = [ly for ly, a, b in zip(main.layers, same_fixed, mixed_fixed) if a < b]
-        observations.append(
-            "Same regions, images of one class vs of different classes (a control for "
-            "position): "
-            + "; ".join(
-                f"{ly}: {float(a):.3f} vs {float(b):.3f}"
-                for ly, a, b in zip(main.layers, same_fixed, mixed_fixed)
-            )
-            + (
-                f"; same-class groups are more consistent at {', '.join(beyond)}."
-                if beyond
-                else "; same-class groups are not more consistent at any layer."
-            )
-        )
-        mixed_info = {
-            "mixed_classes_fixed_regions_mean": mixed_fixed.tolist(),
-            "same_class_fixed_regions_mean": same_fixed.tolist(),
-            "layers_same_class_more_consistent": beyond,
-            "table_mixed_classes": mixed.table(),
-        }
+        sentence, mixed_info = _mixed_findings(main, all_mean, mixed)
+        observations.append(sentence)
     info = {
         "observation": f"Class used: {class_choice}. {summary['observation']}",
         "observations": observations,
@@ -146,23 +198,10 @@ def _correspondence(
         "random_mean": summary["random_mean"],
         "layers_more_consistent_than_random": summary["layers_more_consistent_than_random"],
         "table": summary["table"],
-        "table_all_classes": table_all,
+        "table_all_classes": _all_classes_table(main, all_mean, all_std),
         **mixed_info,
         "figures": figs,
-        "choices": {
-            **summary["choices"],
-            "images": f"the first {n_images} test images of the class ({main.groups} groups of "
-            f"{group_size})",
-            "all_classes": "the same measure for every class; mean, and std over classes",
-            "fill_is": "the training set's mean pixel, normalised like the model's input",
-            "caveat": "a fixed region changes features at the same positions in every image, "
-            "so spatial layers agree on the unchanged (sign 0) positions for fixed regions more "
-            "than for random ones; compare the gap between layers, not only its sign",
-            "mixed_classes_control": f"the same regions in groups of {group_size} images from "
-            f"{group_size} different classes (image j of the set: the (j // classes)-th test "
-            "image of class j mod classes); lower Delta within a class than across classes "
-            "means correspondence beyond position",
-        },
+        "choices": _choices(summary, main, n_images, group_size),
         **ctx.base_info(),
     }
     return from_info(info)

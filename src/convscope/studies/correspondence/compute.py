@@ -135,6 +135,96 @@ def _mask(images: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor) -> torc
     return torch.where(m, fill, images)
 
 
+def _full_groups(n: int, group_size: int) -> int:
+    """How many full groups of ``group_size`` the ``n`` images make (at least one)."""
+    if group_size < 2:
+        raise ConvscopeError(f"group_size: expected >= 2, got {group_size}")
+    groups = n // group_size
+    if groups == 0:
+        raise ConvscopeError(f"images: expected at least group_size={group_size}, got {n}")
+    return groups
+
+
+def _layer_indices(
+    chain: Chain, layers: Sequence[str | int] | None, block_output: bool
+) -> list[int]:
+    """The requested layers; default every conv block's output and the penultimate layer."""
+    if layers is None:
+        return list(dict.fromkeys([*chain.default_layers(), chain.penultimate()]))
+    return [chain.resolve(ly, block_output) for ly in layers]
+
+
+def _checked_regions(regions: dict[str, Box], h: int, w: int) -> dict[str, Box]:
+    """A copy of ``regions``; ConvscopeError for a box outside ``h x w`` or one named random."""
+    regions = dict(regions)
+    for name, (y0, x0, bh, bw) in regions.items():
+        if name == "random" or not (y0 >= 0 and x0 >= 0 and y0 + bh <= h and x0 + bw <= w):
+            raise ConvscopeError(
+                f"region {name!r}: expected a box (y0, x0, h, w) inside {h}x{w} and a name "
+                "other than 'random'"
+            )
+    return regions
+
+
+def _random_boxes(
+    regions: dict[str, Box], h: int, w: int, n: int, seed: int
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The control: per image, a box of the largest region's size at a random inside place."""
+    sizes = {(bh, bw) for _, _, bh, bw in regions.values()}
+    rh, rw = max(sizes) if sizes else (max(1, round(0.3 * h)), max(1, round(0.3 * w)))
+    gen = torch.Generator().manual_seed(seed)
+    boxes = torch.stack(
+        [
+            torch.randint(0, h - rh + 1, (n,), generator=gen),
+            torch.randint(0, w - rw + 1, (n,), generator=gen),
+            torch.full((n,), rh),
+            torch.full((n,), rw),
+        ],
+        dim=1,
+    )
+    return boxes, (rh, rw)
+
+
+def _layer_distances(
+    base: list[torch.Tensor], occluded: list[torch.Tensor], groups: int, group_size: int
+) -> torch.Tensor:
+    """Per layer, the sign-change Hamming distance of every pair in each group: (L, G, pairs)."""
+    row = []
+    for f0, f1 in zip(base, occluded):
+        signs = torch.sign(f0 - f1).to(torch.int8).view(groups, group_size, -1)
+        row.append(sign_hamming(signs).cpu())
+    return torch.stack(row)
+
+
+def _choices(
+    group_size: int,
+    groups: int,
+    regions: dict[str, Box],
+    size: tuple[int, int],
+    seed: int,
+    fill_list: list[float],
+    layer_names: list[str],
+) -> dict[str, Any]:
+    """What a :class:`Correspondence` measured and how (``size``: the random boxes' h, w)."""
+    return {
+        "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4.3 (Correspondence "
+        "Analysis), Table 1",
+        "hamming": "normalised: fraction of feature entries whose signs differ",
+        "delta": "mean over image pairs (the paper sums over pairs i != j)",
+        "sign_of_zero": "sign(0) = 0, its own value",
+        "plus_minus": f"std over all pairs i < j within groups of {group_size} images "
+        f"({groups} group(s), {groups * group_size * (group_size - 1) // 2} pairs); "
+        "std_groups: std of the per-group means",
+        "regions": {k: list(v) for k, v in regions.items()},
+        "region_units": "(y0, x0, height, width) in pixels",
+        "random": f"a {size[0]}x{size[1]} square at a uniformly random fully-inside location per "
+        f"image, seed {seed}",
+        "fill": fill_list,
+        "fill_space": "model input (after normalisation)",
+        "layers": list(layer_names),
+    }
+
+
 @torch.no_grad()
 def correspondence(
     model: nn.Module | Chain,
@@ -165,36 +255,12 @@ def correspondence(
     chain = chain_on(model, device)
     check_images(images)
     n, c, h, w = images.shape
-    if group_size < 2:
-        raise ConvscopeError(f"group_size: expected >= 2, got {group_size}")
-    groups = n // group_size
-    if groups == 0:
-        raise ConvscopeError(f"images: expected at least group_size={group_size}, got {n}")
+    groups = _full_groups(n, group_size)
     n = groups * group_size
     images = images[:n]
-    if layers is None:
-        idxs = list(dict.fromkeys([*chain.default_layers(), chain.penultimate()]))
-    else:
-        idxs = [chain.resolve(ly, block_output) for ly in layers]
-    regions = default_regions((h, w)) if regions is None else dict(regions)
-    for name, (y0, x0, bh, bw) in regions.items():
-        if name == "random" or not (y0 >= 0 and x0 >= 0 and y0 + bh <= h and x0 + bw <= w):
-            raise ConvscopeError(
-                f"region {name!r}: expected a box (y0, x0, h, w) inside {h}x{w} and a name "
-                "other than 'random'"
-            )
-    sizes = {(bh, bw) for _, _, bh, bw in regions.values()}
-    rh, rw = max(sizes) if sizes else (max(1, round(0.3 * h)), max(1, round(0.3 * w)))
-    gen = torch.Generator().manual_seed(seed)
-    random_boxes = torch.stack(
-        [
-            torch.randint(0, h - rh + 1, (n,), generator=gen),
-            torch.randint(0, w - rw + 1, (n,), generator=gen),
-            torch.full((n,), rh),
-            torch.full((n,), rw),
-        ],
-        dim=1,
-    )
+    idxs = _layer_indices(chain, layers, block_output)
+    regions = _checked_regions(default_regions((h, w)) if regions is None else regions, h, w)
+    random_boxes, (rh, rw) = _random_boxes(regions, h, w, n, seed)
     fill_list = [float(fill)] * c if isinstance(fill, (int, float)) else [float(v) for v in fill]
     x0 = to_input(images, chain, transform)
     fill_t = torch.tensor(fill_list, dtype=x0.dtype, device=x0.device).view(1, c, 1, 1)
@@ -209,20 +275,18 @@ def correspondence(
         *(torch.tensor([list(b)] * n, dtype=torch.int64) for b in regions.values()),
         random_boxes,
     ]
-    dists = []
-    for boxes in per_region:
-        occluded = feats(_mask(x0, boxes, fill_t))
-        row = []
-        for f0, f1 in zip(base, occluded):
-            signs = torch.sign(f0 - f1).to(torch.int8).view(groups, group_size, -1)
-            row.append(sign_hamming(signs).cpu())
-        dists.append(torch.stack(row))  # (L, G, pairs)
-    d = torch.stack(dists)  # (R, L, G, pairs)
+    d = torch.stack(  # (R, L, G, pairs)
+        [
+            _layer_distances(base, feats(_mask(x0, boxes, fill_t)), groups, group_size)
+            for boxes in per_region
+        ]
+    )
     flat = d.flatten(2)
     group_means = d.mean(dim=3)
+    layer_names = [chain.layers[i].name for i in idxs]
     return Correspondence(
         regions=names,
-        layers=[chain.layers[i].name for i in idxs],
+        layers=layer_names,
         mean=flat.mean(dim=2),
         std=flat.std(dim=2, correction=0),
         std_groups=group_means.std(dim=2, correction=0),
@@ -232,23 +296,7 @@ def correspondence(
         group_size=group_size,
         groups=groups,
         fill=fill_list,
-        choices={
-            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4.3 (Correspondence "
-            "Analysis), Table 1",
-            "hamming": "normalised: fraction of feature entries whose signs differ",
-            "delta": "mean over image pairs (the paper sums over pairs i != j)",
-            "sign_of_zero": "sign(0) = 0, its own value",
-            "plus_minus": f"std over all pairs i < j within groups of {group_size} images "
-            f"({groups} group(s), {groups * group_size * (group_size - 1) // 2} pairs); "
-            "std_groups: std of the per-group means",
-            "regions": {k: list(v) for k, v in regions.items()},
-            "region_units": "(y0, x0, height, width) in pixels",
-            "random": f"a {rh}x{rw} square at a uniformly random fully-inside location per "
-            f"image, seed {seed}",
-            "fill": fill_list,
-            "fill_space": "model input (after normalisation)",
-            "layers": [chain.layers[i].name for i in idxs],
-        },
+        choices=_choices(group_size, groups, regions, (rh, rw), seed, fill_list, layer_names),
     )
 
 

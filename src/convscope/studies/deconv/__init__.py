@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,42 @@ def _support90(p: torch.Tensor) -> float:
     return float(int(torch.searchsorted(e.cumsum(0), 0.9 * total)) + 1)
 
 
+_DECONV_STUDY_CHOICES = {
+    **DECONV_CHOICES,
+    "unit": "per image and layer, the strongest activation (argmax over maps and positions)",
+    "images": "first correctly classified test image of each of the first classes",
+    "support90": "fewest pixels holding 90% of the projection's squared values",
+    "random_weights": "beside each layer: the same rule (strongest unit) on a copy "
+    "with every layer re-initialised by its own reset_parameters after "
+    f"torch.manual_seed({RANDOM_WEIGHTS_SEED}) (arrays *_projections_random_weights)",
+}
+
+
+def _strongest_units(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per image, the (map, y, x) of the strongest activation; (unit, 0, 0) for flat layers."""
+    flat = a.flatten(1).argmax(1)
+    if a.dim() == 4:
+        h, w = a.shape[2:]
+        ch, rem = flat // (h * w), flat % (h * w)
+        return ch, rem // w, rem % w
+    return flat, torch.zeros_like(flat), torch.zeros_like(flat)
+
+
+def _deconv_sentence(chain: Any, per_layer: list[dict[str, Any]]) -> str:
+    parts = ", ".join(
+        f"{chain.said(r['layer'])} {r['mean_support90_px']:.0f} px (receptive field "
+        f"{r['receptive_field_px'][0]}x{r['receptive_field_px'][1]})"
+        for r in per_layer
+    )
+    grows = all(
+        a["mean_support90_px"] <= b["mean_support90_px"] for a, b in zip(per_layer, per_layer[1:])
+    )
+    return (
+        f"90% of the energy of the strongest unit's projection lies in {parts}; the projected "
+        f"structure {'grows' if grows else 'does not grow monotonically'} with depth."
+    )
+
+
 def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> StudyResult:
     from convscope.studies.deconv.figures import deconv_figure
 
@@ -51,13 +88,7 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
     for i in idxs:
         name = chain.layers[i].name
         a = acts[i]
-        flat = a.flatten(1).argmax(1)
-        if a.dim() == 4:
-            h, w = a.shape[2:]
-            ch, rem = flat // (h * w), flat % (h * w)
-            ys, xs = rem // w, rem % w
-        else:
-            ch, ys, xs = flat, torch.zeros_like(flat), torch.zeros_like(flat)
+        ch, ys, xs = _strongest_units(a)
         units = Units.of(torch.arange(len(picked)), ch.cpu(), ys.cpu(), xs.cpu())
         p = project(chain, x, i, units, block_output=False).float().cpu()
         values = a.flatten(1).max(1).values.float().cpu()
@@ -91,34 +122,14 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
         shown[name], shown[f"{name}, random weights"] = p, rp
         arrays[f"{name}_projections_random_weights"] = rp.numpy()
     figs = [ctx.save(deconv_figure(raw, shown, titles=titles, captions=captions), "zf_deconv")]
-    parts = ", ".join(
-        f"{chain.said(r['layer'])} {r['mean_support90_px']:.0f} px (receptive field "
-        f"{r['receptive_field_px'][0]}x{r['receptive_field_px'][1]})"
-        for r in per_layer
-    )
-    grows = all(
-        a["mean_support90_px"] <= b["mean_support90_px"] for a, b in zip(per_layer, per_layer[1:])
-    )
-    sentence = (
-        f"90% of the energy of the strongest unit's projection lies in {parts}; the projected "
-        f"structure {'grows' if grows else 'does not grow monotonically'} with depth."
-    )
+    sentence = _deconv_sentence(chain, per_layer)
     ctx.rd.write_npz("analysis/zf_deconv.npz", **arrays)
     info = {
         "observation": sentence,
         "per_layer": per_layer,
         "images": [{"test_index": i, "class": ctx.classes[int(c)]} for i, c in zip(picked, labels)],
         "figures": figs,
-        "choices": {
-            **DECONV_CHOICES,
-            "unit": "per image and layer, the strongest activation (argmax over maps and "
-            "positions)",
-            "images": "first correctly classified test image of each of the first classes",
-            "support90": "fewest pixels holding 90% of the projection's squared values",
-            "random_weights": "beside each layer: the same rule (strongest unit) on a copy "
-            "with every layer re-initialised by its own reset_parameters after "
-            f"torch.manual_seed({RANDOM_WEIGHTS_SEED}) (arrays *_projections_random_weights)",
-        },
+        "choices": dict(_DECONV_STUDY_CHOICES),
         **ctx.base_info(),
     }
     return from_info(info)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +22,52 @@ class EvolutionOptions:
     layers: tuple[str, ...] | None = None
     maps: int = 16  # maps shown per layer
     max_checkpoints: int = 12
+
+
+def _layer_row(ev: Any, steps: list[int]) -> dict[str, Any]:
+    """One layer's settle numbers: when each active map's strongest image stops changing."""
+    alive = ev.values[:, -1] > 0  # dead maps tie at 0: their "top image" means nothing
+    img = ev.image_index[alive]  # (M', S)
+    changed = img[:, 1:] != img[:, :-1]  # (M', S-1)
+    settled_or_not = settle_steps(img, steps)  # None: still changing at the last step
+    settle = [s for s in settled_or_not if s is not None]
+    stable_last = float((~changed[:, -1]).double().mean()) if changed.numel() else float("nan")
+    return {
+        "layer": ev.layer,
+        "maps": int(ev.image_index.shape[0]),
+        "maps_active_at_the_end": int(alive.sum()),
+        "median_settle_step": float(np.median(settle)) if settle else None,
+        "mean_settle_step": float(np.mean(settle)) if settle else None,
+        "maps_settled": len(settle),
+        "maps_still_changing": len(settled_or_not) - len(settle),
+        "share_same_top_image_last_two_checkpoints": stable_last,
+    }
+
+
+def _evolution_sentence(ctx: _Context, steps: list[int], per_layer: list[dict[str, Any]]) -> str:
+    known = [r for r in per_layer if r["median_settle_step"] is not None]
+    parts = ", ".join(
+        f"{ctx.chain.said(r['layer'])} at step {r['median_settle_step']:.0f} ({r['maps_settled']} maps; "
+        f"{r['maps_still_changing']} still changing at the last checkpoint)"
+        for r in known
+    )
+    changing = [r for r in per_layer if r["median_settle_step"] is None]
+    if changing:
+        parts += ("; " if parts else "") + ", ".join(
+            f"{ctx.chain.said(r['layer'])}: every active map still changing at the last checkpoint"
+            for r in changing
+        )
+    if len(steps) < 3 or len(known) < 2:
+        verdict = "too few checkpoints or active maps to compare layers"
+    elif all(a["median_settle_step"] <= b["median_settle_step"] for a, b in zip(known, known[1:])):
+        verdict = "lower layers settle no later than higher ones"
+    else:
+        verdict = "a lower layer settles later than a higher one"
+    return (
+        f"Across {len(steps)} checkpoints (steps {steps[0]}..{steps[-1]}), the strongest "
+        f"training image of an active map stops changing (median over maps) for {parts}: "
+        f"{verdict}."
+    )
 
 
 def _evolution(
@@ -45,24 +92,7 @@ def _evolution(
     evolutions = feature_evolution_of_layers(steps, load, images, names, transform=ctx.normalize)
     for ev in evolutions:
         arrays.update(ev.arrays(prefix=f"{ev.layer}_"))
-        alive = ev.values[:, -1] > 0  # dead maps tie at 0: their "top image" means nothing
-        img = ev.image_index[alive]  # (M', S)
-        changed = img[:, 1:] != img[:, :-1]  # (M', S-1)
-        settled_or_not = settle_steps(img, steps)  # None: still changing at the last step
-        settle = [s for s in settled_or_not if s is not None]
-        stable_last = float((~changed[:, -1]).double().mean()) if changed.numel() else float("nan")
-        per_layer.append(
-            {
-                "layer": ev.layer,
-                "maps": int(ev.image_index.shape[0]),
-                "maps_active_at_the_end": int(alive.sum()),
-                "median_settle_step": float(np.median(settle)) if settle else None,
-                "mean_settle_step": float(np.mean(settle)) if settle else None,
-                "maps_settled": len(settle),
-                "maps_still_changing": len(settled_or_not) - len(settle),
-                "share_same_top_image_last_two_checkpoints": stable_last,
-            }
-        )
+        per_layer.append(_layer_row(ev, steps))
         order = torch.argsort(ev.values[:, -1], descending=True, stable=True)[:show_maps]
         order = order.sort().values
         fig = evolution_grid(
@@ -73,29 +103,7 @@ def _evolution(
             "checkpoints",
         )
         figs.append(ctx.save(fig, f"zf_evolution_{ev.layer}"))
-    known = [r for r in per_layer if r["median_settle_step"] is not None]
-    parts = ", ".join(
-        f"{ctx.chain.said(r['layer'])} at step {r['median_settle_step']:.0f} ({r['maps_settled']} maps; "
-        f"{r['maps_still_changing']} still changing at the last checkpoint)"
-        for r in known
-    )
-    changing = [r for r in per_layer if r["median_settle_step"] is None]
-    if changing:
-        parts += ("; " if parts else "") + ", ".join(
-            f"{ctx.chain.said(r['layer'])}: every active map still changing at the last checkpoint"
-            for r in changing
-        )
-    if len(steps) < 3 or len(known) < 2:
-        verdict = "too few checkpoints or active maps to compare layers"
-    elif all(a["median_settle_step"] <= b["median_settle_step"] for a, b in zip(known, known[1:])):
-        verdict = "lower layers settle no later than higher ones"
-    else:
-        verdict = "a lower layer settles later than a higher one"
-    sentence = (
-        f"Across {len(steps)} checkpoints (steps {steps[0]}..{steps[-1]}), the strongest "
-        f"training image of an active map stops changing (median over maps) for {parts}: "
-        f"{verdict}."
-    )
+    sentence = _evolution_sentence(ctx, steps, per_layer)
     ctx.rd.write_npz("analysis/zf_evolution.npz", **arrays)
     info = {
         "observation": sentence,

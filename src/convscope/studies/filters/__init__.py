@@ -80,6 +80,117 @@ def gabor_verdict(comparison: dict, trained: dict, init: dict) -> Verdict:
     return Verdict("supported" if better else "not supported", text)
 
 
+def _write_filter_arrays(
+    ctx: RunContext,
+    trained: np.ndarray,
+    init: np.ndarray,
+    snap_steps: list[int],
+    by_step: list[np.ndarray],
+    fits: tuple[Any, Any],
+    kept: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """``filters.npz``: the weights trained, at init and by step, and both Gabor fits."""
+    (fits_t, fits_i), (kept_t, kept_i) = fits, kept
+    ctx.write_npz(
+        "filters",
+        weights_trained=trained,
+        weights_init=init,
+        snapshot_steps=np.asarray(snap_steps, dtype=np.int64),
+        weights_by_step=np.stack(by_step) if by_step else np.zeros((0, *trained.shape)),
+        gabor_params_trained=fits_t.params,
+        gabor_params_init=fits_i.params,
+        gabor_r2_trained=fits_t.r2,
+        gabor_r2_init=fits_i.r2,
+        gabor_maps_trained=fits_t.maps,
+        gabor_fitted_trained=fits_t.fitted,
+        gabor_maps_init=fits_i.maps,
+        gabor_fitted_init=fits_i.fitted,
+        channel_energy_kept_trained=kept_t,
+        channel_energy_kept_init=kept_i,
+    )
+
+
+def _filter_figures(
+    ctx: RunContext,
+    opts: FiltersOptions,
+    shown: str,
+    step: int,
+    trained: np.ndarray,
+    init: np.ndarray,
+    fits: tuple[Any, Any],
+    by_step: list[np.ndarray],
+    snap_steps: list[int],
+) -> list[FigureRef]:
+    """The filter grids (trained, shared scale, at init), the best Gabor fits and the strip."""
+    from convscope.studies.filters.figures import (
+        plot_filter_grid,
+        plot_filter_strip,
+        plot_gabor_fits,
+    )
+
+    fits_t, fits_i = fits
+    figs = [
+        FigureRef(
+            ctx.save_figure(
+                plot_filter_grid(
+                    trained,
+                    "per_filter",
+                    title=f"{shown} filters, step {step}",
+                    labels=[f"R²={r:.2f}" for r in fits_t.r2],
+                ),
+                "filters",
+            ),
+            "First-layer filters, each on its own scale, with the R² of its Gabor fit",
+        ),
+        FigureRef(
+            ctx.save_figure(
+                plot_filter_grid(trained, "shared", title=f"{shown} filters, step {step}"),
+                "filters_shared",
+            ),
+            "First-layer filters on one shared scale (colour bar)",
+        ),
+        FigureRef(
+            ctx.save_figure(
+                plot_filter_grid(
+                    init,
+                    "per_filter",
+                    title=f"{shown} filters at initialisation",
+                    labels=[f"R²={r:.2f}" for r in fits_i.r2],
+                ),
+                "filters_init",
+            ),
+            "The same filters at initialisation (the control), with their Gabor R²",
+        ),
+    ]
+    order = np.argsort(-np.nan_to_num(fits_t.r2, nan=-1.0))
+    figs.append(
+        FigureRef(
+            ctx.save_figure(
+                plot_gabor_fits(
+                    fits_t.maps[order],
+                    fits_t.fitted[order],
+                    fits_t.r2[order],
+                    title=f"{shown}: best Gabor fits (upper: filter, lower: fit)",
+                ),
+                "filters_gabor",
+            ),
+            "Best Gabor fits (upper row: filter, lower row: fitted Gabor function)",
+        )
+    )
+    if len(snap_steps) >= 2:
+        subset = list(range(min(opts.strip_filters, trained.shape[0])))
+        figs.append(
+            FigureRef(
+                ctx.save_figure(
+                    plot_filter_strip(by_step, snap_steps, filters=subset), "filters_strip"
+                ),
+                f"A subset of the same filters ({len(subset)} of {trained.shape[0]}) at "
+                "several checkpoints of training",
+            )
+        )
+    return figs
+
+
 @register
 class Filters(Study):
     name = "filters"
@@ -100,12 +211,6 @@ class Filters(Study):
     }
 
     def run(self, ctx: RunContext, opts: FiltersOptions) -> StudyResult:
-        from convscope.studies.filters.figures import (
-            plot_filter_grid,
-            plot_filter_strip,
-            plot_gabor_fits,
-        )
-
         ctx.require_checkpoint()
         rd = ctx.rd
         model = rd.load_model(None)
@@ -133,87 +238,14 @@ class Filters(Study):
         sentence = gabor_sentence(sum_t, sum_i, alpha=opts.alpha, paired=True)
         snap_steps = rd.checkpoint_steps()
         by_step = [first_conv_weights(rd.load_model(s)) for s in snap_steps]
-        ctx.write_npz(
-            "filters",
-            weights_trained=trained,
-            weights_init=init,
-            snapshot_steps=np.asarray(snap_steps, dtype=np.int64),
-            weights_by_step=np.stack(by_step) if by_step else np.zeros((0, *trained.shape)),
-            gabor_params_trained=fits_t.params,
-            gabor_params_init=fits_i.params,
-            gabor_r2_trained=fits_t.r2,
-            gabor_r2_init=fits_i.r2,
-            gabor_maps_trained=fits_t.maps,
-            gabor_fitted_trained=fits_t.fitted,
-            gabor_maps_init=fits_i.maps,
-            gabor_fitted_init=fits_i.fitted,
-            channel_energy_kept_trained=kept_t,
-            channel_energy_kept_init=kept_i,
-        )
+        fits = (fits_t, fits_i)
+        _write_filter_arrays(ctx, trained, init, snap_steps, by_step, fits, (kept_t, kept_i))
         flat_t, flat_i = (trained - init).reshape(len(init), -1), init.reshape(len(init), -1)
         per_filter = np.linalg.norm(flat_t, axis=1) / np.maximum(
             np.linalg.norm(flat_i, axis=1), 1e-12
         )
         change = float(np.linalg.norm(trained - init) / max(float(np.linalg.norm(init)), 1e-12))
-        figs = [
-            FigureRef(
-                ctx.save_figure(
-                    plot_filter_grid(
-                        trained,
-                        "per_filter",
-                        title=f"{shown} filters, step {step}",
-                        labels=[f"R²={r:.2f}" for r in fits_t.r2],
-                    ),
-                    "filters",
-                ),
-                "First-layer filters, each on its own scale, with the R² of its Gabor fit",
-            ),
-            FigureRef(
-                ctx.save_figure(
-                    plot_filter_grid(trained, "shared", title=f"{shown} filters, step {step}"),
-                    "filters_shared",
-                ),
-                "First-layer filters on one shared scale (colour bar)",
-            ),
-            FigureRef(
-                ctx.save_figure(
-                    plot_filter_grid(
-                        init,
-                        "per_filter",
-                        title=f"{shown} filters at initialisation",
-                        labels=[f"R²={r:.2f}" for r in fits_i.r2],
-                    ),
-                    "filters_init",
-                ),
-                "The same filters at initialisation (the control), with their Gabor R²",
-            ),
-        ]
-        order = np.argsort(-np.nan_to_num(fits_t.r2, nan=-1.0))
-        figs.append(
-            FigureRef(
-                ctx.save_figure(
-                    plot_gabor_fits(
-                        fits_t.maps[order],
-                        fits_t.fitted[order],
-                        fits_t.r2[order],
-                        title=f"{shown}: best Gabor fits (upper: filter, lower: fit)",
-                    ),
-                    "filters_gabor",
-                ),
-                "Best Gabor fits (upper row: filter, lower row: fitted Gabor function)",
-            )
-        )
-        if len(snap_steps) >= 2:
-            shown = list(range(min(opts.strip_filters, trained.shape[0])))
-            figs.append(
-                FigureRef(
-                    ctx.save_figure(
-                        plot_filter_strip(by_step, snap_steps, filters=shown), "filters_strip"
-                    ),
-                    f"A subset of the same filters ({len(shown)} of {trained.shape[0]}) at "
-                    "several checkpoints of training",
-                )
-            )
+        figs = _filter_figures(ctx, opts, shown, step, trained, init, fits, by_step, snap_steps)
         log.debug("filters: %s", sentence)  # the CLI prints the observation
         reduce = opts.channel_reduce if trained.shape[1] > 1 else "none (one input channel)"
         return StudyResult(

@@ -95,6 +95,58 @@ class Invariance:
         return out
 
 
+def _checked_values(kind: str, values: Sequence[float]) -> list[float]:
+    """A transformation's parameter values as floats: a known kind, at least one value."""
+    if kind not in KINDS:
+        raise ConvscopeError(f"transformation {kind!r}: expected one of {', '.join(KINDS)}")
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ConvscopeError(f"transformation {kind!r}: expected at least one value")
+    return vals
+
+
+def _kind_curves(
+    transformed: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    original: tuple[torch.Tensor, torch.Tensor],
+    lab: torch.Tensor,
+    p_count: int,
+) -> dict[str, torch.Tensor]:
+    """Distances to the original's features and p(true class), each ``(N, P)``, on the CPU.
+
+    ``transformed``: (low features, high features, probabilities) of the ``P * N`` transformed
+    images, parameter-major; ``original``: (low, high) features of the ``N`` originals.
+    """
+    t_lo, t_hi, p = transformed
+    f_lo, f_hi = original
+    n = f_lo.shape[0]
+    d_lo = (t_lo.view(p_count, n, -1) - f_lo).norm(dim=2).T  # (N, P)
+    d_hi = (t_hi.view(p_count, n, -1) - f_hi).norm(dim=2).T
+    prob = p.view(p_count, n, -1)[:, torch.arange(n, device=lab.device), lab].T
+    return {
+        "dist_low": d_lo.cpu(),
+        "dist_high": d_hi.cpu(),
+        "rel_low": (d_lo / f_lo.norm(dim=1, keepdim=True).clamp_min(1e-12)).cpu(),
+        "rel_high": (d_hi / f_hi.norm(dim=1, keepdim=True).clamp_min(1e-12)).cpu(),
+        "prob_true": prob.cpu(),
+    }
+
+
+def _curve_choices(fill_list: list[float], low: str, high: str) -> dict[str, Any]:
+    return {
+        "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4 (Feature Invariance), Fig. 5",
+        "resampling": "affine_grid + grid_sample, bilinear, align_corners=False",
+        "fill": fill_list,
+        "fill_space": "model input (after normalisation)",
+        "translate_y": "pixels; positive moves the content down",
+        "scale": "factor about the centre; > 1 magnifies",
+        "rotate": "degrees about the centre; positive is counter-clockwise as displayed",
+        "distance": "Euclidean between flattened feature vectors of original and "
+        "transformed image; rel_* divides by the original's feature-vector norm",
+        "low_layer": low,
+        "high_layer": high,
+    }
+
+
 @torch.no_grad()
 def invariance_curves(
     model: nn.Module | Chain,
@@ -143,24 +195,9 @@ def invariance_curves(
     lab = labels_t.to(x0.device)
     out_params, curves = {}, {}
     for kind, values in params.items():
-        if kind not in KINDS:
-            raise ConvscopeError(f"transformation {kind!r}: expected one of {', '.join(KINDS)}")
-        vals = [float(v) for v in values]
-        if not vals:
-            raise ConvscopeError(f"transformation {kind!r}: expected at least one value")
+        vals = _checked_values(kind, values)
         xt = torch.cat([transform_images(x0, kind, v, fill_list) for v in vals])  # (P*N, ...)
-        t_lo, t_hi, p = features(xt)
-        p_count = len(vals)
-        d_lo = (t_lo.view(p_count, n, -1) - f_lo).norm(dim=2).T  # (N, P)
-        d_hi = (t_hi.view(p_count, n, -1) - f_hi).norm(dim=2).T
-        prob = p.view(p_count, n, -1)[:, torch.arange(n, device=lab.device), lab].T
-        curves[kind] = {
-            "dist_low": d_lo.cpu(),
-            "dist_high": d_hi.cpu(),
-            "rel_low": (d_lo / f_lo.norm(dim=1, keepdim=True).clamp_min(1e-12)).cpu(),
-            "rel_high": (d_hi / f_hi.norm(dim=1, keepdim=True).clamp_min(1e-12)).cpu(),
-            "prob_true": prob.cpu(),
-        }
+        curves[kind] = _kind_curves(features(xt), (f_lo, f_hi), lab, len(vals))
         out_params[kind] = torch.tensor(vals, dtype=torch.float64)
     return Invariance(
         low_layer=chain.layers[lo].name,
@@ -169,20 +206,7 @@ def invariance_curves(
         params=out_params,
         curves=curves,
         fill=fill_list,
-        choices={
-            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) section 4 (Feature Invariance), "
-            "Fig. 5",
-            "resampling": "affine_grid + grid_sample, bilinear, align_corners=False",
-            "fill": fill_list,
-            "fill_space": "model input (after normalisation)",
-            "translate_y": "pixels; positive moves the content down",
-            "scale": "factor about the centre; > 1 magnifies",
-            "rotate": "degrees about the centre; positive is counter-clockwise as displayed",
-            "distance": "Euclidean between flattened feature vectors of original and "
-            "transformed image; rel_* divides by the original's feature-vector norm",
-            "low_layer": chain.layers[lo].name,
-            "high_layer": chain.layers[hi].name,
-        },
+        choices=_curve_choices(fill_list, chain.layers[lo].name, chain.layers[hi].name),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
@@ -19,6 +20,51 @@ def _cell_extent(pos: np.ndarray, size: int) -> tuple[float, float]:
     centres = pos.astype(np.float64) + size / 2.0 - 0.5
     step = float(centres[1] - centres[0]) if len(centres) > 1 else float(size)
     return centres[0] - step / 2.0, centres[-1] + step / 2.0
+
+
+def _class_colours(n_cls: int) -> list[str]:
+    """One colour per class (matplotlib's tab10, repeated past ten classes)."""
+    base = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+        "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    ]  # fmt: skip
+    return [base[i % len(base)] for i in range(n_cls)]
+
+
+def _image_panel(ax: Axes, img: np.ndarray, size: int, title: str) -> None:
+    """(a): the image, with the occluder's size drawn in its top-left corner."""
+    ax.imshow(to_rgb(image_to_unit(img)), interpolation="nearest")
+    # drawn just inside the image and unclipped, so no edge is cut by the axes frame
+    ax.add_patch(
+        Rectangle(
+            (-0.5 + 0.4, -0.5 + 0.4), size - 0.8, size - 0.8,
+            fill=False, ec="yellow", lw=2, clip_on=False,
+        )
+    )  # fmt: skip
+    ax.set_title(title, fontsize=FONT_PT)
+
+
+def _top_class_panel(
+    ax: Axes,
+    top: np.ndarray,
+    extent: tuple[float, float, float, float],
+    colours: list[str],
+    classes: Sequence[str],
+) -> None:
+    """(d): the most probable class per occluder position, with a legend of those present."""
+    n_cls = len(classes)
+    cmap = ListedColormap(colours)
+    norm = BoundaryNorm(np.arange(-0.5, n_cls + 0.5), n_cls)
+    ax.imshow(top, extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
+    ax.set_title("(d) most probable class", fontsize=FONT_PT)
+    present = sorted({int(v) for v in np.unique(top)})
+    ax.legend(
+        handles=[Patch(color=colours[c], label=classes[c]) for c in present],
+        fontsize=FONT_PT - 1,
+        loc="center left",
+        bbox_to_anchor=(1.02, 0.5),
+        frameon=False,
+    )
 
 
 def occlusion_figure(
@@ -57,28 +103,13 @@ def occlusion_figure(
     x0, x1 = _cell_extent(xs_, size)
     y0, y1 = _cell_extent(ys_, size)
     extent = (x0, x1, y1, y0)
-    n_cls = len(classes)
-    base = [
-        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-        "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-    ]  # fmt: skip
-    colours = [base[i % len(base)] for i in range(n_cls)]
-    cmap = ListedColormap(colours)
-    norm = BoundaryNorm(np.arange(-0.5, n_cls + 0.5), n_cls)
+    colours = _class_colours(len(classes))
     fig = Figure(figsize=(11.5, 2.7 * n + 0.4))
     axes = fig.subplots(n, 4, squeeze=False)
     h, w = imgs.shape[2:]
     for i in range(n):
         a = axes[i]
-        a[0].imshow(to_rgb(image_to_unit(imgs[i])), interpolation="nearest")
-        # drawn just inside the image and unclipped, so no edge is cut by the axes frame
-        a[0].add_patch(
-            Rectangle(
-                (-0.5 + 0.4, -0.5 + 0.4), size - 0.8, size - 0.8,
-                fill=False, ec="yellow", lw=2, clip_on=False,
-            )
-        )  # fmt: skip
-        a[0].set_title(f"(a) {classes[int(labels[i])]}, occluder {size} px", fontsize=FONT_PT)
+        _image_panel(a[0], imgs[i], size, f"(a) {classes[int(labels[i])]}, occluder {size} px")
         im = a[1].imshow(act[i], extent=extent, cmap="viridis", interpolation="nearest")
         fig.colorbar(im, ax=a[1], fraction=0.046, pad=0.04)
         mi = "" if map_index is None else f" {int(map_index[i])}"
@@ -88,16 +119,7 @@ def occlusion_figure(
         )
         fig.colorbar(im, ax=a[2], fraction=0.046, pad=0.04)
         a[2].set_title(f"(c) p({classes[int(labels[i])]})", fontsize=FONT_PT)
-        a[3].imshow(tc[i], extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
-        a[3].set_title("(d) most probable class", fontsize=FONT_PT)
-        present = sorted({int(v) for v in np.unique(tc[i])})
-        a[3].legend(
-            handles=[Patch(color=colours[c], label=classes[c]) for c in present],
-            fontsize=FONT_PT - 1,
-            loc="center left",
-            bbox_to_anchor=(1.02, 0.5),
-            frameon=False,
-        )
+        _top_class_panel(a[3], tc[i], extent, colours, classes)
         for ax in a:
             ax.set_xlim(-0.5, w - 0.5)
             ax.set_ylim(h - 0.5, -0.5)
