@@ -8,7 +8,7 @@ live.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -142,3 +142,19 @@ class Document:
         for s in self.sections:
             out.extend(s.walk())
         return out
+
+
+def verdict_bullets(saved: dict[str, Any]) -> Bullets | None:
+    """The verdicts a study saved, as one bullet list (None when it saved none)."""
+    verdicts = saved.get("verdicts") or {}
+    if not verdicts:
+        return None
+    return Bullets(
+        [
+            f"`{k}`: **{v.get('verdict', '?')}** — {v.get('evidence', '')}"
+            for k, v in verdicts.items()
+            if isinstance(v, dict)
+        ],
+        "obs",
+        "Verdicts (computed by the analysis)",
+    )

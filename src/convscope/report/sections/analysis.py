@@ -28,6 +28,7 @@ from convscope.report.document import (
     Para,
     Section,
     Table,
+    verdict_bullets,
 )
 from convscope.report.results import Entry, Experiment, Run
 from convscope.report.tables import all_numbers, human, readable_tables
@@ -143,22 +144,6 @@ def matrix_tables(obj: Any, path: str = "") -> list[Table]:
         if k not in SKIP_KEYS:
             out.extend(matrix_tables(v, f"{path}.{k}" if path else str(k)))
     return out
-
-
-def verdict_bullets(saved: dict[str, Any]) -> Bullets | None:
-    """The verdicts a study saved, as one bullet list (None when it saved none)."""
-    verdicts = saved.get("verdicts") or {}
-    if not verdicts:
-        return None
-    return Bullets(
-        [
-            f"`{k}`: **{v.get('verdict', '?')}** — {v.get('evidence', '')}"
-            for k, v in verdicts.items()
-            if isinstance(v, dict)
-        ],
-        "obs",
-        "Verdicts (computed by the analysis)",
-    )
 
 
 # --- rendering ---------------------------------------------------------------------------------

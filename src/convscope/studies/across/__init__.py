@@ -101,7 +101,7 @@ class Across(Study):
         )
 
     def render(self, saved: dict[str, Any], view: Any) -> list[Any] | None:
-        from convscope.report.sections.analysis import verdict_bullets
+        from convscope.report.document import verdict_bullets
         from convscope.studies.across.report import across_blocks
 
         figs = {}
