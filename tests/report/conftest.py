@@ -177,6 +177,10 @@ def write_experiment(
         "claims": [c for c in a2.get("claims", []) if c["group"] in groups],
         "chapters": a2.get("chapters", {}),
     }
+    if a2.get("claim_rules"):  # the plugin beside the experiment file, as `run` records it
+        from convscope.report.claims import locate_rules
+
+        doc["claim_rules"] = locate_rules(a2["claim_rules"], ASSIGNMENT2.parent, "t").to_dict()
     io.write_json(out / "experiment.json", doc)
     from convscope.experiments.out_dir import OUT_MARKER, OUT_SCHEMA
     from convscope.paths import write_marker

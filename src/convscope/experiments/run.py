@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import dataclasses
 import logging
 import re
 import time
@@ -33,6 +32,12 @@ from convscope.config import DataConfig, RunConfig
 from convscope.errors import ConfigError, ConvscopeError
 from convscope.experiments.executors import Executor
 from convscope.experiments.out_dir import OUT_MARKER, OUT_SCHEMA, check_out
+from convscope.experiments.schema import (
+    EntryRecord,
+    ExperimentRecord,
+    GroupRecord,
+    RunRecord,
+)
 from convscope.experiments.spec import Experiment, RunSpec
 from convscope.experiments.tasks import AnalyzeTask, GroupAnalyzeTask, Task, TrainTask
 from convscope.experiments.worker import ANALYSIS_DONE
@@ -162,56 +167,38 @@ def experiment_doc(
 ) -> dict[str, Any]:
     """The content of ``OUT/experiment.json`` (layout pinned for the report)."""
     by_hash = {r.hash: r for r in runs}
-    doc: dict[str, Any] = {
-        "file": exp.file,
-        "name": exp.name,
-        "description": exp.description,
-        "profile": exp.profile,
-        "data_root": exp.data_root,
-        "data_note": exp.data_note,
-        "groups": [
-            {
-                "name": g.name,
-                "title": g.title,
-                "section": g.section,
-                "description": g.description,
-                "report": g.report,
-                "titled": g.titled,
-                "milestones": g.milestones,
-                "runs": [
-                    {
-                        "label": r.label,
-                        "seed": r.seed,
-                        "hash": r.hash,
-                        "dir": by_hash[r.hash].rel,
-                        "config": r.config.to_dict(),
-                        **({"imported": r.imported} if r.imported is not None else {}),
-                    }
-                    for r in g.runs
-                ],
-            }
-            for g in exp.groups
-        ],
-        "analysis": [{"run": r.rel, "what": r.analyses} for r in runs if r.analyses],
-        "entries": [
-            {
-                "group": e.group,
-                "what": e.what,
-                "names": e.names,
-                "scope": e.scope,
-                "section": e.section,
-                "title": e.title,
-                "options": e.options,
-                "runs": [by_hash[h].rel for h in e.runs if h in by_hash],
-            }
-            for e in exp.entries
-        ],
-        "claims": [dataclasses.asdict(c) for c in exp.claims],
-        "chapters": exp.chapters,
-    }
-    if exp.claim_rules:  # only when declared: outputs without a plugin keep their bytes
-        doc["claim_rules"] = exp.claim_rules
-    doc["status"] = {
+    groups = [
+        GroupRecord(
+            g.name,
+            g.title,
+            g.section,
+            g.description,
+            g.report,
+            g.titled,
+            g.milestones,
+            [
+                RunRecord(
+                    r.label, r.seed, r.hash, by_hash[r.hash].rel, r.config.to_dict(), r.imported
+                )
+                for r in g.runs
+            ],
+        )
+        for g in exp.groups
+    ]
+    entries = [
+        EntryRecord(
+            e.group,
+            e.what,
+            e.names,
+            e.scope,
+            e.section,
+            e.title,
+            e.options,
+            [by_hash[h].rel for h in e.runs if h in by_hash],
+        )
+        for e in exp.entries
+    ]
+    status = {
         "runs": {
             r.rel: {
                 "status": r.status,
@@ -221,6 +208,22 @@ def experiment_doc(
             for r in runs
         }
     }
+    record = ExperimentRecord(
+        file=exp.file,
+        name=exp.name,
+        description=exp.description,
+        profile=exp.profile,
+        data_root=exp.data_root,
+        data_note=exp.data_note,
+        groups=groups,
+        analysis=[{"run": r.rel, "what": r.analyses} for r in runs if r.analyses],
+        entries=entries,
+        claims=exp.claims,
+        chapters=exp.chapters,
+        claim_rules=exp.claim_rules,
+        status=status,
+    )
+    doc = record.to_json()
     if extra:
         doc["status"].update(extra)
     return doc

@@ -92,6 +92,7 @@ from convscope.config import (
     short_model_name,
 )
 from convscope.errors import ConfigError
+from convscope.experiments.schema import ClaimSpec
 from convscope.paths import check_name
 from convscope.train.precision import run_hash
 
@@ -182,16 +183,6 @@ class AnalysisEntry:
     title: str
     options: dict[str, dict[str, Any]]
     runs: list[str]  # run hashes analysed (run scope)
-
-
-@dataclass
-class ClaimSpec:
-    """A claim the experiment makes: quote, report section, group, and a named rule."""
-
-    quote: str
-    section: str
-    group: str
-    rule: str
 
 
 @dataclass

@@ -22,6 +22,14 @@ import numpy as np
 
 from convscope import io
 from convscope.errors import ConvscopeError
+from convscope.experiments.schema import (
+    ClaimSpec,
+    EntryRecord,
+    ExperimentRecord,
+    GroupRecord,
+    RunRecord,
+    need,
+)
 
 METRICS = ("test_accuracy", "train_accuracy", "train_loss")
 STATUS_MISSING = "missing"  # listed in experiment.json, no summary.json on disk
@@ -175,25 +183,7 @@ class Group:
         return [r for c in self.configs for r in c.runs]
 
 
-@dataclass
-class Entry:
-    """One ``[[analysis]]`` table of the experiment file: analyses shown under ``group``."""
-
-    group: str
-    what: list[str]
-    names: list[str]
-    scope: dict[str, str]
-    section: str
-    title: str
-    runs: list[str]
-
-
-@dataclass
-class ClaimSpec:
-    quote: str
-    section: str
-    group: str
-    rule: str
+Entry = EntryRecord  # one ``[[analysis]]`` table, as experiment.json records it
 
 
 @dataclass
@@ -260,12 +250,7 @@ class Experiment:
         return names
 
 
-def _need(d: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in d:
-        raise ConvscopeError(f"{where}: missing key '{key}'")
-    if not isinstance(d[key], kind):
-        raise ConvscopeError(f"{where}: key '{key}' has the wrong type ({type(d[key]).__name__})")
-    return d[key]
+_need = need
 
 
 def _safe_rel(out: Path, rel: str, where: str) -> Path:
@@ -280,7 +265,8 @@ def load_run(
     out: Path, entry: dict[str, Any], where: str, planned: dict[str, Any] | None = None
 ) -> Run:
     """One run entry of ``experiment.json`` and its directory (absent files are tolerated)."""
-    rel = str(_need(entry, "dir", str, where))
+    rec = RunRecord.from_json(entry, where)
+    rel = rec.dir
     path = _safe_rel(out, rel, where)
     summary = None
     sp = path / "summary.json"
@@ -288,79 +274,45 @@ def load_run(
         summary = io.read_json(sp)
     dp = path / "data.json"
     data_info = io.read_json(dp) if dp.is_file() else None
-    config = entry.get("config")
-    if not isinstance(config, dict):
+    config = rec.config
+    if config is None:
         cp = path / "config.json"
         config = io.read_json(cp) if cp.is_file() else {}
-    seed = entry.get("seed", config.get("train", {}).get("seed"))
+    seed = rec.seed if "seed" in entry else config.get("train", {}).get("seed")
     return Run(
-        label=str(entry.get("label") or config.get("name") or path.name),
+        label=rec.label or str(config.get("name") or path.name),
         seed=None if seed is None else int(seed),
-        hash=str(entry.get("hash", "")),
-        dir=rel.rstrip("/"),
+        hash=rec.hash,
+        dir=rel,
         path=path,
         config=config,
         summary=summary,
         curve=Curve.from_rows(io.read_jsonl(path / "metrics.jsonl")),
         data_info=data_info,
         planned=planned or {},
-        imported=entry["imported"] if isinstance(entry.get("imported"), str) else None,
+        imported=rec.imported,
     )
 
 
 def _load_group(out: Path, g: Any, where: str, planned: dict[str, Any]) -> Group:
     """One ``groups[i]`` entry of ``experiment.json``, with its runs by configuration."""
-    if not isinstance(g, dict):
-        raise ConvscopeError(f"{where}: expected an object")
-    name = str(_need(g, "name", str, where))
+    rec = GroupRecord.from_json(g, where)  # the object, its name and its runs, checked
     configs: dict[str, Configuration] = {}
-    for ri, entry in enumerate(_need(g, "runs", list, where)):
-        if not isinstance(entry, dict):
-            raise ConvscopeError(f"{where}.runs[{ri}]: expected an object")
+    for ri, entry in enumerate(g["runs"]):
         rel = str(entry.get("dir", "")).rstrip("/")
         p = planned.get(rel) if isinstance(planned.get(rel), dict) else None
         run = load_run(out, entry, f"{where}.runs[{ri}]", p)
         configs.setdefault(run.label, Configuration(run.label, [])).runs.append(run)
     return Group(
-        name=name,
-        title=str(g.get("title") or name),
-        section=str(g.get("section") or ""),
+        name=rec.name,
+        title=rec.title,
+        section=rec.section,
         configs=list(configs.values()),
-        description=str(g.get("description") or ""),
-        report=str(g.get("report") or "full"),
-        titled=bool(g.get("titled", True)),
-        milestones={
-            str(k): float(v)
-            for k, v in (g.get("milestones") or {}).items()
-            if isinstance(v, int | float)
-        },
+        description=rec.description,
+        report=rec.report,
+        titled=rec.titled,
+        milestones=rec.milestones,
     )
-
-
-def _load_entries(
-    out: Path, raw: dict[str, Any], ep: Path, groups: dict[str, Group]
-) -> list[Entry]:
-    """The ``entries`` of ``experiment.json``: which studies ran on which group."""
-    entries = []
-    for i, e in enumerate(raw.get("entries") or []):
-        where = f"{ep}: entries[{i}]"
-        if not isinstance(e, dict) or e.get("group") not in groups:
-            raise ConvscopeError(f"{where}: expected an object naming one of the groups")
-        names = [str(n) for n in _need(e, "names", list, where)]
-        for rel in e.get("runs") or []:
-            _safe_rel(out, str(rel), where)
-        entries.append(
-            Entry(
-                group=str(e["group"]),
-                what=[str(w) for w in e.get("what") or names],
-                names=names,
-                scope={str(k): str(v) for k, v in (e.get("scope") or {}).items()},
-                section=str(e.get("section") or ""),
-                title=str(e.get("title") or ""),
-                runs=[str(r).rstrip("/") for r in e.get("runs") or []],
-            )
-        )
-    return entries
 
 
 def load_experiment(out_dir: str | Path) -> Experiment:
@@ -377,40 +329,26 @@ def load_experiment(out_dir: str | Path) -> Experiment:
         raw = io.read_json(ep)
     except ValueError as e:
         raise ConvscopeError(f"{ep}: not valid JSON ({e})") from None
-    if not isinstance(raw, dict):
-        raise ConvscopeError(f"{ep}: expected a JSON object at the top level")
-    status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
-    planned = status.get("runs") if isinstance(status.get("runs"), dict) else {}
+    rec = ExperimentRecord.from_json(raw, str(ep))  # the one schema, checked key by key
+    planned = rec.status.get("runs") if isinstance(rec.status.get("runs"), dict) else {}
     groups: dict[str, Group] = {}
-    for gi, g in enumerate(_need(raw, "groups", list, str(ep))):
+    for gi, g in enumerate(raw["groups"]):
         group = _load_group(out, g, f"{ep}: groups[{gi}]", planned)
         groups[group.name] = group
-    entries = _load_entries(out, raw, ep, groups)
-    claims = []
-    for i, c in enumerate(raw.get("claims") or []):
-        where = f"{ep}: claims[{i}]"
-        if not isinstance(c, dict):
-            raise ConvscopeError(f"{where}: expected an object")
-        claims.append(
-            ClaimSpec(
-                *(str(_need(c, k, str, where)) for k in ("quote", "section", "group", "rule"))
-            )
-        )
-    chapters = raw.get("chapters") if isinstance(raw.get("chapters"), dict) else {}
-    analysis = raw.get("analysis") or []
-    if not isinstance(analysis, list):
-        raise ConvscopeError(f"{ep}: key 'analysis' must be a list")
+    for i, e in enumerate(rec.entries):
+        for rel in e.runs:
+            _safe_rel(out, rel, f"{ep}: entries[{i}]")
     return Experiment(
         out=out,
-        name=str(raw.get("name") or out.name),
-        profile=str(raw.get("profile") or ""),  # "" = the file has no profiles
-        data_root=raw.get("data_root"),
-        data_note=str(raw.get("data_note") or ""),
-        file=str(raw.get("file") or ""),
+        name=rec.name or out.name,
+        profile=rec.profile,  # "" = the file has no profiles
+        data_root=rec.data_root,
+        data_note=rec.data_note,
+        file=rec.file,
         groups=groups,
-        analysis=[a for a in analysis if isinstance(a, dict) and "run" in a],
+        analysis=rec.analysis,
         raw=raw,
-        entries=entries,
-        claims=claims,
-        chapters={str(k): str(v) for k, v in chapters.items()},
+        entries=rec.entries,
+        claims=rec.claims,
+        chapters=rec.chapters,
     )
