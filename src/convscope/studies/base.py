@@ -29,7 +29,6 @@ from convscope.runs import RunDir
 log = logging.getLogger(__name__)
 
 SCHEMA = "convscope.study/1"
-FIGURE_DPI = 120
 VERDICTS = ("supported", "not supported", "not testable")
 Scope = Literal["run", "group"]
 
@@ -93,12 +92,9 @@ class RunContext:
     def device(self) -> str:
         """The device to analyse on: the run's ``device`` setting (``auto``: CUDA if present)."""
         if self._device is None:
-            import torch
+            from convscope.hardware import device_kind
 
-            want = self.rd.config().train.device
-            self._device = (
-                ("cuda" if torch.cuda.is_available() else "cpu") if want == "auto" else want
-            )
+            self._device = device_kind(self.rd.config().train.device)
         return self._device
 
     def require_checkpoint(self) -> None:
@@ -151,10 +147,10 @@ class GroupContext:
 
 def save_figure(fig: Any, path: Path, root: Path) -> str:
     """Render ``fig`` to PNG in memory, write it atomically, close it; path relative to root."""
-    from convscope.plots.save import save_png
+    from convscope.plots.save import STUDY_DPI, save_png
 
     buf = _io.BytesIO()
-    save_png(fig, buf, dpi=FIGURE_DPI)  # text readable where the report shows it
+    save_png(fig, buf, dpi=STUDY_DPI)  # text readable where the report shows it
     io.atomic_write_bytes(path, buf.getvalue())
     try:  # matplotlib's pyplot keeps figures alive; ours are plain Figures, but be safe
         import matplotlib.pyplot as plt

@@ -37,7 +37,7 @@ from typing import Literal
 
 import torch
 
-from convscope.hardware import features
+from convscope.hardware import device_kind, features
 
 Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
@@ -52,9 +52,7 @@ BF16_MIN_HIDDEN: dict[str, int] = {"rnn": 256, "lstm": 64, "gru": 128}
 
 def device_type(device: str) -> str:
     """``cpu`` or ``cuda`` for a config ``device`` value (``auto`` as the loop resolves it)."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    return device_kind(device)
 
 
 @functools.cache
