@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from convscope.analysis.significance import welch
 from convscope.errors import ConfigError
 from convscope.report import stats, wording
 from convscope.report.document import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim
@@ -274,7 +275,7 @@ def claim_cnn_rnn_no_difference(cs: Sequence[ConfigStats], dataset: str) -> Clai
     for r in rnn:
         a = [x for x in base.final if x is not None]
         b = [x for x in r.final if x is not None]
-        p = stats.welch_p(a, b)
+        p = welch(a, b).p
         ps.append(p)
         d = r.final_mean - base.final_mean
         parts.append(

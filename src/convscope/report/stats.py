@@ -141,18 +141,6 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Two-sided Welch t-test p-value; None with fewer than 2 values on a side."""
-    from scipy import stats
-
-    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a_.size < 2 or b_.size < 2:
-        return None
-    if np.std(a_) == 0 and np.std(b_) == 0:
-        return 1.0 if np.mean(a_) == np.mean(b_) else 0.0
-    return float(stats.ttest_ind(a_, b_, equal_var=False).pvalue)
-
-
 # --- formatting ------------------------------------------------------------------------------
 def pct(x: float | None, digits: int = 1) -> str:
     """``0.4123`` -> ``"41.2%"``; None/NaN -> ``"–"``."""

@@ -145,7 +145,7 @@ def summarize(
             raw.setdefault(fam, {})[col] = by_label
             quantities.setdefault(fam, {})[col] = {lab: _stat(by_label[lab]) for lab in labels}
             comparisons.setdefault(fam, {})[col] = [
-                asdict(c) for c in compare_to_reference(by_label, ref, alpha)
+                asdict(c) for c in compare_to_reference(by_label, ref, alpha, numpy_moments=True)
             ]
     n_seeds = {lab: sum(1 for r in runs if r["label"] == lab) for lab in labels}
     status = {lab: [r.get("status") for r in runs if r["label"] == lab] for lab in labels}
