@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from convscope.analysis.significance import ALPHA, TEST_CHOICES, compare_to_reference, finite
+from convscope.escape import escape_md
 from convscope.studies.across.compute import CHOICES
 
 SCHEMA = 1
@@ -355,24 +356,20 @@ def _order_text(order: dict[str, str], names: dict[str, str]) -> list[str]:
     ]
 
 
-def md_escape(text: str) -> str:
-    """Escape Markdown's inline specials and table pipes in a user string."""
-    out = str(text).replace("\\", "\\\\")
-    for ch in "|*_`[]<>#":
-        out = out.replace(ch, "\\" + ch)
-    return out.replace("\n", " ")
-
-
 def markdown(summary: dict[str, Any]) -> str:
     """The tables and observations as Markdown, easy to quote (user strings escaped)."""
     lines = []
     for t in summary.get("tables", []):
-        lines += [f"**{md_escape(t['title'])}**", ""]
-        lines.append("| " + " | ".join(md_escape(c) for c in t["columns"]) + " |")
+        lines += [f"**{escape_md(t['title'], backslash_all=True)}**", ""]
+        lines.append(
+            "| " + " | ".join(escape_md(c, backslash_all=True) for c in t["columns"]) + " |"
+        )
         lines.append("|" + "---|" * len(t["columns"]))
         for row in t["rows"]:
-            lines.append("| " + " | ".join(md_escape(str(c)) for c in row) + " |")
-        lines += ["", f"_{md_escape(t['note'])}_", ""]
+            lines.append(
+                "| " + " | ".join(escape_md(str(c), backslash_all=True) for c in row) + " |"
+            )
+        lines += ["", f"_{escape_md(t['note'], backslash_all=True)}_", ""]
     for o in summary.get("observations", []):
-        lines += [f"- {md_escape(o['text'])}"]
+        lines += [f"- {escape_md(o['text'], backslash_all=True)}"]
     return "\n".join(lines) + "\n"
