@@ -19,6 +19,7 @@ import numpy as np
 
 from convscope.analysis.significance import welch
 from convscope.errors import ConfigError
+from convscope.formatting import p_value
 from convscope.report import stats, wording
 from convscope.report.document import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim
 from convscope.report.observations import ConfigStats, by_cell
@@ -280,7 +281,7 @@ def claim_cnn_rnn_no_difference(cs: Sequence[ConfigStats], dataset: str) -> Clai
         d = r.final_mean - base.final_mean
         parts.append(
             f"`{r.label}` {fmt_ms(r.final_ms)} ({pp(d)}"
-            + (f", Welch p = {p:.2g}" if p is not None else "")
+            + (f", Welch p = {p_value(p)}" if p is not None else "")
             + ")"
         )
     text = (

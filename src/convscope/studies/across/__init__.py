@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convscope import io
+from convscope.formatting import p_value
 from convscope.studies.across.compute import RunRef
 from convscope.studies.across.files import collect, figures
 from convscope.studies.across.summary import FAMILIES, markdown, summarize
@@ -47,7 +48,7 @@ def _verdict(summary: dict[str, Any], family: str) -> Verdict:
         return Verdict(
             "supported",
             f"{len(hits)} of {len(tested)} comparisons with {ref} differ after Holm correction "
-            f"(smallest corrected p = {best['p_holm']:.2g}, {best['label']})",
+            f"(smallest corrected p = {p_value(best['p_holm'])}, {best['label']})",
         )
     if tested:
         return Verdict(

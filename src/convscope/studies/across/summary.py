@@ -18,6 +18,7 @@ import numpy as np
 
 from convscope.analysis.significance import ALPHA, TEST_CHOICES, compare_to_reference, finite
 from convscope.escape import escape_md
+from convscope.formatting import mean_sd, p_value
 from convscope.studies.across.compute import CHOICES
 
 SCHEMA = 1
@@ -84,16 +85,9 @@ def fmt(mean: float, std: float, n: int, unit: str) -> str:
     """``"64.1 ± 5.2%"``, ``"325 ± 25"``, ``"0.41 ± 0.03"``; one seed: the value alone."""
     if not math.isfinite(mean):
         return "–"
-    if unit == "percent":
-        text, tail = f"{100 * mean:.1f}", "%"  # the report's one percent format
-        spread = f"{100 * std:.1f}"
-    elif unit == "steps":
-        text, tail, spread = f"{mean:.0f}", "", f"{std:.0f}"
-    elif unit == "r2":
-        text, tail, spread = f"{mean:.2f}", "", f"{std:.2f}"
-    else:
-        text, tail, spread = f"{mean:.3g}", "", f"{std:.2g}"
-    return f"{text} ± {spread}{tail}" if n > 1 else f"{text}{tail}"
+    if unit in ("percent", "steps", "r2"):  # the report's formats
+        return mean_sd(mean, std, n, {"percent": 1, "steps": 0, "r2": 2}[unit], unit == "percent")
+    return f"{mean:.3g} ± {std:.2g}" if n > 1 else f"{mean:.3g}"
 
 
 def _stat(values: list[float | None]) -> dict[str, Any]:
@@ -113,7 +107,7 @@ def _p(p: float | None, exact: bool) -> str:
         return "no test"
     if exact:
         return "p = 0 (no spread over seeds)"
-    return f"p = {p:.2g}"
+    return f"p = {p_value(p)}"
 
 
 def _units(kinds: dict[str, str], col: str) -> str:
@@ -277,7 +271,7 @@ def _family_text(
         best = min(c["p_holm"] for c in tested)
         out.append(
             f"no setting differs from {names[ref]} (Welch t, Holm-corrected over {len(tested)} "
-            f"comparisons; smallest corrected p = {best:.2g})"
+            f"comparisons; smallest corrected p = {p_value(best)})"
         )
     split = [names[c["label"]] for c in comps if c["seeds_disagree"]]
     if split and tested:
