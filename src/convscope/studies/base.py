@@ -25,6 +25,7 @@ from convscope import io
 from convscope.errors import ConfigError, ConvscopeError
 from convscope.paths import group_dir
 from convscope.runs import RunDir
+from convscope.typed_toml import SCALARS, coerce
 
 log = logging.getLogger(__name__)
 
@@ -259,21 +260,16 @@ def make_options(cls: type[Study], raw: dict[str, Any] | None, where: str) -> An
     hints = typing.get_type_hints(cls.Options)
     for k, v in raw.items():
         want = hints.get(k)
-        if want in (int, float, str, bool) and not _fits(v, want):
-            raise ConfigError(
-                f"{where}: option {cls.name}.{k}: expected {want.__name__}, got {v!r}"
-            )
+        if want in SCALARS:
+            try:
+                coerce(k, v, want, strict=True)
+            except ConfigError:
+                raise ConfigError(
+                    f"{where}: option {cls.name}.{k}: expected {want.__name__}, got {v!r}"
+                ) from None
         if isinstance(v, list):
             raw[k] = tuple(v)
     return cls.Options(**raw)
-
-
-def _fits(v: Any, want: type) -> bool:
-    if want is float:
-        return isinstance(v, int | float) and not isinstance(v, bool)
-    if want is int:
-        return isinstance(v, int) and not isinstance(v, bool)
-    return isinstance(v, want)
 
 
 def options_dict(opts: Any) -> dict[str, Any]:
