@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from convscope.analysis.significance import welch
+from convscope.formatting import p_value
 from convscope.report import stats, wording
 from convscope.report.claims import ClaimRule, RuleSet
 from convscope.report.document import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Claim
@@ -249,12 +251,12 @@ def claim_cnn_rnn_no_difference(cs: Sequence[ConfigStats], dataset: str) -> Clai
     for r in rnn:
         a = [x for x in base.final if x is not None]
         b = [x for x in r.final if x is not None]
-        p = stats.welch_p(a, b)
+        p = welch(a, b).p
         ps.append(p)
         d = r.final_mean - base.final_mean
         parts.append(
             f"`{r.label}` {fmt_ms(r.final_ms)} ({pp(d)}"
-            + (f", Welch p = {p:.2g}" if p is not None else "")
+            + (f", Welch p = {p_value(p)}" if p is not None else "")
             + ")"
         )
     text = (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from convscope.hardware import _cpu_name, cpu_features, cpu_flags, features
 
 XEON = "processor : 0\nmodel name : Intel Xeon\nflags : fpu avx512f avx512_bf16 amx_bf16 amx_tile\n"
@@ -51,3 +53,18 @@ def test_cpu_name_tells_hosts_of_one_model_name_apart(tmp_path: Path) -> None:
     assert _cpu_name(p) == "AMD EPYC (family 25, model 17)"
     p.write_text(XEON)  # no family or model listed: the name alone
     assert _cpu_name(p) == "Intel Xeon"
+
+
+def test_one_resolution_of_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``auto`` means CUDA where torch sees it, else the CPU, for training, precision and the
+    studies alike (all three call :func:`device_kind`); other values pass through."""
+    import torch
+
+    from convscope.hardware import device_kind
+    from convscope.train import precision, steps
+
+    for available, want in ((False, "cpu"), (True, "cuda")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda a=available: a)
+        assert device_kind("auto") == precision.device_type("auto") == want
+        assert steps.resolve_device("auto") == torch.device(want)
+    assert device_kind("cpu") == "cpu" and device_kind("cuda") == "cuda"

@@ -24,7 +24,8 @@ FUNCTION_LINES = 80
 
 # lowest first; a module's floor is that of its first matching prefix (longest prefix wins)
 FLOORS: list[tuple[str, ...]] = [
-    ("errors", "io", "paths", "hardware", "allocator", "progress", "formatting"),
+    ("errors", "io", "paths", "hardware", "allocator", "progress", "formatting", "escape"),
+    ("typed_toml",),
     ("config", "data", "models"),
     ("train", "runs", "weights"),
     # shared methods, and the document model (blocks, numbers, words) that both the studies'

@@ -34,6 +34,7 @@ from convscope.errors import (
     was_signalled,
 )
 from convscope.explore.cli import add_parser as add_explore_parser
+from convscope.formatting import NA, fixed, pct
 from convscope.import_cli import add_parser as add_import_parser
 
 log = logging.getLogger("convscope")
@@ -261,9 +262,6 @@ def _train(
 def _print_summary(
     out: Path, s: dict[str, Any], source: str, n_test: int, temporary: bool = False
 ) -> None:
-    def pct(v: Any) -> str:
-        return "n/a" if v is None else f"{v:.4f}"
-
     print(f"run: {out}" + (" (dry run: temporary, removed)" if temporary else ""))
     print(f"data: {source}")
     print(
@@ -271,13 +269,13 @@ def _print_summary(
         + (f" ({s['reason']})" if s.get("reason") else "")
     )
     print(
-        f"best test_accuracy: {pct(s.get('best_test_accuracy'))} (step {s.get('best_step')}), "
-        f"final: {pct(s.get('final_test_accuracy'))}"
+        f"best test_accuracy: {fixed(s.get('best_test_accuracy'), 4)} (step {s.get('best_step')}), "
+        f"final: {fixed(s.get('final_test_accuracy'), 4)}"
     )
     print(f"wall time: {s.get('wall_time_s')} s, {s.get('images_per_second')} img/s")
     if s.get("precision"):
         share = s.get("outside_steps_share")
-        outside = f"{share:.1%}" if share is not None else "n/a"
+        outside = pct(share, missing=NA)
         print(
             f"precision: {s['precision']}; a record every {s.get('eval_every')} steps; "
             f"time outside optimizer steps: {outside}"

@@ -9,19 +9,19 @@ the key and what was expected.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import math
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 from convscope.errors import ConfigError
+from convscope.typed_toml import INT_MAX as INT_MAX  # re-exported: experiments.spec uses it
+from convscope.typed_toml import coerce as _coerce
 
 Device = Literal["auto", "cpu", "cuda"]
 Normalization = Literal["unit", "standardize"]
@@ -301,90 +301,6 @@ FLAT_KEYS: dict[str, str] = {
 
 def _norm_key(key: str) -> str:
     return key.strip().replace("-", "_")
-
-
-def _coerce(key: str, value: Any, annotation: Any) -> Any:
-    """Check/convert ``value`` for a field annotated ``annotation``; raise ConfigError naming ``key``."""
-    origin = get_origin(annotation)
-    args = get_args(annotation)
-    if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in args:
-            return None
-        if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(key, value, a)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"config key '{key}': bad value {value!r}")
-    if origin is Literal:
-        if value not in args:
-            allowed = ", ".join(repr(a) for a in args)
-            raise ConfigError(f"config key '{key}': expected one of {allowed}, got {value!r}")
-        return value
-    if origin is list:
-        (item,) = args
-        if isinstance(value, str):
-            value = [v for v in value.replace(",", " ").split() if v]
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
-        return [_coerce(key, v, item) for v in value]
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise ConfigError(f"config key '{key}': expected true or false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = int(value)
-        if isinstance(value, int):
-            return _in_range(key, value)
-        raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
-    if annotation is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
-    raise TypeError(f"unsupported annotation {annotation!r}")  # a bug, not bad input
-
-
-INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed takes; every integer key
-
-
-def _in_range(key: str, value: int) -> int:
-    """``value``, or one line when it is beyond what any integer key may hold (a seed beyond
-    2**64 would otherwise fail deep inside PyTorch)."""
-    if not INT_MIN <= value <= INT_MAX:
-        shown = (
-            str(value)
-            if len(str(value)) <= 30
-            else f"{str(value)[:12]}...({len(str(value))} digits)"
-        )
-        raise ConfigError(
-            f"config key '{key}': {shown} is out of range; expected an integer from -2**63 "
-            "to 2**64-1"
-        )
-    return value
 
 
 def _field_types(cls: type) -> dict[str, Any]:

@@ -29,6 +29,15 @@ class Features:
     reason: str  # one line: why bf16_fast is what it is
 
 
+def device_kind(device: str) -> str:
+    """The device a config ``device`` value names: ``auto`` is ``cuda`` where torch sees a CUDA
+    GPU, else ``cpu``; any other value is returned as given. The one resolution of ``auto``
+    (training, precision and the studies all call it)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
     """The CPU's feature flags (``/proc/cpuinfo``); empty where the OS does not list them."""
     try:

@@ -27,6 +27,7 @@ from convscope import __version__, io
 from convscope.config import DataConfig, ModelConfig, RunConfig
 from convscope.data.base import Dataset, Normalize
 from convscope.errors import ConfigError, ConvscopeError, DataError
+from convscope.formatting import pct
 from convscope.importing_args import describe_normalize
 from convscope.models import trust
 from convscope.runs import STATUS_COMPLETED, STATUS_RUNNING, RunDir, snapshot_name
@@ -141,7 +142,7 @@ def chance_warning(acc: float, ds: Dataset, norm_text: str) -> str | None:
         return None
     return (
         f"test accuracy {acc:.4f} on {n} images is at chance level (the largest class is "
-        f"{p:.1%}): check --normalize (now {norm_text}) against what the model was trained on"
+        f"{pct(p)}): check --normalize (now {norm_text}) against what the model was trained on"
     )
 
 

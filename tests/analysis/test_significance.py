@@ -18,7 +18,45 @@ def test_welch_matches_scipy() -> None:
         assert w.t == pytest.approx(ref.statistic) and w.p == pytest.approx(ref.pvalue)
 
 
+def test_welch_is_scipys_ttest_ind_bit_for_bit() -> None:
+    """The default is scipy's unequal-variance t-test itself (the report's claim 3.2 prints its
+    p-value, as report/stats.welch_p did: 0.2517955625816184 for these seeds)."""
+    a, b = [0.5, 0.51, 0.74], [0.66, 0.71, 0.95, 0.59]
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    w = welch(a, b)
+    assert (w.t, w.df, w.p) == (float(ref.statistic), float(ref.df), float(ref.pvalue))
+    assert w.p == 0.2517955625816184
+
+
+def test_welch_numpy_moments_keeps_the_across_numbers() -> None:
+    """``numpy_moments=True`` gives what the across study saved before the one Welch test:
+    t and df by the textbook formulas from np.mean / np.var(ddof=1), p = 2 sf(|t|, df). Pinned
+    on two cases where scipy's own moments differ in the last bit (df, then t and p)."""
+    for a, b, old in (
+        ([0.83, 0.55, 0.92], [0.66, 0.61, 0.76, 0.93], (0.2021917592425289, 3.5472674765096452)),
+        ([0.5, 0.51, 0.74], [0.66, 0.71, 0.95, 0.59], (-1.302520307701769, 4.793974859908987)),
+    ):
+        x, y = np.asarray(a), np.asarray(b)
+        vx, vy = np.var(x, ddof=1) / x.size, np.var(y, ddof=1) / y.size
+        t = (np.mean(x) - np.mean(y)) / np.sqrt(vx + vy)
+        df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+        w = welch(a, b, numpy_moments=True)
+        assert (w.t, w.df) == (float(t), float(df)) == old
+        assert w.p == float(2.0 * stats.t.sf(abs(t), df))
+        d = welch(a, b)
+        assert (w.t, w.df, w.p) != (d.t, d.df, d.p)
+    assert welch([0.5, 0.51, 0.74], [0.66, 0.71, 0.95, 0.59], numpy_moments=True).p == (
+        0.25179556258161834
+    )
+
+
 def test_welch_edge_cases() -> None:
+    for numpy_moments in (False, True):
+        assert welch([0.9], [0.8, 0.7], numpy_moments=numpy_moments).p is None
+        assert welch([0.5, 0.5], [0.5, 0.5], numpy_moments=numpy_moments).p == 1.0
+        assert welch([0.5, 0.5], [0.4, 0.4], numpy_moments=numpy_moments).p == 0.0
+    p = welch([0.9, 0.91, 0.92], [0.7, 0.71, 0.69]).p
+    assert p is not None and p < 0.01
     assert welch([1.0], [1.0, 2.0]).p is None  # one value on a side: no test
     assert welch([1.0, None, float("nan")], [1.0, 2.0]).p is None  # non-finite left out
     assert welch([0.5, 0.5], [0.5, 0.5, 0.5]).p == 1.0

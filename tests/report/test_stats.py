@@ -85,10 +85,3 @@ def test_spearman_matches_scipy() -> None:
         x, y = rng.random(6), rng.random(6)
         assert stats.spearman(x, y) == pytest.approx(sps.spearmanr(x, y).statistic)
     assert math.isnan(stats.spearman([1, 1, 1], [1, 2, 3]))
-
-
-def test_welch_p() -> None:
-    assert stats.welch_p([0.9], [0.8, 0.7]) is None
-    p = stats.welch_p([0.9, 0.91, 0.92], [0.7, 0.71, 0.69])
-    assert p is not None and p < 0.01
-    assert stats.welch_p([0.5, 0.5], [0.5, 0.5]) == 1.0

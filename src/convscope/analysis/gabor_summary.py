@@ -12,6 +12,7 @@ import numpy as np
 from scipy import stats
 
 from convscope.errors import ConvscopeError
+from convscope.formatting import pct
 
 THRESHOLDS = (0.5, 0.8)
 
@@ -32,10 +33,6 @@ def summarize_r2(r2: np.ndarray, thresholds: tuple[float, ...] = THRESHOLDS) -> 
     out["mean_r2"] = float(np.mean(finite)) if finite.size else float("nan")
     out["r2"] = r.tolist()
     return out
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
 
 
 def compare_gabor(
@@ -110,9 +107,9 @@ def gabor_sentence(
     nt, ni = trained["n"], init["n"]
     head = (
         f"After training, {trained['n_above_0.5']} of {nt} first-layer filters "
-        f"({_pct(trained['n_above_0.5'] / nt)}) are fit by a 2-D Gabor function with R^2 > 0.5 "
-        f"({_pct(trained['n_above_0.8'] / nt)} above 0.8), against {init['n_above_0.5']} of {ni} "
-        f"({_pct(init['n_above_0.5'] / ni)}; {_pct(init['n_above_0.8'] / ni)} above 0.8) "
+        f"({pct(trained['n_above_0.5'] / nt)}) are fit by a 2-D Gabor function with R^2 > 0.5 "
+        f"({pct(trained['n_above_0.8'] / nt)} above 0.8), against {init['n_above_0.5']} of {ni} "
+        f"({pct(init['n_above_0.5'] / ni)}; {pct(init['n_above_0.8'] / ni)} above 0.8) "
         "at initialisation"
     )
     if c["p"] is not None:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from convscope import formatting
+
 SHEET_TOP, SHEET_TOP_PROJ, SHEET_EVO, SHEET_EVO_PROJ = 0, 1, 2, 3
 
 
@@ -24,7 +26,8 @@ def fmt(v: float | None, digits: int = 4) -> str:
 
 
 def pct(v: float | None) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.0f}%"
+    """A fraction as a whole percentage (``n/a`` for None/NaN): :func:`convscope.formatting.pct`."""
+    return formatting.pct(v, digits=0, missing=formatting.NA)
 
 
 def page(title: str, body: str, depth: int, style: str = "") -> str:

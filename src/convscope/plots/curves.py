@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from convscope.errors import ConvscopeError
+from convscope.plots.save import REPORT_DPI
 
 LOG_RATIO = 100.0  # a panel switches to a log y axis when max/min of its values exceeds this
 
@@ -263,7 +264,7 @@ def curves_figure(
     legend_h = 0.25 * math.ceil((len(labels) + 1) / lcols)
     fig = Figure(
         figsize=(panel_size[0] * ncols, panel_size[1] * nrows + legend_h),
-        dpi=100,
+        dpi=REPORT_DPI,
         layout="constrained",
     )
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)

@@ -23,6 +23,12 @@ MIN_TEXT_PX = 9.5  # the smallest text as shown in the report, in CSS px (>= 9 a
 FONT_KEY = "convscope:min-font-px"  # PNG tEXt key: the smallest text in the file, in px
 MARGIN_PX = 8  # background kept around what a figure draws (the rest of its margin is cut)
 
+# Figure resolutions, in dots per inch: the only place they are set. Three values, because
+# the figures were sized for them and changing one would change the PNGs the report shows.
+REPORT_DPI = 100  # the report's own figures (training curves, group charts: report/sections)
+STUDY_DPI = 120  # a study's figures (studies/base.py): small text on image grids stays legible
+ACROSS_DPI = 110  # the across-sweep study's figures (studies/across/files.py, plain savefig)
+
 
 def _texts(fig: Figure) -> list[Text]:
     return [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 
+from convscope.escape import escape_md, md_chars, md_line_starts, md_lines
 from convscope.report.document import (
     Block,
     Bullets,
@@ -28,43 +29,8 @@ from convscope.report.html import url
 _VERDICT_MARK = {"supported": "✅", "not supported": "❌", "not testable": "➖"}
 
 
-# backslash, backtick, *, [, ], |; "_" unless inside a word (GFM ignores intraword "_"); "!"
-# before "["
-_SPECIAL = re.compile(r"([\\`*\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|!(?=\[))")
-# what makes a line a block of its own: an ATX heading, a list item (-, +, 1., 1)), a setext
-# underline or thematic break (a line of - or =), a ~~~ fence (``` is escaped above, > is &gt;)
-_LINE_START = re.compile(
-    r"^([ \t]*)(#{1,6}(?=[ \t]|$)|[-+](?=[ \t]|$)|[-=]+[ \t]*$|~{3,}|\d{1,9}[.)](?=[ \t]|$))",
-    re.MULTILINE,
-)
 _HTMLISH = re.compile(r"[<>&|]")
 _MARKS = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\((#[A-Za-z0-9_-]+)\)")
-
-
-def _chars(text: str) -> str:
-    return _SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
-
-
-def _line_start(m: re.Match[str]) -> str:
-    lead, mark = m.group(1), m.group(2)
-    if mark[0].isdigit():  # "1." starts a list: escape the "." or ")" after the number
-        return f"{lead}{mark[:-1]}\\{mark[-1]}"
-    return f"{lead}\\{mark}"
-
-
-def _lines(text: str, one_line: bool) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return " ".join(text.splitlines()) if one_line else text
-
-
-def escape_md(text: str, one_line: bool = False) -> str:
-    """``text`` shown literally in Markdown: the one escaper of the whole report.
-
-    No emphasis, link, raw HTML or table cell (``|``) comes from ``text``, and none of its lines
-    starts a heading, list, fence or setext underline. ``one_line``: line breaks become spaces
-    (table cells, headings, list items, captions).
-    """
-    return _LINE_START.sub(_line_start, _chars(_lines(text, one_line)))
 
 
 def md_inline(text: str, one_line: bool = False) -> str:
@@ -74,10 +40,10 @@ def md_inline(text: str, one_line: bool = False) -> str:
     character that Markdown or HTML would interpret is escaped, so a user string (a label, a
     title) cannot add markup, links, headings, table cells or HTML to the report.
     """
-    text = _lines(text, one_line)
+    text = md_lines(text, one_line)
     out, pos = [], 0
     for m in _MARKS.finditer(text):
-        out.append(_chars(text[pos : m.start()]))
+        out.append(md_chars(text[pos : m.start()]))
         code, bold, label, anchor = m.groups()
         if code is not None:  # as HTML when it holds what HTML reads (and `` ` `` cannot)
             code = " ".join(code.splitlines())  # a code span never carries a line start
@@ -87,12 +53,12 @@ def md_inline(text: str, one_line: bool = False) -> str:
                 else f"`{code}`"
             )
         elif bold is not None:
-            out.append(f"**{_chars(bold)}**")
+            out.append(f"**{md_chars(bold)}**")
         else:
-            out.append(f"[{_chars(label)}]({anchor})")
+            out.append(f"[{md_chars(label)}]({anchor})")
         pos = m.end()
-    out.append(_chars(text[pos:]))
-    return _LINE_START.sub(_line_start, "".join(out))
+    out.append(md_chars(text[pos:]))
+    return md_line_starts("".join(out))
 
 
 def _one(text: str) -> str:

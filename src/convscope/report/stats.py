@@ -22,6 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convscope.formatting import mean_sd
+from convscope.formatting import pct as pct  # re-exported: the report's modules import them here
+from convscope.formatting import pp as pp
+
 CHOICES = {
     "spread": "curves: mean over seeds with a min–max band; tables: mean ± sample std "
     "(ddof = 1) over seeds; a single seed shows its value alone",
@@ -141,40 +145,12 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Two-sided Welch t-test p-value; None with fewer than 2 values on a side."""
-    from scipy import stats
-
-    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a_.size < 2 or b_.size < 2:
-        return None
-    if np.std(a_) == 0 and np.std(b_) == 0:
-        return 1.0 if np.mean(a_) == np.mean(b_) else 0.0
-    return float(stats.ttest_ind(a_, b_, equal_var=False).pvalue)
-
-
 # --- formatting ------------------------------------------------------------------------------
-def pct(x: float | None, digits: int = 1) -> str:
-    """``0.4123`` -> ``"41.2%"``; None/NaN -> ``"–"``."""
-    if x is None or not math.isfinite(x):
-        return "–"
-    return f"{100 * x:.{digits}f}%"
-
-
-def pp(x: float, digits: int = 1) -> str:
-    """A difference of accuracies in percentage points, signed: ``+1.2 pp``."""
-    return f"{100 * x:+.{digits}f} pp"
-
-
 def fmt_ms(m: MeanStd, percent: bool = True, digits: int = 1) -> str:
     """``"41.2 ± 1.3%"`` (or ``"41.2%"`` with one value; ``"–"`` with none)."""
     if not m.ok:
         return "–"
-    scale, unit = (100.0, "%") if percent else (1.0, "")
-    text = f"{scale * m.mean:.{digits}f}"
-    if m.n > 1:
-        text += f" ± {scale * m.std:.{digits}f}"
-    text += unit
+    text = mean_sd(m.mean, m.std, m.n, digits, percent)
     if m.n < m.n_total:
         text += f" ({m.n}/{m.n_total} seeds)"
     return text

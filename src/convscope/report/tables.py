@@ -14,6 +14,7 @@ import math
 import re
 from typing import Any
 
+from convscope.formatting import pct
 from convscope.report.document import Table
 
 MAX_TABLE_ROWS = 12
@@ -60,7 +61,7 @@ def fmt(key: str, v: Any) -> str | None:
         if not math.isfinite(v):
             return str(v)
         if FRACTION.search(str(key)) and 0.0 <= v <= 1.0:
-            return f"{100 * v:.1f}%"  # one format for every percentage in the report
+            return pct(v)  # one format for every percentage in the report
         if v.is_integer() and abs(v) < 1e6:
             return str(int(v))
         return f"{v:.3g}"

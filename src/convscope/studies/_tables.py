@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from convscope.formatting import pct
 from convscope.report.document import Block, Table
-from convscope.report.stats import pct
 
 
 def activations_tables(n: dict[str, Any]) -> list[Block]:

@@ -25,11 +25,11 @@ from convscope import io
 from convscope.errors import ConfigError, ConvscopeError
 from convscope.paths import group_dir
 from convscope.runs import RunDir
+from convscope.typed_toml import SCALARS, coerce
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "convscope.study/1"
-FIGURE_DPI = 120
 VERDICTS = ("supported", "not supported", "not testable")
 Scope = Literal["run", "group"]
 
@@ -93,12 +93,9 @@ class RunContext:
     def device(self) -> str:
         """The device to analyse on: the run's ``device`` setting (``auto``: CUDA if present)."""
         if self._device is None:
-            import torch
+            from convscope.hardware import device_kind
 
-            want = self.rd.config().train.device
-            self._device = (
-                ("cuda" if torch.cuda.is_available() else "cpu") if want == "auto" else want
-            )
+            self._device = device_kind(self.rd.config().train.device)
         return self._device
 
     def require_checkpoint(self) -> None:
@@ -151,10 +148,10 @@ class GroupContext:
 
 def save_figure(fig: Any, path: Path, root: Path) -> str:
     """Render ``fig`` to PNG in memory, write it atomically, close it; path relative to root."""
-    from convscope.plots.save import save_png
+    from convscope.plots.save import STUDY_DPI, save_png
 
     buf = _io.BytesIO()
-    save_png(fig, buf, dpi=FIGURE_DPI)  # text readable where the report shows it
+    save_png(fig, buf, dpi=STUDY_DPI)  # text readable where the report shows it
     io.atomic_write_bytes(path, buf.getvalue())
     try:  # matplotlib's pyplot keeps figures alive; ours are plain Figures, but be safe
         import matplotlib.pyplot as plt
@@ -263,21 +260,16 @@ def make_options(cls: type[Study], raw: dict[str, Any] | None, where: str) -> An
     hints = typing.get_type_hints(cls.Options)
     for k, v in raw.items():
         want = hints.get(k)
-        if want in (int, float, str, bool) and not _fits(v, want):
-            raise ConfigError(
-                f"{where}: option {cls.name}.{k}: expected {want.__name__}, got {v!r}"
-            )
+        if want in SCALARS:
+            try:
+                coerce(k, v, want, strict=True)
+            except ConfigError:
+                raise ConfigError(
+                    f"{where}: option {cls.name}.{k}: expected {want.__name__}, got {v!r}"
+                ) from None
         if isinstance(v, list):
             raw[k] = tuple(v)
     return cls.Options(**raw)
-
-
-def _fits(v: Any, want: type) -> bool:
-    if want is float:
-        return isinstance(v, int | float) and not isinstance(v, bool)
-    if want is int:
-        return isinstance(v, int) and not isinstance(v, bool)
-    return isinstance(v, want)
 
 
 def options_dict(opts: Any) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from typing import Literal
 import torch
 
 from convscope.config import RunConfig, config_hash
-from convscope.hardware import features
+from convscope.hardware import device_kind, features
 from convscope.models import KINDS, recurrent_kinds
 
 Precision = Literal["auto", "fp32", "bf16"]
@@ -55,9 +55,7 @@ BF16_MIN_HIDDEN: dict[str, int] = {
 
 def device_type(device: str) -> str:
     """``cpu`` or ``cuda`` for a config ``device`` value (``auto`` as the loop resolves it)."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    return device_kind(device)
 
 
 @functools.cache

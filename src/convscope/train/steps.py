@@ -17,6 +17,7 @@ from torch import nn
 from convscope.config import RunConfig
 from convscope.data.base import Normalize
 from convscope.errors import ConfigError
+from convscope.hardware import device_kind
 from convscope.train import precision
 
 # Images per forward pass when evaluating (inference mode). Not larger: once one batch's
@@ -27,7 +28,7 @@ EVAL_BATCH = 256
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(device_kind(name))
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("config key 'device': 'cuda' requested but no CUDA GPU is available")
     return torch.device(name)

@@ -25,7 +25,6 @@ METRIC_TITLES = {
     "train_loss": ("train loss", "cross-entropy"),
 }
 METRIC_ORDER = ("test_accuracy", "train_accuracy", "train_loss")
-FIGURE_DPI = 100
 
 
 # --- what a figure or table aggregates --------------------------------------------------------
@@ -83,9 +82,9 @@ class FigureSink:
     def save(self, name: str, fig: Any) -> str:
         """Save ``fig`` as ``figures/<name>.png``; return its path relative to OUT."""
         buf = _io.BytesIO()
-        from convscope.plots.save import save_png
+        from convscope.plots.save import REPORT_DPI, save_png
 
-        save_png(fig, buf, dpi=FIGURE_DPI)
+        save_png(fig, buf, dpi=REPORT_DPI)
         rel = f"figures/{slug(name)}.png"
         path = under(self.out, rel)
         io.atomic_write_bytes(path, buf.getvalue())

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from convscope import io
+from convscope.formatting import p_value
+from convscope.studies.across import files
 from convscope.studies.across.compute import RunRef
-from convscope.studies.across.files import collect, figures
+from convscope.studies.across.files import collect
 from convscope.studies.across.summary import FAMILIES, markdown, summarize
 from convscope.studies.base import FigureRef, GroupContext, Study, StudyResult, Verdict, register
 
@@ -47,7 +49,7 @@ def _verdict(summary: dict[str, Any], family: str) -> Verdict:
         return Verdict(
             "supported",
             f"{len(hits)} of {len(tested)} comparisons with {ref} differ after Holm correction "
-            f"(smallest corrected p = {best['p_holm']:.2g}, {best['label']})",
+            f"(smallest corrected p = {p_value(best['p_holm'])}, {best['label']})",
         )
     if tested:
         return Verdict(
@@ -87,7 +89,9 @@ class Across(Study):
         io.atomic_write_bytes(ctx.dir / "analysis" / "across.md", markdown(s).encode())
         figs = [
             FigureRef(ctx.save_figure(fig, f"across_{name}"), caption)
-            for name, fig, caption in (figures(s, runs) if runs else [])
+            # files.figures, not a name imported here: importing the submodule
+            # studies.across.figures rebinds the package's name `figures` to that module
+            for name, fig, caption in (files.figures(s, runs) if runs else [])
         ]
         choices = s.pop("choices", {})
         observations = [o["text"] for o in s.pop("observations", [])] + s.pop("notes")

@@ -365,9 +365,11 @@ def write_group(
     summary["runs"] = runs
     d = Path(out_dir)
     summary["figures"] = {}  # name -> {"path" (relative to out_dir), "caption"}
+    from convscope.plots.save import ACROSS_DPI
+
     for name, fig, caption in figures(summary, runs) if runs else []:
         buf = BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
+        fig.savefig(buf, format="png", dpi=ACROSS_DPI)
         rel = f"figures/{prefix}_{name}.png"
         io.atomic_write_bytes(d / rel, buf.getvalue())
         summary["figures"][name] = {"path": rel, "caption": caption}

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from convscope.analysis.significance import ALPHA, TEST_CHOICES, compare_to_reference, finite
+from convscope.escape import escape_md
+from convscope.formatting import mean_sd, p_value
 from convscope.studies.across.compute import CHOICES
 
 SCHEMA = 1
@@ -83,16 +85,9 @@ def fmt(mean: float, std: float, n: int, unit: str) -> str:
     """``"64.1 ± 5.2%"``, ``"325 ± 25"``, ``"0.41 ± 0.03"``; one seed: the value alone."""
     if not math.isfinite(mean):
         return "–"
-    if unit == "percent":
-        text, tail = f"{100 * mean:.1f}", "%"  # the report's one percent format
-        spread = f"{100 * std:.1f}"
-    elif unit == "steps":
-        text, tail, spread = f"{mean:.0f}", "", f"{std:.0f}"
-    elif unit == "r2":
-        text, tail, spread = f"{mean:.2f}", "", f"{std:.2f}"
-    else:
-        text, tail, spread = f"{mean:.3g}", "", f"{std:.2g}"
-    return f"{text} ± {spread}{tail}" if n > 1 else f"{text}{tail}"
+    if unit in ("percent", "steps", "r2"):  # the report's formats
+        return mean_sd(mean, std, n, {"percent": 1, "steps": 0, "r2": 2}[unit], unit == "percent")
+    return f"{mean:.3g} ± {std:.2g}" if n > 1 else f"{mean:.3g}"
 
 
 def _stat(values: list[float | None]) -> dict[str, Any]:
@@ -112,7 +107,7 @@ def _p(p: float | None, exact: bool) -> str:
         return "no test"
     if exact:
         return "p = 0 (no spread over seeds)"
-    return f"p = {p:.2g}"
+    return f"p = {p_value(p)}"
 
 
 def _units(kinds: dict[str, str], col: str) -> str:
@@ -145,7 +140,7 @@ def summarize(
             raw.setdefault(fam, {})[col] = by_label
             quantities.setdefault(fam, {})[col] = {lab: _stat(by_label[lab]) for lab in labels}
             comparisons.setdefault(fam, {})[col] = [
-                asdict(c) for c in compare_to_reference(by_label, ref, alpha)
+                asdict(c) for c in compare_to_reference(by_label, ref, alpha, numpy_moments=True)
             ]
     n_seeds = {lab: sum(1 for r in runs if r["label"] == lab) for lab in labels}
     status = {lab: [r.get("status") for r in runs if r["label"] == lab] for lab in labels}
@@ -276,7 +271,7 @@ def _family_text(
         best = min(c["p_holm"] for c in tested)
         out.append(
             f"no setting differs from {names[ref]} (Welch t, Holm-corrected over {len(tested)} "
-            f"comparisons; smallest corrected p = {best:.2g})"
+            f"comparisons; smallest corrected p = {p_value(best)})"
         )
     split = [names[c["label"]] for c in comps if c["seeds_disagree"]]
     if split and tested:
@@ -355,24 +350,20 @@ def _order_text(order: dict[str, str], names: dict[str, str]) -> list[str]:
     ]
 
 
-def md_escape(text: str) -> str:
-    """Escape Markdown's inline specials and table pipes in a user string."""
-    out = str(text).replace("\\", "\\\\")
-    for ch in "|*_`[]<>#":
-        out = out.replace(ch, "\\" + ch)
-    return out.replace("\n", " ")
-
-
 def markdown(summary: dict[str, Any]) -> str:
     """The tables and observations as Markdown, easy to quote (user strings escaped)."""
     lines = []
     for t in summary.get("tables", []):
-        lines += [f"**{md_escape(t['title'])}**", ""]
-        lines.append("| " + " | ".join(md_escape(c) for c in t["columns"]) + " |")
+        lines += [f"**{escape_md(t['title'], backslash_all=True)}**", ""]
+        lines.append(
+            "| " + " | ".join(escape_md(c, backslash_all=True) for c in t["columns"]) + " |"
+        )
         lines.append("|" + "---|" * len(t["columns"]))
         for row in t["rows"]:
-            lines.append("| " + " | ".join(md_escape(str(c)) for c in row) + " |")
-        lines += ["", f"_{md_escape(t['note'])}_", ""]
+            lines.append(
+                "| " + " | ".join(escape_md(str(c), backslash_all=True) for c in row) + " |"
+            )
+        lines += ["", f"_{escape_md(t['note'], backslash_all=True)}_", ""]
     for o in summary.get("observations", []):
-        lines += [f"- {md_escape(o['text'])}"]
+        lines += [f"- {escape_md(o['text'], backslash_all=True)}"]
     return "\n".join(lines) + "\n"
