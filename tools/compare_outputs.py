@@ -10,7 +10,8 @@ Compares, and prints one line per difference (exit 1 if any, else a summary and 
   the run path: verdicts, numbers, sentences, choices), ``.npz`` arrays bit for bit, and the
   PNG figures' decoded pixels (``benchmarks/compare_results.py`` does the file comparison);
 * the report: ``report.md``'s section headings in order, the figures it shows (by path, and
-  their pixels), the claims table, and the whole text with durations and dates masked.
+  their pixels), the claims table, and the whole text with the output's path, durations, dates and the cells of time and
+  throughput columns masked.
 """
 
 from __future__ import annotations
@@ -41,10 +42,34 @@ _MASKS = [
 ]
 
 
+_TIMED_COLUMN = re.compile(r"wall|CPU|time \(s\)|images/s|img/s|elapsed", re.I)
+
+
 def _mask(line: str) -> str:
     for rx, sub in _MASKS:
         line = rx.sub(sub, line)
     return line
+
+
+def _masked(lines: list[str], out: Path) -> list[str]:
+    """The report's lines with what differs between two runs of the same code masked: the
+    output folder's path, durations and dates, and the cells of table columns that hold times
+    or throughputs (by their header)."""
+    res, timed = [], set()
+    for i, ln in enumerate(lines):
+        ln = ln.replace(str(out), "<OUT>")
+        if ln.startswith("|"):
+            cells = ln.split("|")
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            if nxt.startswith("|") and set(nxt.replace("|", "").strip()) <= set("-: "):
+                timed = {j for j, c in enumerate(cells) if _TIMED_COLUMN.search(c)}
+            elif timed and not set(ln.replace("|", "").strip()) <= set("-: "):
+                cells = ["<t>" if j in timed else c for j, c in enumerate(cells)]
+            ln = "|".join(cells)
+        else:
+            timed = set()
+        res.append(_mask(ln))
+    return res
 
 
 def _analysis_dirs(out: Path) -> dict[str, Path]:
@@ -75,7 +100,7 @@ def compare_report(a: Path, b: Path) -> tuple[dict[str, int], list[str]]:
         pa, pb = a.parent / rel, b.parent / rel
         if pa.is_file() and pb.is_file():
             diffs += compare_results.compare_file(pa, pb, rel)
-    ma, mb = [_mask(ln) for ln in ta], [_mask(ln) for ln in tb]
+    ma, mb = _masked(ta, a.parent), _masked(tb, b.parent)
     if ma != mb:
         import difflib
 
