@@ -231,7 +231,9 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
     }
     choices = {
         "twin": "the run's config with permute_labels set: training labels shuffled among the "
-        "training images with that seed, test labels untouched; the same budget",
+        "training images with that seed, test labels untouched; same model, seed and data; its "
+        "optimiser and budget may differ (see twins[].differs_from_run) and "
+        "stop_at_train_accuracy may stop it once it fits them",
         "images": "the sanity study's seeded test images; the class explained is the true one",
         "statistic": V.STAT_LABELS + " (over images and twins)",
         "verdict_labels": V.RHO_WHY,
@@ -247,7 +249,7 @@ class SanityLabels(Study):
     paper_section = "Adebayo et al. 2018, §3.2"
     description = (
         "The maps of a run against those of its twin trained on permuted labels (same model, "
-        "seed and budget): a map that shows what the network learned about the classes "
+        "seed, trained until it fits them or its budget ends): a map that shows what the network learned about the classes "
         "changes when the labels it learned are noise."
     )
     scope = "group"
