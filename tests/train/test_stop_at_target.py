@@ -86,3 +86,23 @@ def test_the_key_is_checked_and_unset_keeps_old_identities() -> None:
     assert config_hash(base) != config_hash(
         from_flat({"data": "digits", "stop_at_train_accuracy": 0.9})
     )
+
+
+def test_the_stopping_record_tests_the_whole_split(plain: Path, tmp_path: Path) -> None:
+    """With a test subsample, the record at the target is the last one: the whole test split,
+    as a run whose budget ended there (the oracle) has it."""
+    rows = RunDir(plain).metrics()
+    target = rows[2]["train_accuracy"]
+    first = next(r["step"] for r in rows if r["train_accuracy"] >= target)
+    common = {"augment": "none", "dropout": 0.0, "test_eval_size": 50}
+    train(small_config(first, **common), tmp_path / "short", dataset=synthetic_dataset())
+    cfg = small_config(ITERS, **common, stop_at_train_accuracy=target)
+    s = train(cfg, tmp_path / "run", dataset=synthetic_dataset())
+    got, want = RunDir(tmp_path / "run").metrics(), RunDir(tmp_path / "short").metrics()
+    assert got == want and "test_images" not in got[-1] and "test_images" in got[0]
+    assert s["final_test_accuracy"] == want[-1]["test_accuracy"]
+    short = RunDir(tmp_path / "short").summary()
+    assert (s["best_test_accuracy"], s["best_step"]) == (
+        short["best_test_accuracy"],
+        short["best_step"],
+    )

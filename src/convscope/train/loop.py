@@ -431,9 +431,11 @@ def _train_locked(
                 if record_now:
                     last = step == total or status == STATUS_DIVERGED
                     tx, ty = (test_x, test_y) if last or test_sub is None else test_sub
+                    best = (state.best_test_accuracy, state.best_step)
                     row = _record(model, state, normalize, fmt, prec, train_x, train_y, tx, ty)
                     if len(ty) < n_test and target_reached(cfg, row, None):
                         # the last record after all: it evaluates the whole test split
+                        state.best_test_accuracy, state.best_step = best
                         row = _retest(model, state, row, normalize, fmt, prec, test_x, test_y)
                         ty = test_y
                     if len(ty) < n_test:
@@ -546,9 +548,7 @@ def _retest(
     """``row`` with its test accuracy on the whole split (a record that turned out last)."""
     acc = accuracy(model, test_x, test_y, normalize, fmt, prec)
     state.last_test_accuracy = acc
-    if state.best_step == state.step or state.best_test_accuracy is None:
-        state.best_test_accuracy = acc
-    elif acc > state.best_test_accuracy:
+    if state.best_test_accuracy is None or acc > state.best_test_accuracy:
         state.best_test_accuracy, state.best_step = acc, state.step
     return {**row, "test_accuracy": acc}
 
