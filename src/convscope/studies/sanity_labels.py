@@ -91,7 +91,20 @@ def _reached(run: RunContext, target: float) -> dict[str, Any]:
     }
 
 
-_SAME = {"seed", "keep_checkpoints", "device", "threads", "stop_at_train_accuracy"}
+# keys that do not change what a run learns (or are recorded elsewhere): not listed as differences
+_SAME = {
+    "seed",
+    "keep_checkpoints",
+    "device",
+    "threads",
+    "stop_at_train_accuracy",
+    "eval_every",
+    "train_eval_size",
+    "test_eval_size",
+    "checkpoint_every",
+    "activation_stats_every",
+    "activation_stats_size",
+}
 
 
 def _differs(plain: RunContext, twin: RunContext) -> dict[str, list[Any]]:
