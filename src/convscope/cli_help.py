@@ -106,4 +106,9 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
     "divergence_patience": ("N", "... for N consecutive records"),
     "activation_stats_every": ("N", "steps between activation statistics (0 = off)"),
     "activation_stats_size": ("N", "fixed test images used for activation statistics"),
+    "stop_at_train_accuracy": (
+        "ACC",
+        "stop once a record's training accuracy reaches ACC (0-1; the budget stays the limit; "
+        "summary.json says whether and when; default: train for the budget)",
+    ),
 }

@@ -168,6 +168,9 @@ class TrainConfig:
     divergence_patience: int = 5  # ... for this many consecutive records
     activation_stats_every: int = 100  # iterations between activation statistics; 0 = off
     activation_stats_size: int = 128  # fixed test images used for activation statistics
+    # stop early once a record's training accuracy (on the fixed train_eval_size sample) reaches
+    # this; None: train for the budget. summary.json says whether and at which step it was reached
+    stop_at_train_accuracy: float | None = None
 
 
 @dataclass
@@ -227,6 +230,11 @@ class RunConfig:
             raise ConfigError(
                 "config keys 'hidden_size' and 'num_layers': expected positive integers"
             )
+        target = self.train.stop_at_train_accuracy
+        if target is not None and not 0.0 < target <= 1.0:
+            raise ConfigError(
+                f"config key 'stop_at_train_accuracy': expected 0 < value <= 1, got {target}"
+            )
         if self.train.threads is not None and self.train.threads <= 0:
             raise ConfigError(
                 f"config key 'threads': expected a positive integer, got {self.train.threads}"
@@ -240,8 +248,8 @@ class RunConfig:
         """The fields that define the run's result.
 
         Not the label, device, threads, or which snapshots are kept (``keep_checkpoints``: they
-        do not change the result). ``test_eval_size`` and ``permute_labels`` only when set, so
-        runs keep the identity they had before the keys existed. The precision must already be
+        do not change the result). ``test_eval_size``, ``permute_labels`` and ``stop_at_train_accuracy`` only when set,
+        so runs keep the identity they had before the keys existed. The precision must already be
         resolved (``auto`` -> ``fp32`` or ``bf16`` on a machine: the caller resolves it,
         :func:`convscope.train.precision.resolve_config`, so this module knows nothing of
         machines); it counts only when it is not fp32, so fp32 runs keep the identity they had
@@ -264,6 +272,8 @@ class RunConfig:
             d["train"].pop("test_eval_size")
         if d["data"]["permute_labels"] is None:  # likewise
             d["data"].pop("permute_labels")
+        if d["train"]["stop_at_train_accuracy"] is None:  # likewise
+            d["train"].pop("stop_at_train_accuracy")
         if d["train"]["precision"] == "fp32":
             d["train"].pop("precision")
         return d

@@ -17,6 +17,7 @@ from convscope.models.examples import SmallBNCNN
 from convscope.models.lenet import LeNet5
 from convscope.studies import load_builtin
 from convscope.studies.runner import analyze, analyze_group
+from convscope.studies.sanity.combined import ANSWERS
 from convscope.train.loop import train
 
 OPTS = {
@@ -110,7 +111,7 @@ def test_captum_limits_name_a_functional_relu_in_one_line() -> None:
 def test_sanity_labels_compares_a_run_with_its_permuted_label_twin(
     tiny_run: Path, tmp_path: Path
 ) -> None:
-    twin = _train(tmp_path / "twin", permute_labels=0)
+    twin = _train(tmp_path / "twin", permute_labels=0, lr=5e-4)  # its optimiser may differ
     opts = {"sanity_labels": {**OPTS["sanity"], "target": 0.5}}
     for k in ("seeds", "steps", "random_orders"):
         opts["sanity_labels"].pop(k)
@@ -120,6 +121,32 @@ def test_sanity_labels_compares_a_run_with_its_permuted_label_twin(
     (fit,) = saved["numbers"]["twins"]
     assert fit["run"] == "twin" and fit["step"] == 30 and fit["permute_labels"] == 0
     assert fit["reached"] == (fit["train_accuracy"] >= 0.5)
+    run_lr = json.loads((tiny_run / "config.json").read_text())["optim"]["lr"]
+    assert fit["differs_from_run"] == {"lr": [run_lr, 5e-4]}
+    # the combined verdict reads the weights test from the run's saved sanity result
+    sanity = tiny_run / "analysis" / "sanity.json"
+    weights = json.loads(sanity.read_text())["numbers"]["methods"] if sanity.is_file() else {}
+    combined = saved["numbers"]["combined"]
+    assert list(combined) == list(saved["numbers"]["methods"])
+    for m, c in combined.items():
+        assert c["answer"] in ANSWERS
+        assert c["labels"]["value"] == saved["numbers"]["methods"][m]["labels"]["value"]
+        if m in weights:
+            assert c["weights"]["value"] == pytest.approx(weights[m]["weights"]["value"])
+        v = saved["verdicts"][f"{m}.weights_and_labels"]["verdict"]
+        assert (v == "not testable") == (c["answer"] == "not testable")
+    if not sanity.is_file():
+        assert "no sanity result" in saved["numbers"]["weights_from"]
+    from convscope.studies.sanity_labels import SanityLabels
+
+    from convscope.report.document import Table
+    from convscope.report.sections.analysis import RenderView
+
+    view = RenderView(tmp_path / "out", tmp_path / "out/groups/g", "g")
+    blocks = SanityLabels().render(saved, view)
+    (table,) = [b for b in blocks if isinstance(b, Table) and b.header[-1] == "combined verdict"]
+    assert [r[0] for r in table.rows] == list(combined)
+    assert [r[-1] for r in table.rows] == [c["words"] for c in combined.values()]
     for m, row in saved["numbers"]["methods"].items():
         lab = row["labels"]
         assert {"statistic", "value", "threshold", "why", "passes"} <= set(lab)

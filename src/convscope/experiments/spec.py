@@ -55,7 +55,8 @@ never trained (:mod:`convscope.experiments.imported`); with it, the group trains
 it gives ``grid``, ``runs`` or run-config keys of its own.
 
 Precedence, lowest first: ``[defaults]``, the group's keys, the variation (a ``runs`` item and a
-``grid`` point), the profile's ``defaults``, the profile's group table. Setting ``iterations`` in
+``grid`` point), the profile's ``defaults``, the profile's group table, the profile's table for
+one run of the group (``[profiles.P.groups.G.runs.LABEL]``, :mod:`.run_tables`). Setting ``iterations`` in
 a layer drops an ``epochs`` set by a lower layer and vice versa (they are two ways to give one
 budget). A profile may not set a key that a group varies (it would collapse the variations), a
 key may not be both in ``grid`` and ``runs``, and ``seed`` is given only through ``seeds``.
@@ -92,6 +93,7 @@ from convscope.config import (
     short_model_name,
 )
 from convscope.errors import ConfigError
+from convscope.experiments.run_tables import check_run_tables, pop_run_tables
 from convscope.experiments.schema import ClaimSpec
 from convscope.paths import check_name
 from convscope.train.precision import run_hash
@@ -381,13 +383,13 @@ def _check_budget(cfg: RunConfig, where: str) -> None:
 
 def _profile(
     pdoc: Any, where: str, groups_doc: dict[str, Any]
-) -> tuple[list[int] | None, dict[str, Any], dict[str, tuple[list[int] | None, dict[str, Any]]]]:
-    """A profile's layers: (seeds, flat defaults, {group: (seeds, flat keys)})."""
+) -> tuple[list[int] | None, dict[str, Any], dict[str, tuple[Any, ...]]]:
+    """A profile's layers: (seeds, flat defaults, {group: (seeds, flat keys, run tables)})."""
     prof = _table(pdoc, where)
     _check_keys(prof, PROFILE_KEYS, where)
     seeds = _seeds(prof["seeds"], where) if "seeds" in prof else None
     defaults = _run_keys(_table(prof.get("defaults", {}), where + ".defaults"), where + ".defaults")
-    groups: dict[str, tuple[list[int] | None, dict[str, Any]]] = {}
+    groups: dict[str, tuple[Any, ...]] = {}
     for g, gdoc in _table(prof.get("groups", {}), where + ".groups").items():
         gwhere = f"{where}.groups.{g}"
         if g not in groups_doc:
@@ -396,7 +398,8 @@ def _profile(
             )
         gd = dict(_table(gdoc, gwhere))
         gseeds = _seeds(gd.pop("seeds"), gwhere) if "seeds" in gd else None
-        groups[g] = (gseeds, _run_keys(gd, gwhere))
+        runs = pop_run_tables(gd, gwhere, _table, _run_keys)  # run_tables.py
+        groups[g] = (gseeds, _run_keys(gd, gwhere), runs)
     return seeds, defaults, groups
 
 
@@ -534,14 +537,14 @@ def expand(
             raise ConfigError(
                 f"{where}: key '{sorted(both)[0]}' is in both 'grid' and 'runs'; give it in one"
             )
-        pg_seeds, pg_flat = p_groups.get(gname, (None, {}))
+        pg_seeds, pg_flat, pg_runs = p_groups.get(gname, (None, {}, {}))
         varied = [*run_varied, *grid_flat]
         for pname, (_, pdefs, pgroups) in layers.items():  # every profile, not only this one
             pgw = f"{file} [profiles.{pname}]"
             for k in varied:
                 for src, layer in (
                     ("defaults", pdefs),
-                    (f"groups.{gname}", pgroups.get(gname, (None, {}))[1]),
+                    (f"groups.{gname}", pgroups.get(gname, (None, {}, {}))[1]),
                 ):
                     if k in layer:
                         raise ConfigError(
@@ -583,6 +586,13 @@ def expand(
                     ilabel or _label(template, varied, base, where), where, "label", 200
                 )
                 rwhere = f"{where} run '{label}'"
+                if label in pg_runs:  # the profile's table for this run (run_tables.py)
+                    layers_ = [defaults, fixed, iflat, gpoint, p_defaults, pg_flat, pg_runs[label]]
+                    flat = _substitute(_merge([*layers_, overrides or {}]), data_root, replaced)
+                    try:
+                        base = from_flat(flat)
+                    except ConfigError as e:
+                        raise ConfigError(f"{rwhere}: {e}") from None
                 _check_budget(base, rwhere)
                 h0 = run_hash(base)
                 if label in labels and labels[label] != h0:
@@ -600,6 +610,13 @@ def expand(
                         name=f"{label}-s{seed}",
                     )
                     runs.append(RunSpec(label, seed, cfg, run_hash(cfg)))
+        for pname, (_, _, pgroups) in layers.items():  # every profile, not only this one
+            check_run_tables(
+                pgroups.get(gname, (None, {}, {}))[2],
+                varied,
+                list(labels),
+                f"{file} [profiles.{pname}].groups.{gname}",
+            )
         if "imported" in meta:  # runs `convscope import` wrote (experiments/imported.py)
             from convscope.experiments.imported import imported_specs
 

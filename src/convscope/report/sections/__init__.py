@@ -95,19 +95,34 @@ def _group_units(
 
 
 def _chaptered(units: list[Section], chapters: dict[str, str]) -> list[Section]:
-    """Top-level sections with those numbered under a chapter ("1.2" under "1") collected."""
+    """Top-level sections with each numbered one nested under its parent number, whichever
+    group it comes from: "2.8" goes under the section numbered "2" placed before it (or, with
+    none, under the chapter "2" of ``[chapters]``), "2.8.1" under "2.8"; the rest stay at the
+    top, in order. A chapter collects every unit numbered under it."""
     out: list[Section] = []
-    open_ch: Section | None = None
+    placed: dict[str, Section] = {}
+
+    def place(sec: Section) -> None:
+        for x in sec.walk():
+            if x.number:
+                placed.setdefault(x.number, x)
+
     for u in units:
-        head = u.number.split(".")[0] if "." in u.number else ""
-        if head and head in chapters:
-            if open_ch is None or open_ch.number != head:
-                open_ch = Section(f"sec-{head}", head, chapters[head])
-                out.append(open_ch)
-            open_ch.children.append(u)
-        else:
-            open_ch = None
+        parent = None
+        parts = u.number.split(".") if u.number else []
+        for k in range(len(parts) - 1, 0, -1):
+            parent = placed.get(".".join(parts[:k]))
+            if parent is not None:
+                break
+        if parent is None and len(parts) > 1 and parts[0] in chapters:
+            parent = Section(f"sec-{parts[0]}", parts[0], chapters[parts[0]])
+            out.append(parent)
+            placed[parts[0]] = parent
+        if parent is None:
             out.append(u)
+        else:
+            parent.children.append(u)
+        place(u)
     return out
 
 

@@ -1,13 +1,19 @@
 """Data randomisation (Adebayo et al. 2018, arXiv 1810.03292, §3.2): do a run's attribution
 maps depend on the labels it learned?
 
-A group study: the group holds a run and its *label twin*, the same config (data, model,
-optimiser, seed, budget) with ``permute_labels`` set, trained on the training labels shuffled
-among the images. The maps of both models for the same seeded test images and the true class
-are compared with the measures of the parameter test (:mod:`convscope.studies.sanity`). The
-twin trains for the run's budget; whether it fitted the permuted labels (its training
-accuracy against ``target``) is recorded, since a twin that did not fit them has learned
-little of anything, and a map that stays the same is then weaker evidence.
+A group study: the group holds a run and its *label twin*, the same data, model and seed with
+``permute_labels`` set, trained on the training labels shuffled among the images; its optimiser
+and budget may differ (fitting random labels takes longer and often a smaller learning rate;
+``stop_at_train_accuracy`` stops it once fitted) and the differences are recorded. The maps of
+both models for the same seeded test images and the true class are compared with the measures
+of the parameter test (:mod:`convscope.studies.sanity`). Whether the twin fitted the permuted
+labels (its training accuracy against ``target``) is recorded, since a twin that did not fit
+them has learned little of anything, and a map that stays the same is then weaker evidence.
+
+The combined verdict per method (weights and labels / weights only / labels only / neither /
+not testable, :mod:`convscope.studies.sanity.combined`) reads the weights test from the run's
+saved ``sanity`` result (``RUN/analysis/sanity.json``, written by the run's own analyses, which
+run before group analyses); without it the combined answer says so.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from convscope.studies.base import (
 from convscope.studies.sanity import CITATION, prepare
 from convscope.studies.sanity import verdicts as V
 from convscope.studies.sanity.checks import compare_models
+from convscope.studies.sanity.combined import RULE, combined_table, combined_verdict
+from convscope.train.target import SUMMARY_KEY
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,12 @@ def _pair(ctx: GroupContext) -> tuple[RunContext, list[RunContext]]:
     base = plain[0].rd.config()
     for t in twins:
         c = t.rd.config()
-        same = (c.model, c.optim, c.train.seed) == (base.model, base.optim, base.train.seed)
+        same = (c.model, c.train.seed) == (base.model, base.train.seed)
         data = {**vars(c.data), "permute_labels": None} == vars(base.data)
         if not (same and data):
             raise ConvscopeError(
-                f"{t.path}: not a label twin of {plain[0].path} (model, optimiser, seed and "
-                "data other than permute_labels must be the same)"
+                f"{t.path}: not a label twin of {plain[0].path} (model, seed and data other "
+                "than permute_labels must be the same)"
             )
     return plain[0], twins
 
@@ -79,7 +87,57 @@ def _reached(run: RunContext, target: float) -> dict[str, Any]:
         "reached": bool(hit),
         "first_step_at_target": hit[0] if hit else None,
         "permute_labels": run.rd.config().data.permute_labels,
+        "stop_at_train_accuracy": (run.rd.summary() or {}).get(SUMMARY_KEY),
     }
+
+
+# keys that do not change what a run learns (or are recorded elsewhere): not listed as differences
+_SAME = {
+    "seed",
+    "keep_checkpoints",
+    "device",
+    "threads",
+    "stop_at_train_accuracy",
+    "eval_every",
+    "train_eval_size",
+    "test_eval_size",
+    "checkpoint_every",
+    "activation_stats_every",
+    "activation_stats_size",
+}
+
+
+def _differs(plain: RunContext, twin: RunContext) -> dict[str, list[Any]]:
+    """Optimiser and training keys where the twin differs from the run: ``{key: [run, twin]}``."""
+    a, b = plain.rd.config(), twin.rd.config()
+    out: dict[str, list[Any]] = {}
+    for sec in ("optim", "train"):
+        va, vb = vars(getattr(a, sec)), vars(getattr(b, sec))
+        out.update({k: [va[k], vb[k]] for k in va if k not in _SAME and va[k] != vb[k]})
+    return out
+
+
+def _weights_tests(plain: RunContext) -> tuple[dict[str, Any], str]:
+    """The weights test per method from the run's saved ``sanity`` result, and where from (or
+    why not)."""
+    import json
+
+    from convscope.studies.runner import result_path
+
+    path = result_path(plain.path, "sanity")
+    if not path.is_file():
+        return (
+            {},
+            f"no sanity result for the run ({path.name} absent: add 'sanity' to its analyses)",
+        )
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        methods = doc["numbers"]["methods"]
+        return {
+            m: r["weights"] for m, r in methods.items()
+        }, f"{plain.path.name}/analysis/{path.name}"
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return {}, f"{path}: unreadable sanity result ({type(e).__name__})"
 
 
 def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
@@ -99,7 +157,9 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
             for k, v in d.items():
                 sims[m][k].append(v)
                 arrays[f"{m}_{k}_twin{i}"] = v
-        fits.append({"run": t.path.name, **_reached(t, opts.target)})
+        fits.append(
+            {"run": t.path.name, **_reached(t, opts.target), "differs_from_run": _differs(plain, t)}
+        )
         fig = maps_grid(p.raw.cpu().numpy(), maps, p.titles(), notes=p.limits)
         figs.append(
             FigureRef(
@@ -137,6 +197,20 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
                 f"{lab['value']:.2f} (|map| {stats['spearman_abs']:.2f}, signed "
                 f"{stats['spearman']:.2f}; threshold < {V.RHO_THRESHOLD})",
             )
+    weights, weights_from = _weights_tests(plain)
+    both = {
+        m: combined_verdict(weights.get(m), r["labels"], missing_weights=weights_from)
+        for m, r in per_method.items()
+    }
+    for m, c in both.items():
+        verdicts[f"{m}.weights_and_labels"] = Verdict(
+            "not testable"
+            if c["answer"] == "not testable"
+            else "supported"
+            if c["answer"] == "weights and labels"
+            else "not supported",
+            f"{m} {c['words']}: {c['evidence']}",
+        )
     parts = ", ".join(
         f"{m} {r['similarity_to_twin']['spearman_abs']:.2f}" for m, r in per_method.items()
     )
@@ -153,20 +227,30 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
         + ("" if fitted else " (untestable: the twin did not fit the permuted labels)")
         + ".",
         f"Twin: {fit_words}.",
+        "Combined with the weights test ("
+        + weights_from
+        + "): "
+        + "; ".join(f"{m} {c['words']}" for m, c in both.items())
+        + ".",
     ]
     numbers = {
         "methods": per_method,
         "twins": fits,
+        "combined": both,
+        "weights_from": weights_from,
         "run": plain.path.name,
         "not_computed": p.limits,
         "citation": CITATION,
     }
     choices = {
         "twin": "the run's config with permute_labels set: training labels shuffled among the "
-        "training images with that seed, test labels untouched; the same budget",
+        "training images with that seed, test labels untouched; same model, seed and data; its "
+        "optimiser and budget may differ (see twins[].differs_from_run) and "
+        "stop_at_train_accuracy may stop it once it fits them",
         "images": "the sanity study's seeded test images; the class explained is the true one",
         "statistic": V.STAT_LABELS + " (over images and twins)",
         "verdict_labels": V.RHO_WHY,
+        "verdict_combined": RULE,
     }
     return StudyResult(numbers, obs, verdicts, figs, choices)
 
@@ -178,7 +262,7 @@ class SanityLabels(Study):
     paper_section = "Adebayo et al. 2018, §3.2"
     description = (
         "The maps of a run against those of its twin trained on permuted labels (same model, "
-        "seed and budget): a map that shows what the network learned about the classes "
+        "seed, trained until it fits them or its budget ends): a map that shows what the network learned about the classes "
         "changes when the labels it learned are noise."
     )
     scope = "group"
@@ -187,8 +271,12 @@ class SanityLabels(Study):
     Options = LabelOptions
     verdict_rules = {
         "<method>.labels": f"rank correlations of |map| and signed with a twin that fitted "
-        f"the permuted labels < {V.RHO_THRESHOLD}"
+        f"the permuted labels < {V.RHO_THRESHOLD}",
+        "<method>.weights_and_labels": RULE,
     }
+
+    def render(self, saved: dict[str, Any], view: Any) -> list[Any] | None:
+        return view.default(saved, extra=[combined_table(saved)], skip={"combined"})
 
     def run_group(self, ctx: GroupContext, opts: LabelOptions) -> StudyResult:
         with torch.inference_mode(False):
