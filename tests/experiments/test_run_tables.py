@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from test_spec import ASSIGNMENT2, ROOT, base_doc, ex, runs
 
-from convscope.config import config_hash
 from convscope.errors import ConfigError
 from convscope.experiments.spec import load_experiment
+from convscope.train.precision import run_hash
 
 
 def test_a_run_table_is_the_top_layer_for_that_run_only() -> None:
@@ -71,4 +71,4 @@ def test_assignment2_twin_has_its_own_budget_and_the_zf_run_is_shared() -> None:
             assert t.config.data.permute_labels == 0
             assert t.config.train.stop_at_train_accuracy is not None
             assert t.config.model == plain[0].config.model
-            assert config_hash(t.config) not in zf
+            assert run_hash(t.config) not in zf

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from convscope.config import config_hash, from_flat
+from convscope.config import from_flat
 from convscope.data.registry import permute_train_labels
 from convscope.errors import ConfigError
 from convscope.runs import RunDir
 from convscope.train.loop import train
+from convscope.train.precision import resolve_config, run_hash
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import small_config, synthetic_dataset  # noqa: E402
@@ -82,10 +83,8 @@ def test_the_key_is_checked_and_unset_keeps_old_identities() -> None:
         with pytest.raises(ConfigError, match="stop_at_train_accuracy"):
             from_flat({"data": "digits", "stop_at_train_accuracy": bad})
     base = from_flat({"data": "digits"})
-    assert "stop_at_train_accuracy" not in base.identity_dict()["train"]
-    assert config_hash(base) != config_hash(
-        from_flat({"data": "digits", "stop_at_train_accuracy": 0.9})
-    )
+    assert "stop_at_train_accuracy" not in resolve_config(base).identity_dict()["train"]
+    assert run_hash(base) != run_hash(from_flat({"data": "digits", "stop_at_train_accuracy": 0.9}))
 
 
 def test_the_stopping_record_tests_the_whole_split(plain: Path, tmp_path: Path) -> None:
