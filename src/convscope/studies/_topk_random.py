@@ -15,6 +15,7 @@ from convscope.analysis.zf.topk_random import (
     layer_summary,
     random_topk,
     random_weights_chain,
+    randomisation_seed,
 )
 from convscope.studies._zf import _Context
 from convscope.studies.base import FigureRef, Verdict
@@ -27,7 +28,8 @@ class RandomWeightsPass:
 
     def __init__(self, ctx: _Context, seed: int) -> None:
         self.ctx, self.seed = ctx, seed
-        self.chain = random_weights_chain(ctx.chain, seed)
+        self.torch_seed = randomisation_seed(ctx.rd.config().train.seed, seed)
+        self.chain = random_weights_chain(ctx.chain, self.torch_seed)
         self.layers: list[tuple[TopK, RandomTopK]] = []
 
     def add(self, t: TopK) -> dict[str, np.ndarray]:
@@ -90,6 +92,7 @@ class RandomWeightsPass:
         )
         numbers = {
             "seed": self.seed,
+            "torch_seed": self.torch_seed,
             "per_layer": per_layer,
             "observation": "With every layer re-initialised (same images, positions and seed "
             f"values), the top-k projections of {words}.",

@@ -19,6 +19,7 @@ from convscope.analysis.zf.topk_random import (
     project_same_units,
     random_topk,
     random_weights_chain,
+    randomisation_seed,
     ssim_window,
 )
 
@@ -32,7 +33,7 @@ def _setup(layer: str = "conv2"):
     return model, images, t
 
 
-@pytest.mark.parametrize("layer", ["conv1", "conv2", "fc1"])
+@pytest.mark.parametrize("layer", ["conv1", "conv2", "fc2"])
 def test_identity_randomisation_gives_the_trained_projections(layer: str) -> None:
     """With the trained weights as the "random" ones, every projection and patch is the
     trained one, every live entry scores rho 1 and SSIM 1, and the verdict says the
@@ -121,3 +122,26 @@ def test_compare_on_hand_made_patches() -> None:
 @pytest.mark.parametrize(("hw", "want"), [((32, 32), 7), ((5, 5), 5), ((6, 9), 5), ((2, 8), None)])
 def test_ssim_window(hw: tuple[int, int], want: int | None) -> None:
     assert ssim_window(hw) == want
+
+
+@pytest.mark.parametrize("run_seed", [0, 1, 7])
+def test_randomisation_seed_never_gives_back_the_initial_weights(run_seed: int) -> None:
+    """The training loop builds the model after torch.manual_seed(run_seed): re-initialising
+    after that same seed gives conv1 its initial weights back (the pitfall), the derived seed
+    does not."""
+    from convscope.analysis.sanity.randomise import fully_randomised
+    from convscope.models import LeNet5
+
+    torch.manual_seed(run_seed)
+    init = LeNet5()
+    trained = copy.deepcopy(init)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.01)  # "training" that moved every weight a little
+    assert torch.equal(fully_randomised(trained, run_seed).conv1.weight, init.conv1.weight)
+    s = randomisation_seed(run_seed)
+    assert s != run_seed and s == randomisation_seed(run_seed)
+    assert s != randomisation_seed(run_seed, 1)
+    w = fully_randomised(trained, s).conv1.weight.detach().flatten()
+    rho = torch.corrcoef(torch.stack([w, init.conv1.weight.detach().flatten()]))[0, 1]
+    assert abs(float(rho)) < 0.3

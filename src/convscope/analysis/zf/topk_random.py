@@ -37,6 +37,7 @@ from convscope.analysis.zf.topk import TopK
 from convscope.errors import ConvscopeError
 
 RANDOM_WEIGHTS_SEED = 0  # the re-initialisation compared with the trained projections
+SEED_STREAM = 21  # derive_seed key of the re-initialisation (1-4: the training loop's streams)
 SSIM_WINDOW = 7  # scikit-image's default
 STATISTIC = (
     "mean over a layer's top-k entries (activation > 0) of Spearman rho between the trained "
@@ -47,7 +48,10 @@ STATISTIC = (
 CHOICES = {
     "source": "Adebayo et al. 2018 (arXiv 1810.03292) section 3.1, on Zeiler & Fergus Fig. 2",
     "model": "a copy with every layer that has reset_parameters re-initialised by it, "
-    "after torch.manual_seed(seed), logits down (the end of the cascading randomisation)",
+    "after torch.manual_seed(torch_seed), logits down (the end of the cascading "
+    "randomisation); torch_seed is derived from the run's training seed and the option seed "
+    "and is never the training seed (that seed would give the first layer back its own "
+    "initial weights)",
     "same_units": "the same images, maps and positions as the trained top-k; each seeded with "
     "the trained activation there, so only the weights differ",
     "compared": "per entry with activation > 0: the projection cut to the receptive field, "
@@ -55,6 +59,18 @@ CHOICES = {
     f"a {SSIM_WINDOW}x{SSIM_WINDOW} window (the largest odd size a smaller patch holds)",
     "verdict": f"{STATISTIC}; below {V.RHO_THRESHOLD} the projections depend on the weights",
 }
+
+
+def randomisation_seed(run_seed: int, seed: int = RANDOM_WEIGHTS_SEED) -> int:
+    """The ``torch.manual_seed`` of the re-initialisation: derived from the run's training seed
+    and ``seed``, never the training seed itself. The training loop builds the model right after
+    ``torch.manual_seed(run_seed)``, so re-initialising after that same seed gives the first
+    layer back its own initial weights, and a first layer that moved little in training would
+    look "unchanged by randomisation"."""
+    from convscope.train.steps import derive_seed
+
+    out = derive_seed(run_seed, SEED_STREAM, seed)
+    return out if out != run_seed else derive_seed(out, SEED_STREAM, seed)
 
 
 def random_weights_chain(model: nn.Module | Chain, seed: int = RANDOM_WEIGHTS_SEED) -> Chain:
