@@ -36,31 +36,26 @@ def random_weights_figure(rows: Sequence[LayerRow], seed: int) -> Figure:
     if not rows:
         raise ValueError("random_weights_figure: no layer to show")
     units = max(len(r.captions) for r in rows)
-    fig = Figure(figsize=(1.35 * 3 * units + 0.4, 1.75 * len(rows) + 0.7))
-    axes = fig.subplots(len(rows), 3 * units, squeeze=False)
-    for i, r in enumerate(rows):
-        for u in range(units):
-            cells = axes[i, 3 * u : 3 * u + 3]
-            for ax in cells:
-                ax.set_axis_off()
-            if u >= len(r.captions):
-                continue
-            cells[0].imshow(_to_rgb(image_to_unit(_np(r.patches[u]))), interpolation="nearest")
-            cells[1].imshow(_to_rgb(signed_to_unit(_np(r.trained[u]))), interpolation="nearest")
-            cells[2].imshow(_to_rgb(signed_to_unit(_np(r.random[u]))), interpolation="nearest")
-            cells[0].set_title(r.captions[u], fontsize=FONT_PT - 1, loc="left")
-            cells[1].set_title("trained", fontsize=FONT_PT - 1)
-            cells[2].set_title("random", fontsize=FONT_PT - 1)
-        axes[i, 0].text(
-            0.0, 1.45, r.title, transform=axes[i, 0].transAxes, fontsize=FONT_PT - 1, va="bottom"
-        )
+    fig = Figure(figsize=(1.3 * 3 * units + 0.4, 2.1 * len(rows) + 0.8), layout="constrained")
     fig.suptitle(
         "Top activation per map: patch, projection with the trained weights, and with every "
         f"layer re-initialised (seed {seed})\nalike = the projection shows the image, not what "
         "was learned (Adebayo et al. 2018)",
-        fontsize=FONT_PT - 1,
+        fontsize=FONT_PT,
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.93), h_pad=2.2)
+    subs = fig.subfigures(len(rows), 1, squeeze=False)[:, 0]
+    for sub, r in zip(subs, rows):
+        sub.suptitle(r.title, fontsize=FONT_PT, x=0.01, ha="left")
+        axes = sub.subplots(1, 3 * units, squeeze=False)[0]
+        for ax in axes:
+            ax.set_axis_off()
+        for u in range(len(r.captions)):
+            cells = axes[3 * u : 3 * u + 3]
+            cells[0].imshow(_to_rgb(image_to_unit(_np(r.patches[u]))), interpolation="nearest")
+            cells[1].imshow(_to_rgb(signed_to_unit(_np(r.trained[u]))), interpolation="nearest")
+            cells[2].imshow(_to_rgb(signed_to_unit(_np(r.random[u]))), interpolation="nearest")
+            for ax, t in zip(cells, (r.captions[u], "trained", "random")):
+                ax.set_title(t, fontsize=FONT_PT - 1)
     return fig
 
 

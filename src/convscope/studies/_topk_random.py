@@ -76,7 +76,7 @@ class RandomWeightsPass:
                     trained=t.projection_patches[shown, 0].numpy(),
                     random=r.projection_patches[shown, 0].numpy(),
                     captions=[
-                        f"map {int(t.maps[m])}, rho {_f(r.scores['spearman_abs'][m, 0])}"
+                        f"map {int(t.maps[m])}\nrho {_f(r.scores['spearman_abs'][m, 0])}"
                         for m in shown
                     ],
                 )
