@@ -20,6 +20,7 @@ from convscope.analysis.zf.topk_random import (
     random_topk,
     random_weights_chain,
     randomisation_seed,
+    spearman_rows,
     ssim_window,
 )
 
@@ -145,3 +146,22 @@ def test_randomisation_seed_never_gives_back_the_initial_weights(run_seed: int) 
     w = fully_randomised(trained, s).conv1.weight.detach().flatten()
     rho = torch.corrcoef(torch.stack([w, init.conv1.weight.detach().flatten()]))[0, 1]
     assert abs(float(rho)) < 0.3
+
+
+def test_spearman_rows_equals_the_sanity_spearman() -> None:
+    """The batched rank correlation against similarity.spearman (scipy's spearmanr), with ties,
+    constant rows and sign flips."""
+    from convscope.analysis.sanity.similarity import spearman
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(40, 5, 6))
+    b = a + rng.normal(scale=rng.uniform(0.1, 3, size=(40, 1, 1)), size=a.shape)
+    a[:5] = np.round(a[:5])  # ties
+    b[5:8] = np.round(b[5:8] * 2) / 2
+    b[8] = -a[8]
+    a[9] = 3.0  # constant trained map: NaN
+    b[10] = 0.0  # constant other map: 0
+    got = spearman_rows(a, b)
+    want = np.array([spearman(x, y) for x, y in zip(a, b)])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert np.isnan(got[9]) and got[10] == 0.0 and got[8] == pytest.approx(-1.0)
