@@ -5,8 +5,8 @@ cascading randomisation, seeded), beside the trained ones on its page.
 Same images, positions and seed values as the trained projections, so only the weights
 differ (:mod:`convscope.analysis.zf.topk_random`). Per top image the page gives the Spearman
 rank correlation of the two projections' |values| (cut to the receptive field, summed over
-channels); SSIM is left to the ``topk`` study (half a millisecond per pair, thousands of pairs
-in a fully connected layer).
+channels); the signed correlation and SSIM are left to the ``topk`` study (SSIM costs half a
+millisecond a pair, and a fully connected layer has thousands of pairs).
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ class RandomWeights:
         deconvnet rule: the trained ones are grey too)."""
         if ly.topk.projections is None:
             return None
-        return random_topk(self.chain, images, ly.topk, transform=transform, with_ssim=False)
+        return random_topk(
+            self.chain, images, ly.topk, transform=transform, measures=("spearman_abs",)
+        )
 
 
 def _num(v: float) -> float | None:

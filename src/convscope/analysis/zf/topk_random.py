@@ -166,11 +166,14 @@ def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def compare(
-    trained: torch.Tensor, random: torch.Tensor, values: torch.Tensor, with_ssim: bool = True
+    trained: torch.Tensor,
+    random: torch.Tensor,
+    values: torch.Tensor,
+    measures: tuple[str, ...] = MEASURES,
 ) -> tuple[dict[str, np.ndarray], int | None]:
     """``(M, k, C, ph, pw)`` trained and random patches, ``(M, k)`` activations -> per entry
-    every measure ``(M, k)`` (NaN where the activation is <= 0, and SSIM NaN without
-    ``with_ssim``), and the SSIM window."""
+    every measure ``(M, k)`` (NaN where the activation is <= 0, and for a measure not in
+    ``measures``), and the SSIM window."""
     if trained.shape != random.shape or trained.shape[:2] != values.shape:
         raise ConvscopeError(
             f"compare: shapes {tuple(trained.shape)}, {tuple(random.shape)}, "
@@ -181,9 +184,11 @@ def compare(
     live = (values > 0).numpy()
     win = ssim_window((a.shape[-2], a.shape[-1]))
     out = {k: np.full(live.shape, np.nan) for k in MEASURES}
-    out["spearman_abs"][live] = spearman_rows(np.abs(a[live]), np.abs(b[live]))
-    out["spearman"][live] = spearman_rows(a[live], b[live])
-    if win is not None and with_ssim:
+    if "spearman_abs" in measures:
+        out["spearman_abs"][live] = spearman_rows(np.abs(a[live]), np.abs(b[live]))
+    if "spearman" in measures:
+        out["spearman"][live] = spearman_rows(a[live], b[live])
+    if win is not None and "ssim" in measures:
         for m, j in zip(*np.nonzero(live)):
             out["ssim"][m, j] = ssim(a[m, j], b[m, j], win_size=win)
     return out, win
@@ -196,7 +201,7 @@ def random_topk(
     *,
     transform: Transform | None = None,
     chunk_size: int = 256,
-    with_ssim: bool = True,
+    measures: tuple[str, ...] = MEASURES,
 ) -> RandomTopK:
     """:func:`project_same_units` and :func:`compare` of one layer's top-k ``t``."""
     if t.projection_patches is None:
@@ -204,7 +209,7 @@ def random_topk(
     proj, patches = project_same_units(
         random, images, t, transform=transform, chunk_size=chunk_size
     )
-    scores, win = compare(t.projection_patches, patches, t.values, with_ssim)
+    scores, win = compare(t.projection_patches, patches, t.values, measures)
     return RandomTopK(t.layer, proj, patches, scores, win)
 
 
