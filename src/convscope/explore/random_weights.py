@@ -11,6 +11,7 @@ millisecond a pair, and a fully connected layer has thousands of pairs).
 
 from __future__ import annotations
 
+import logging
 import math
 from html import escape
 from typing import Any
@@ -27,7 +28,10 @@ from convscope.analysis.zf.topk_random import (
     random_weights_chain,
     randomisation_seed,
 )
+from convscope.errors import ConvscopeError
 from convscope.explore.compute import LayerUnits
+
+log = logging.getLogger(__name__)
 
 SHEET_RANDOM = 4  # the sprite-sheet row of the random-weights projections
 
@@ -46,14 +50,18 @@ class RandomWeights:
     def __init__(self, chain: Chain, run_seed: int, seed: int = RANDOM_WEIGHTS_SEED) -> None:
         self.seed = seed
         self.torch_seed = randomisation_seed(run_seed, seed)
-        self.chain = random_weights_chain(chain, self.torch_seed)
+        self.chain: Chain | None = None
+        try:  # a model without any reset_parameters layer: the pages go without the section
+            self.chain = random_weights_chain(chain, self.torch_seed)
+        except ConvscopeError as e:
+            log.info("explorer: no random-weights projections: %s", e)
 
     def layer(
         self, ly: LayerUnits, images: torch.Tensor, transform: Transform
     ) -> RandomTopK | None:
         """``ly``'s top-k projected with random weights; None without trained projections (no
         deconvnet rule: the trained ones are grey too)."""
-        if ly.topk.projections is None:
+        if ly.topk.projections is None or self.chain is None:
             return None
         return random_topk(
             self.chain, images, ly.topk, transform=transform, measures=("spearman_abs",)

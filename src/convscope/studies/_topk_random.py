@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from convscope.analysis.sanity.randomise import randomisable_layers
 from convscope.analysis.zf.topk import TopK
 from convscope.analysis.zf.topk_random import (
     CHOICES,
@@ -17,6 +18,7 @@ from convscope.analysis.zf.topk_random import (
     random_weights_chain,
     randomisation_seed,
 )
+from convscope.errors import ConvscopeError
 from convscope.studies._zf import _Context
 from convscope.studies.base import FigureRef, Verdict
 
@@ -29,13 +31,18 @@ class RandomWeightsPass:
     def __init__(self, ctx: _Context, seed: int) -> None:
         self.ctx, self.seed = ctx, seed
         self.torch_seed = randomisation_seed(ctx.rd.config().train.seed, seed)
-        self.chain = random_weights_chain(ctx.chain, self.torch_seed)
         self.layers: list[tuple[TopK, RandomTopK]] = []
+        self.refused: str | None = None
+        try:  # a model without any reset_parameters layer: top-k itself still runs
+            self.randomised = randomisable_layers(ctx.model)
+            self.chain = random_weights_chain(ctx.chain, self.torch_seed)
+        except ConvscopeError as e:
+            self.refused, self.randomised = str(e), []
 
     def add(self, t: TopK) -> dict[str, np.ndarray]:
         """Project ``t``'s entries with random weights; its arrays for the study's npz (none
         when ``t`` has no projections: no deconvnet rule)."""
-        if t.projection_patches is None:
+        if t.projection_patches is None or self.refused:
             return {}
         r = random_topk(self.chain, self.ctx.test[0], t, transform=self.ctx.normalize)
         r.projections = r.projections[:0]  # only the patches are kept (memory)
@@ -45,7 +52,12 @@ class RandomWeightsPass:
     def finish(self) -> tuple[dict[str, Any], list[FigureRef], dict[str, Verdict]]:
         """The numbers (one new key of the study's JSON), the figure and the verdicts."""
         if not self.layers:
-            return {"seed": self.seed, "per_layer": [], "observation": "no projections"}, [], {}
+            why = self.refused or "no layer has deconvnet projections"
+            return (
+                {"seed": self.seed, "per_layer": [], "observation": f"not compared: {why}"},
+                [],
+                {},
+            )
         from convscope.plots.topk_random import LayerRow, pick_units, random_weights_figure
 
         chain = self.ctx.chain
@@ -93,6 +105,7 @@ class RandomWeightsPass:
         numbers = {
             "seed": self.seed,
             "torch_seed": self.torch_seed,
+            "layers_randomised": self.randomised,
             "per_layer": per_layer,
             "observation": "With every layer re-initialised (same images, positions and seed "
             f"values), the top-k projections of {words}.",
