@@ -15,13 +15,13 @@ import pytest
 import torch
 from torch import nn
 
+from convscope.analysis.sanity import verdicts as V
 from convscope.analysis.sanity.methods import Setup, cam_layer, last_conv, make_methods
 from convscope.analysis.sanity.randomise import randomisable_layers, randomised
 from convscope.analysis.sanity.similarity import similarities
 from convscope.config import from_flat
 from convscope.models.lenet import LeNet5
 from convscope.runs import RunDir
-from convscope.studies.sanity import verdicts as V
 from convscope.studies.sanity.checks import (
     compare_models,
     deletion_insertion,

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from convscope.studies.sanity import verdicts as V
+from convscope.analysis.sanity import verdicts as V
 from convscope.studies.sanity.combined import ANSWERS, combined_table, combined_verdict
 
 

@@ -40,6 +40,7 @@ from convscope.analysis.zf.graph import Chain
 from convscope.analysis.zf.topk import Maxima, max_per_map_of_layers
 from convscope.errors import ConvscopeError, EnvironmentProblem
 from convscope.explore import images, pages
+from convscope.explore import random_weights as rw
 from convscope.explore.assets import CSS, JS
 from convscope.explore.compute import CHOICES, LayerUnits, default_layers, layer_units
 from convscope.explore.output import MARKER, SiteWriter, Staging
@@ -165,6 +166,7 @@ def _write_layer(
     files: dict[str, str],
     filt: dict[str, Any] | None,
     tick: Any,
+    rand: tuple[rw.RandomWeights, rw.RandomTopK | None] | None = None,
 ) -> dict[str, Any]:
     """Unit pages, sprites, tiles and the layer page of one layer; its index row."""
     lf = files[ly.name]
@@ -174,7 +176,8 @@ def _write_layer(
     ph, pw = int(t.patches.shape[-2]), int(t.patches.shape[-1])
     sc = _scale(ph, pw)
     k, s = t.values.shape[1], ly.steps.shape[0]
-    sheet_hw = (4 * ph, max(k, s) * pw)
+    r = rand[1] if rand is not None else None
+    sheet_hw = ((5 if r is not None else 4) * ph, max(k, s) * pw)
     style = pages.sheet_style((ph, pw), sheet_hw, sc)
     whole = ly.rf.full
     alive_tiles, dead_tiles = [], []
@@ -187,6 +190,8 @@ def _write_layer(
             [images.to_rgb8(p, False) for p in ly.evo_patch[u]],
             [images.to_rgb8(p, True) for p in ly.evo_proj[u]],
         ]
+        if r is not None:  # row 4: the top projections under random weights
+            rows.append([images.to_rgb8(p.numpy(), True) for p in r.projection_patches[u]])
         tile_pair = [rows[0][0], rows[1][0]]
         top_src: list[str | None] = [None] * k
         evo_src: list[str | None] = [None] * s
@@ -198,6 +203,7 @@ def _write_layer(
             rows[0], rows[2] = [], []
         if d["dead"]:
             rows[0] = rows[1] = []
+            rows[rw.SHEET_RANDOM :] = [[] for _ in rows[rw.SHEET_RANDOM :]]
         w.write(f"units/{lf}/{u}.png", images.png(images.sheet(rows, (ph, pw))))
         src = f"{u}.png"
 
@@ -221,6 +227,17 @@ def _write_layer(
                 for j, st in enumerate(d["evolution"]["steps"])
             ],
         }
+        if r is not None and rand is not None and not d["dead"]:
+            d["random_weights"] = rw.unit_numbers(
+                r, u, len(d["top"]), rand[0].seed, rand[0].torch_seed
+            )
+            view["random_html"] = rw.section(
+                d,
+                [
+                    (c(1, j, "projection"), c(rw.SHEET_RANDOM, j, "projection, random weights"))
+                    for j in range(len(d["top"]))
+                ],
+            )
         if filt is not None:
             d["filter"] = {"r2": _num(filt["r2"][u]), "gabor": filt["params"][u]}
             fh, fw = filt["cell"]
@@ -299,7 +316,7 @@ def _info(rd: RunDir, ctx: Any, labels: torch.Tensor, steps: list[int]) -> dict[
         "accuracy": "n/a" if acc is None else f"{acc:.4f}",
         "n_test": len(labels),
         "steps": steps,
-        "choices": {**CHOICES, "class_names": ctx.class_names_from},
+        "choices": {**CHOICES, "random_weights": rw.CHOICE, "class_names": ctx.class_names_from},
     }
 
 
@@ -456,6 +473,7 @@ def _build(
                 if first in names and chain.layers[chain.index(first)].module is not None
                 else None
             )
+            rws = rw.RandomWeights(chain, rd.config().train.seed)
             maxima, evolutions = _shared_passes(
                 chain, images_t, ctx.normalize, steps, load, resolved
             )
@@ -474,9 +492,10 @@ def _build(
                     maxima=maxima[read],
                     evolution=evolutions.get(read),
                 )
+                rand = (rws, rws.layer(ly, images_t, ctx.normalize))
                 tick(ly.n_units, f"computed {n}")
                 fl = filt if n == first else None
-                summaries.append(_write_layer(w, ly, labels, ctx.classes, files, fl, tick))
+                summaries.append(_write_layer(w, ly, labels, ctx.classes, files, fl, tick, rand))
             w.write("index.html", pages.index_page(_info(rd, ctx, labels, steps), summaries))
             stage.commit(w.written, run=str(rd.path), version=__version__)
     finally:

@@ -297,6 +297,7 @@ def unit_page(d: dict[str, Any], v: dict[str, Any]) -> str:
             "unit's activation into it (grey = 0).</p>"
             f'<div class="grid" id="top">{figs}</div>'
         )
+    parts.append(v.get("random_html", ""))  # the random-weights projections (issue 21)
     ev = d["evolution"]
     evo = "".join(
         f'<figure class="evo" data-step="{s}" data-value="{val!r}">'

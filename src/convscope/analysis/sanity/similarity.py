@@ -40,8 +40,9 @@ def _unit_abs(a: np.ndarray) -> np.ndarray:
     return np.abs(a) if m == 0 else np.abs(a / m)
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM of two ``(H, W)`` maps after ``|map / max|map||`` (see the module docstring)."""
+def ssim(a: np.ndarray, b: np.ndarray, win_size: int | None = None) -> float:
+    """SSIM of two ``(H, W)`` maps after ``|map / max|map||`` (see the module docstring);
+    ``win_size`` (odd) for maps smaller than the default 7x7 window."""
     from skimage.metrics import structural_similarity
 
     aa, bb = _unit_abs(a), _unit_abs(b)
@@ -50,7 +51,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     if np.ptp(aa) == 0:
         return float("nan")
     lo, hi = min(aa.min(), bb.min()), max(aa.max(), bb.max())
-    return float(structural_similarity(aa, bb, data_range=float(hi - lo)))
+    return float(structural_similarity(aa, bb, data_range=float(hi - lo), win_size=win_size))
 
 
 def similarities(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:

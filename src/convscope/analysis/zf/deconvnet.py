@@ -277,6 +277,7 @@ def project(
     block_output: bool = True,
     keep_value: bool = True,
     chunk_size: int = 256,
+    values: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Project activations of ``layer`` to pixel space with the deconvnet (§2.1).
 
@@ -292,6 +293,8 @@ def project(
         units: which activations, ``units.image`` indexing ``images``.
         keep_value: seed each unit with its forward value (the paper); else with 1.
         chunk_size: units projected per batch.
+        values: ``(N,)`` the seed of each unit, given (e.g. another model's forward values,
+            so that only the weights differ); overrides ``keep_value``.
 
     Returns:
         ``(N, C, H, W)`` projections on the model's device, one per unit, in ``units`` order.
@@ -314,18 +317,23 @@ def project(
     act = rec.outputs[idx]
     _check_units(units, act.shape, images.shape[0], name)
     ch, yy, xx = (t.to(chain.device) for t in (units.channel, units.y, units.x))
-    values = act[inverse, ch, yy, xx] if act.dim() == 4 else act[inverse, ch]
-    if not keep_value:
-        values = torch.ones_like(values)
+    if values is not None:
+        seeds = values.to(device=chain.device, dtype=act.dtype).reshape(-1)
+        if seeds.shape[0] != n:
+            raise ConvscopeError(f"values: expected {n} seeds (one per unit), got {seeds.shape[0]}")
+    elif keep_value:
+        seeds = act[inverse, ch, yy, xx] if act.dim() == 4 else act[inverse, ch]
+    else:
+        seeds = torch.ones((n,), device=chain.device, dtype=act.dtype)
     out = images.new_empty((n, *images.shape[1:]))
     for s in range(0, n, chunk_size):
         e = min(n, s + chunk_size)
         rows = torch.arange(e - s, device=chain.device)
         signal = act.new_zeros((e - s, *act.shape[1:]))
         if act.dim() == 4:
-            signal[rows, ch[s:e], yy[s:e], xx[s:e]] = values[s:e]
+            signal[rows, ch[s:e], yy[s:e], xx[s:e]] = seeds[s:e]
         else:
-            signal[rows, ch[s:e]] = values[s:e]
+            signal[rows, ch[s:e]] = seeds[s:e]
         with eval_mode(chain.model):
             out[s:e] = project_down(chain, idx, signal, rec, inverse[s:e])
     return out

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from convscope.analysis.sanity import verdicts as V
 from convscope.analysis.sanity.methods import (
     CAPTUM,
     METHODS,
@@ -34,7 +35,6 @@ from convscope.analysis.sanity.randomise import randomisable_layers
 from convscope.analysis.sanity.similarity import MEASURE_TITLES, MEASURES
 from convscope.analysis.zf.occlusion import mean_fill
 from convscope.studies.base import FigureRef, RunContext, Study, StudyResult, Verdict, register
-from convscope.studies.sanity import verdicts as V
 from convscope.studies.sanity.checks import deletion_insertion, parameter_randomisation
 
 CITATION = (

@@ -1,6 +1,6 @@
 """The combined verdict per method: does the map depend on the weights, on the labels, on both,
 or on neither? From the two randomisation tests' verdicts (Adebayo et al. 2018, §3.1 and §3.2),
-each a dict of :mod:`convscope.studies.sanity.verdicts` (``depends`` or ``untestable``).
+each a dict of :mod:`convscope.analysis.sanity.verdicts` (``depends`` or ``untestable``).
 
 A test is *testable* when it ran and gave a finite statistic; the label test also needs a twin
 that fitted the permuted labels (``sanity_labels`` makes it untestable otherwise). Only when
@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from convscope.studies.sanity.verdicts import RHO_THRESHOLD, RHO_WHY
+from convscope.analysis.sanity.verdicts import RHO_THRESHOLD, RHO_WHY
 
 ANSWERS = ("weights and labels", "weights only", "labels only", "neither", "not testable")
 RULE = (

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from convscope.analysis.sanity import verdicts as V
 from convscope.analysis.sanity.similarity import MEASURES
 from convscope.errors import ConvscopeError
 from convscope.studies.base import (
@@ -36,7 +37,6 @@ from convscope.studies.base import (
     register,
 )
 from convscope.studies.sanity import CITATION, prepare
-from convscope.studies.sanity import verdicts as V
 from convscope.studies.sanity.checks import compare_models
 from convscope.studies.sanity.combined import RULE, combined_table, combined_verdict
 from convscope.train.target import SUMMARY_KEY

@@ -12,12 +12,14 @@ from convscope.analysis.zf.deconvnet import DECONV_CHOICES
 from convscope.analysis.zf.topk import class_purity, topk_per_map
 from convscope.studies._zf import CITATION, _Context, from_info, zf_context
 from convscope.studies.base import RunContext, Study, StudyResult, register
+from convscope.studies.topk.random_weights import RandomWeightsPass
 
 
 @dataclass(frozen=True)
 class TopkOptions:
     layers: tuple[str, ...] | None = None
     k: int = 9  # images per map (9 in the paper)
+    random_seed: int = 0  # the re-initialisation the projections are compared with (issue 21)
 
 
 def _chance_purity(labels: torch.Tensor, k: int, draws: int = 2000, seed: int = 0) -> float:
@@ -29,7 +31,7 @@ def _chance_purity(labels: torch.Tensor, k: int, draws: int = 2000, seed: int = 
     return float(counts.mean() / k)
 
 
-def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
+def _topk(ctx: _Context, layers: Sequence[str] | None, k: int, seed: int = 0) -> StudyResult:
     from convscope.studies.topk.figures import topk_grid
 
     images, labels = ctx.test
@@ -38,6 +40,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
     idxs = [ctx.chain.resolve(i, True) for i in ctx.layer_names(layers)]
     # one pass over the test images for every layer's per-image maxima
     maxima = ctx.test_maxima(idxs)
+    rw = RandomWeightsPass(ctx, seed)  # the same projections with random weights
     for i in idxs:
         t = topk_per_map(
             ctx.chain, images, i, k=k, transform=ctx.normalize, block_output=False, maxima=maxima[i]
@@ -46,6 +49,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
         if isinstance(note, str):
             refusals.append(note)
         arrays.update(t.arrays(prefix=f"{t.layer}_"))
+        arrays.update(rw.add(t))
         alive = t.values[:, 0] > 0
         purity_all, eligible = class_purity(t.values, t.image_index, labels)
         purity = purity_all[eligible]
@@ -92,6 +96,8 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
         else f"No map of {', '.join(ctx.chain.said(r['layer']) for r in per_layer)} is ever active on the test "
         "split."
     )
+    rw_numbers, rw_figs, rw_verdicts = rw.finish()
+    figs += rw_figs
     ctx.rd.write_npz("analysis/zf_topk.npz", **arrays)
     info = {
         "observation": sentence,
@@ -100,6 +106,7 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
         "chance_class_purity": chance,
         "split": "test",
         "k": k,
+        "random_weights": rw_numbers,
         "figures": figs,
         "choices": {
             "source": f"{CITATION}, section 4 (Feature Visualization), Fig. 2",
@@ -116,7 +123,9 @@ def _topk(ctx: _Context, layers: Sequence[str] | None, k: int) -> StudyResult:
         },
         **ctx.base_info(),
     }
-    return from_info(info)
+    result = from_info(info)
+    result.verdicts.update(rw_verdicts)
+    return result
 
 
 @register
@@ -130,4 +139,4 @@ class Topk(Study):
     Options = TopkOptions
 
     def run(self, ctx: RunContext, opts: TopkOptions) -> StudyResult:
-        return _topk(zf_context(ctx), opts.layers, opts.k)
+        return _topk(zf_context(ctx), opts.layers, opts.k, opts.random_seed)
