@@ -90,3 +90,21 @@ def test_seeds_reproduce_and_differ(run: Path) -> None:
     for k in a:  # the trained top-k does not depend on the random seed
         if "random_weights" not in k:
             np.testing.assert_array_equal(a[k], c[k])
+
+
+def test_deconv_and_sanity_never_reinitialise_with_the_training_seed():
+    """Re-initialising after torch.manual_seed(training seed) gives the first layer back its
+    initial weights; every study that randomises weights derives its seed away from it."""
+    import torch
+
+    from convscope.analysis.sanity.randomise import fully_randomised
+    from convscope.models.lenet import LeNet5
+
+    for run_seed in (0, 1, 7):
+        torch.manual_seed(run_seed)
+        init = LeNet5(in_channels=1, image_size=(28, 28), num_classes=10)
+        same = fully_randomised(init, run_seed)  # what the studies did before
+        assert torch.equal(same.conv1.weight, init.conv1.weight)
+        s = randomisation_seed(run_seed, 0)
+        assert s != run_seed
+        assert not torch.equal(fully_randomised(init, s).conv1.weight, init.conv1.weight)

@@ -41,7 +41,8 @@ _DECONV_STUDY_CHOICES = {
     "support90": "fewest pixels holding 90% of the projection's squared values",
     "random_weights": "beside each layer: the same rule (strongest unit) on a copy "
     "with every layer re-initialised by its own reset_parameters after "
-    f"torch.manual_seed({RANDOM_WEIGHTS_SEED}) (arrays *_projections_random_weights)",
+    f"torch.manual_seed(s), s derived from the run's training seed and {RANDOM_WEIGHTS_SEED} "
+    "and never equal to it (arrays *_projections_random_weights)",
 }
 
 
@@ -115,7 +116,11 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
     titles = [f"{ctx.classes[int(c)]} (test {i})" for c, i in zip(labels, picked)]
     # beside each layer, the same rule on the network with every layer re-initialised: a
     # projection that looks alike shows the image, not what was learned (Adebayo et al. 2018)
-    rmodel = fully_randomised(ctx.model, RANDOM_WEIGHTS_SEED)
+    from convscope.analysis.zf.topk_random import randomisation_seed
+
+    # never the run's own training seed: that would give the first layer its initial weights
+    rseed = randomisation_seed(ctx.rd.config().train.seed, RANDOM_WEIGHTS_SEED)
+    rmodel = fully_randomised(ctx.model, rseed)
     shown: dict[str, torch.Tensor] = {}
     for name, p in projections.items():
         rp = strongest_unit_projection(rmodel, x, name, block_output=False).float()

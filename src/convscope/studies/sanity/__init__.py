@@ -47,7 +47,8 @@ CITATION = (
 class SanityOptions:
     images: int = 8  # test images, drawn with `seed`
     seed: int = 0  # draws the images and the random pixel orders
-    seeds: tuple[int, ...] = (0, 1, 2)  # re-initialisation seeds (the spread)
+    seeds: tuple[int, ...] = (0, 1, 2)  # re-initialisation seeds (the spread), each mixed with the
+    # run's training seed (analysis.zf.topk_random.randomisation_seed)
     methods: tuple[str, ...] | None = None  # default: every method
     ig_steps: int = 16
     occlusion_size: int = 8  # px
@@ -149,7 +150,14 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
         p.baseline,
         p.setup,
     )
-    pr = parameter_randomisation(model, methods, x, target, opts.seeds)
+    from convscope.analysis.zf.topk_random import randomisation_seed
+
+    # re-initialisation seeds derived from the run's training seed and never equal to it: the
+    # training seed would give the first layer back its own initial weights
+    run_seed = ctx.rd.config().train.seed
+    pr = parameter_randomisation(
+        model, methods, x, target, tuple(randomisation_seed(run_seed, s) for s in opts.seeds)
+    )
     faith = deletion_insertion(
         model, pr.trained, x, target, baseline, opts.steps, opts.random_orders, opts.seed
     )
@@ -283,7 +291,9 @@ def _choices(opts: SanityOptions, setup: Setup) -> dict[str, Any]:
         f"{setup.occlusion_stride} px; a pixel's value is the mean drop of the true-class "
         "probability over the squares covering it",
         "randomisation": "modules with reset_parameters, in named_modules order, each "
-        "re-initialised by its own reset_parameters after torch.manual_seed(seed); cascading "
+        "re-initialised by its own reset_parameters after torch.manual_seed(seed), seed derived "
+        "from the run's training seed and each option seed and never the training seed (which "
+        "would give the first layer back its initial weights); cascading "
         "from the logits down, and each layer alone",
         "similarity": MEASURE_TITLES,
         "ssim": "scikit-image structural_similarity on |map| / max|map|, data_range = max - "
