@@ -137,7 +137,7 @@ def test_sanity_labels_compares_a_run_with_its_permuted_label_twin(
         assert (v == "not testable") == (c["answer"] == "not testable")
     if not sanity.is_file():
         assert "no sanity result" in saved["numbers"]["weights_from"]
-    from convscope.studies.sanity_labels import SanityLabels
+    from convscope.studies.sanity.labels import SanityLabels
 
     from convscope.report.document import Table
     from convscope.report.sections.analysis import RenderView
