@@ -97,6 +97,12 @@ def add_commands(sub: Any) -> None:
     )
     _common(rep)
     rep.add_argument("out", type=Path, help="output directory of `convscope run`")
+    rep.add_argument(
+        "--trust-model-code",
+        action="store_true",
+        help="import the experiment's claim_rules plugin even when it changed since the run or "
+        "lies inside OUT (only for an OUT you trust)",
+    )
     rep.set_defaults(func=cmd_report)
 
 
