@@ -137,10 +137,9 @@ def test_sanity_labels_compares_a_run_with_its_permuted_label_twin(
         assert (v == "not testable") == (c["answer"] == "not testable")
     if not sanity.is_file():
         assert "no sanity result" in saved["numbers"]["weights_from"]
-    from convscope.studies.sanity.labels import SanityLabels
-
     from convscope.report.document import Table
     from convscope.report.sections.analysis import RenderView
+    from convscope.studies.sanity.labels import SanityLabels
 
     view = RenderView(tmp_path / "out", tmp_path / "out/groups/g", "g")
     blocks = SanityLabels().render(saved, view)
