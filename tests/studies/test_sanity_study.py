@@ -158,5 +158,30 @@ def test_sanity_labels_compares_a_run_with_its_permuted_label_twin(
     with np.load(tmp_path / "out/groups/g/analysis/sanity_labels.npz") as z:
         assert z["saliency_spearman_abs_twin0"].shape == (3,)
     # a group without a twin is refused in one line
-    with pytest.raises(ConvscopeError, match="needs one run and at least one twin"):
+    with pytest.raises(ConvscopeError, match="needs a run and at least one twin"):
         analyze_group(tmp_path / "out", "g", [(tiny_run, "run")], ["sanity_labels"], opts)
+
+
+def test_sanity_labels_pairs_each_seeds_run_with_its_own_twin(tmp_path):
+    """A profile with several seeds trains a run and a twin per seed: each twin is compared with
+    the run of its own seed (the full profile's layout), and a twin without one is refused."""
+    from types import SimpleNamespace
+
+    from convscope.config import from_flat
+    from convscope.studies.sanity.labels import _pairs
+
+    def run(name, seed, permute=None):
+        cfg = from_flat({"seed": seed, "permute_labels": permute})
+        return SimpleNamespace(path=tmp_path / name, rd=SimpleNamespace(config=lambda: cfg))
+
+    runs = [run("a0", 0), run("a1", 1), run("t0", 0, 0), run("t1", 1, 0)]
+    ctx = SimpleNamespace(group="g", runs=runs)
+    pairs = _pairs(ctx)
+    assert [(p.path.name, [t.path.name for t in ts]) for p, ts in pairs] == [
+        ("a0", ["t0"]),
+        ("a1", ["t1"]),
+    ]
+    with pytest.raises(ConvscopeError, match="not a label twin"):
+        _pairs(SimpleNamespace(group="g", runs=[run("a0", 0), run("t2", 2, 0)]))
+    with pytest.raises(ConvscopeError, match="one run without permute_labels per seed"):
+        _pairs(SimpleNamespace(group="g", runs=[run("a0", 0), run("b0", 0), run("t0", 0, 0)]))

@@ -53,25 +53,39 @@ class LabelOptions:
     target: float = 0.9  # training accuracy on the permuted labels that counts as fitted
 
 
-def _pair(ctx: GroupContext) -> tuple[RunContext, list[RunContext]]:
+def _pairs(ctx: GroupContext) -> list[tuple[RunContext, list[RunContext]]]:
+    """Each run without ``permute_labels`` with its twins of the same training seed (a profile
+    with several seeds trains a run and a twin per seed), in the group's order."""
     plain = [r for r in ctx.runs if r.rd.config().data.permute_labels is None]
     twins = [r for r in ctx.runs if r.rd.config().data.permute_labels is not None]
-    if len(plain) != 1 or not twins:
+    if not plain or not twins:
         raise ConvscopeError(
-            f"group {ctx.group}: sanity_labels needs one run and at least one twin with "
+            f"group {ctx.group}: sanity_labels needs a run and at least one twin with "
             f"permute_labels set; got {len(plain)} run(s) without and {len(twins)} with"
         )
-    base = plain[0].rd.config()
+    by_seed: dict[int, RunContext] = {}
+    for r in plain:
+        seed = r.rd.config().train.seed
+        if seed in by_seed:
+            raise ConvscopeError(
+                f"group {ctx.group}: sanity_labels needs one run without permute_labels per "
+                f"seed; seed {seed} has {by_seed[seed].path.name} and {r.path.name}"
+            )
+        by_seed[seed] = r
+    paired: dict[int, list[RunContext]] = {s: [] for s in by_seed}
     for t in twins:
         c = t.rd.config()
-        same = (c.model, c.train.seed) == (base.model, base.train.seed)
-        data = {**vars(c.data), "permute_labels": None} == vars(base.data)
+        base_run = by_seed.get(c.train.seed)
+        base = base_run.rd.config() if base_run is not None else None
+        same = base is not None and c.model == base.model
+        data = base is not None and {**vars(c.data), "permute_labels": None} == vars(base.data)
         if not (same and data):
             raise ConvscopeError(
-                f"{t.path}: not a label twin of {plain[0].path} (model, seed and data other "
-                "than permute_labels must be the same)"
+                f"{t.path}: not a label twin of a run of group {ctx.group} (a run with its "
+                "seed, model and data other than permute_labels)"
             )
-    return plain[0], twins
+        paired[c.train.seed].append(t)
+    return [(by_seed[s], ts) for s, ts in paired.items() if ts]
 
 
 def _reached(run: RunContext, target: float) -> dict[str, Any]:
@@ -143,14 +157,18 @@ def _weights_tests(plain: RunContext) -> tuple[dict[str, Any], str]:
 def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
     from convscope.studies.sanity.figures import maps_grid
 
-    plain, twins = _pair(ctx)
+    pairs = _pairs(ctx)
+    plain = pairs[0][0]  # the first seed's run: its images, maps and weights test are shown
     p = prepare(plain, opts)
     sims: dict[str, dict[str, list[np.ndarray]]] = {m: {k: [] for k in MEASURES} for m in p.methods}
     flat: dict[str, list[np.ndarray]] = {m: [] for m in p.methods}  # twin map constant?
     figs, fits, arrays = [], [], {"test_index": np.array(p.idx)}
-    for i, t in enumerate(twins):
-        model = t.rd.load_model(None, device=plain.device)
-        maps, s = compare_models(p.model, model, p.methods, p.x, p.target)
+    twins = [(pl, t) for pl, ts in pairs for t in ts]
+    prepared = {plain.path: p}
+    for i, (pl, t) in enumerate(twins):
+        pp = prepared.get(pl.path) or prepared.setdefault(pl.path, prepare(pl, opts))
+        model = t.rd.load_model(None, device=pl.device)
+        maps, s = compare_models(pp.model, model, pp.methods, pp.x, pp.target)
         for m, a in maps.items():
             flat[m].append(np.ptp(a.reshape(len(a), -1), axis=1) == 0)
         for m, d in s.items():
@@ -158,8 +176,15 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
                 sims[m][k].append(v)
                 arrays[f"{m}_{k}_twin{i}"] = v
         fits.append(
-            {"run": t.path.name, **_reached(t, opts.target), "differs_from_run": _differs(plain, t)}
+            {
+                "run": t.path.name,
+                "paired_with": pl.path.name,
+                **_reached(t, opts.target),
+                "differs_from_run": _differs(pl, t),
+            }
         )
+        if pl is not plain:  # one figure per seed would repeat the first seed's story
+            continue
         fig = maps_grid(p.raw.cpu().numpy(), maps, p.titles(), notes=p.limits)
         figs.append(
             FigureRef(
@@ -173,6 +198,7 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
     fitted = all(f["reached"] for f in fits)
     for m in p.methods:
         stats = {k: float(np.nanmean(np.stack(v))) for k, v in sims[m].items()}
+        per_twin = {k: [float(np.nanmean(x)) for x in v] for k, v in sims[m].items()}
         constant = all(bool(np.all(c)) for c in flat[m])
         if constant:
             lab = V.untestable("the twin's maps are constant (it learned nothing)")
@@ -183,7 +209,11 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
             )
         else:
             lab = V.depends(max(stats["spearman_abs"], stats["spearman"]), "labels")
-        per_method[m] = {"similarity_to_twin": stats, "labels": lab}
+        per_method[m] = {
+            "similarity_to_twin": stats,
+            "per_twin": per_twin,  # image means, one per twin (a seed each): the seed spread
+            "labels": lab,
+        }
         if lab["value"] is None:
             verdicts[f"{m}.labels"] = Verdict(
                 "not testable",
