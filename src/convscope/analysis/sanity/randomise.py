@@ -25,6 +25,8 @@ from torch import nn
 
 from convscope.errors import ConvscopeError
 
+SEED_STREAM = 21  # derive_seed key of the re-initialisation (1-4: the training loop's streams)
+
 CASCADING = "cascading"
 INDEPENDENT = "independent"
 ORDERS = (CASCADING, INDEPENDENT)
@@ -80,3 +82,15 @@ def fully_randomised(model: nn.Module, seed: int) -> nn.Module:
         last = m
     assert last is not None
     return last
+
+
+def randomisation_seed(run_seed: int, seed: int = 0) -> int:
+    """The ``torch.manual_seed`` of the re-initialisation: derived from the run's training seed
+    and ``seed``, never the training seed itself. The training loop builds the model right after
+    ``torch.manual_seed(run_seed)``, so re-initialising after that same seed gives the first
+    layer back its own initial weights, and a first layer that moved little in training would
+    look "unchanged by randomisation"."""
+    from convscope.train.steps import derive_seed
+
+    out = derive_seed(run_seed, SEED_STREAM, seed)
+    return out if out != run_seed else derive_seed(out, SEED_STREAM, seed)

@@ -27,7 +27,11 @@ import torch
 from torch import nn
 
 from convscope.analysis.sanity import verdicts as V
-from convscope.analysis.sanity.randomise import fully_randomised
+from convscope.analysis.sanity.randomise import (  # noqa: F401 - randomisation_seed re-exported
+    SEED_STREAM,
+    fully_randomised,
+    randomisation_seed,
+)
 from convscope.analysis.sanity.similarity import MEASURES, ssim
 from convscope.analysis.zf._common import Transform, to_input
 from convscope.analysis.zf.deconvnet import Units, project
@@ -37,7 +41,6 @@ from convscope.analysis.zf.topk import TopK
 from convscope.errors import ConvscopeError
 
 RANDOM_WEIGHTS_SEED = 0  # the re-initialisation compared with the trained projections
-SEED_STREAM = 21  # derive_seed key of the re-initialisation (1-4: the training loop's streams)
 SSIM_WINDOW = 7  # scikit-image's default
 STATISTIC = (
     "mean over a layer's top-k entries (activation > 0) of Spearman rho between the trained "
@@ -59,18 +62,6 @@ CHOICES = {
     f"a {SSIM_WINDOW}x{SSIM_WINDOW} window (the largest odd size a smaller patch holds)",
     "verdict": f"{STATISTIC}; below {V.RHO_THRESHOLD} the projections depend on the weights",
 }
-
-
-def randomisation_seed(run_seed: int, seed: int = RANDOM_WEIGHTS_SEED) -> int:
-    """The ``torch.manual_seed`` of the re-initialisation: derived from the run's training seed
-    and ``seed``, never the training seed itself. The training loop builds the model right after
-    ``torch.manual_seed(run_seed)``, so re-initialising after that same seed gives the first
-    layer back its own initial weights, and a first layer that moved little in training would
-    look "unchanged by randomisation"."""
-    from convscope.train.steps import derive_seed
-
-    out = derive_seed(run_seed, SEED_STREAM, seed)
-    return out if out != run_seed else derive_seed(out, SEED_STREAM, seed)
 
 
 def random_weights_chain(model: nn.Module | Chain, seed: int = RANDOM_WEIGHTS_SEED) -> Chain:

@@ -116,7 +116,7 @@ def _deconv(ctx: _Context, layers: Sequence[str] | None, n_images: int) -> Study
     titles = [f"{ctx.classes[int(c)]} (test {i})" for c, i in zip(labels, picked)]
     # beside each layer, the same rule on the network with every layer re-initialised: a
     # projection that looks alike shows the image, not what was learned (Adebayo et al. 2018)
-    from convscope.analysis.zf.topk_random import randomisation_seed
+    from convscope.analysis.sanity.randomise import randomisation_seed
 
     # never the run's own training seed: that would give the first layer its initial weights
     rseed = randomisation_seed(ctx.rd.config().train.seed, RANDOM_WEIGHTS_SEED)

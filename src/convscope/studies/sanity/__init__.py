@@ -150,7 +150,7 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
         p.baseline,
         p.setup,
     )
-    from convscope.analysis.zf.topk_random import randomisation_seed
+    from convscope.analysis.sanity.randomise import randomisation_seed
 
     # re-initialisation seeds derived from the run's training seed and never equal to it: the
     # training seed would give the first layer back its own initial weights
