@@ -32,7 +32,7 @@ reproduce: $(STAMP)
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 test: $(STAMP)
-	CONVSCOPE_DATA_ROOT=$(TEST_DATA_ROOT) $(BIN)/python -m pytest -q
+	CONVSCOPE_DATA_ROOT=$(TEST_DATA_ROOT) $(BIN)/python -m pytest -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments tools

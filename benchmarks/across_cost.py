@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from convscope.studies import _across_io
+from convscope.studies.across import files as across_files
 from convscope.studies.across.files import group_runs, write_group
 
 
@@ -43,7 +43,7 @@ def main() -> None:
         wall += float(s.get("wall_time_s") or 0.0)
     refs = group_runs(args.out, args.group)
     if args.no_reuse:
-        _across_io.reuse_filters_npz = lambda cache, path: None  # type: ignore[assignment]
+        across_files.reuse_filters_npz = lambda cache, path: None  # type: ignore[assignment]
     times, cpus = [], []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:

@@ -17,9 +17,20 @@ Sizes, one factor varied at a time around the base point (first value of each):
 
 For each analysis it prints the seconds at every point and the fitted exponent per factor
 (least-squares slope of log time on log size over that factor's three points): 1 is linear.
+Beside them, ``forward`` is the baseline: one plain inference pass of the model over the test
+images (batches of 256, no hooks), the least any analysis of every test image costs. A conv
+net's compute per image grows as width squared (each layer's input x output channels), so the
+last column gives the width exponent per unit of that compute (the analysis's exponent minus
+the forward pass's): 1 there means the analysis costs a fixed amount of forward-pass compute
+per unit. The model's forward FLOPs per image at each width are printed (PyTorch's
+``FlopCounterMode``).
+
+``--train-images N`` writes a training split of N images instead (evolution searches all of it
+at every snapshot, so its cost is linear in N); the epoch of ``--target`` and of the full mode
+always trains on 50,000.
 
     python benchmarks/analysis_scale.py [--quick | --target] [--threads 1] [--what topk,deconv]
-        [--keep DIR]
+        [--train-images N] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ import torch
 
 from convscope.cli import main as cli
 from convscope.explore.build import build_site
+from convscope.studies.base import RunContext
 from convscope.studies.runner import Outcome, analyze, run_scope_names
 
 CLASSES = 10
@@ -104,9 +116,27 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+@torch.no_grad()
+def forward_baseline(run: Path) -> tuple[tuple[float, float], float]:
+    """Wall and CPU seconds of one plain inference pass of the final model over the run's
+    test images (batches of 256, no hooks), and the model's forward FLOPs per image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ctx = RunContext(run)
+    model = ctx.model()
+    ds, norm = ctx.data()
+    images = ds.test.images
+    with FlopCounterMode(display=False) as fc:
+        model(norm(images[:1]).float())
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    for i in range(0, len(images), 256):
+        model(norm(images[i : i + 256]).float())
+    return (time.perf_counter() - t0, cpu_seconds() - c0), float(fc.get_total_flops())
+
+
 def measure(run: Path, names: list[str]) -> dict[str, tuple[float, float]]:
-    """Wall and CPU seconds per analysis (one ``analyze`` call, as the CLI runs them) and for
-    explore."""
+    """Wall and CPU seconds per analysis (one ``analyze`` call, as the CLI runs them), for
+    explore, and for the plain forward pass (``forward``, not part of ``all``)."""
     outcomes: dict[str, Outcome] = {}
     errors: dict[str, str] = {}
     analyze(run, names, errors=errors, outcomes=outcomes)
@@ -117,6 +147,8 @@ def measure(run: Path, names: list[str]) -> dict[str, tuple[float, float]]:
     build_site(run, run / "explore")
     times["explore"] = (time.perf_counter() - t0, cpu_seconds() - c0)
     times["all"] = (sum(w for w, _ in times.values()), sum(c for _, c in times.values()))
+    times["forward"], flops = forward_baseline(run)
+    print(f"    forward FLOPs per image {flops / 1e6:.1f} M", flush=True)
     return times
 
 
@@ -138,18 +170,28 @@ def table(
 ) -> str:
     """A Markdown table: seconds at every point (``col`` 0 wall, 1 CPU), exponent per factor."""
     heads = [f"{k} {v}" for k, vs in sizes.items() for v in vs]
-    lines = ["| analysis | " + " | ".join(heads) + " | exp. images | exp. width | exp. snapshots |"]
-    lines.append("|---" * (len(heads) + 4) + "|")
+    lines = ["| analysis | " + " | ".join(heads) + " | exp. images | exp. width | exp. snapshots "]
+    lines[0] += "| exp. width per forward compute |"
+    lines.append("|---" * (len(heads) + 5) + "|")
+
+    def times(n: str, k: str) -> list[float]:
+        vs = sizes[k]
+        return [
+            next(t[n][col] if n in t else math.nan for q, t in results if q == {**base, k: v})
+            for v in vs
+        ]
+
+    def exp(n: str, k: str) -> float:
+        ts = times(n, k)
+        return math.nan if any(math.isnan(t) for t in ts) else slope(list(sizes[k]), ts)
+
     for n in names:
-        cells, exps = [], []
-        for k, vs in sizes.items():
-            ts = [
-                next(t[n][col] if n in t else math.nan for q, t in results if q == {**base, k: v})
-                for v in vs
-            ]
-            cells += [f"{t:.2f}" for t in ts]
-            exps.append("–" if any(math.isnan(t) for t in ts) else f"{slope(list(vs), ts):.2f}")
-        lines.append(f"| {n} | " + " | ".join(cells) + " | " + " | ".join(exps) + " |")
+        cells = [f"{t:.2f}" for k in sizes for t in times(n, k)]
+        exps = [exp(n, k) for k in sizes]
+        if "width" in sizes:  # per unit of the forward pass's compute (see the docstring)
+            exps.append(exp(n, "width") - exp("forward", "width"))
+        shown = ["–" if math.isnan(e) else f"{e:.2f}" for e in exps]
+        lines.append(f"| {n} | " + " | ".join(cells) + " | " + " | ".join(shown) + " |")
     return "\n".join(lines)
 
 
@@ -172,6 +214,7 @@ def main() -> None:
     )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--what", help="comma-separated analyses (default: every run-scope one)")
+    p.add_argument("--train-images", type=int, help="training split size (default 50000)")
     p.add_argument("--keep", type=Path, help="work in DIR and keep it (default: a temp dir)")
     _record.add_argument(p)
     a = p.parse_args()
@@ -180,7 +223,7 @@ def main() -> None:
     names = run_scope_names(a.what.split(",") if a.what else None)
     tmp = a.keep or Path(tempfile.mkdtemp(prefix="analysis-scale-"))
     tmp.mkdir(parents=True, exist_ok=True)
-    n_train = 200 * CLASSES if a.quick else EPOCH_IMAGES
+    n_train = a.train_images or (200 * CLASSES if a.quick else EPOCH_IMAGES)
     data = write_data(tmp / "data", n_train, max(sizes["images"]))
     base = {k: v[0] for k, v in sizes.items()}
     points = [base] + [{**base, k: v} for k, vs in sizes.items() for v in vs[1:]]
@@ -197,13 +240,17 @@ def main() -> None:
         print(f"  {pt}: all {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
     for which, col in (("wall", 0), ("CPU", 1)) if not a.target else ():
         print(f"\n{which} seconds per analysis; load average {os.getloadavg()[0]:.1f}")
-        print(table(sizes, base, results, [*names, "explore", "all"], col))
+        print(table(sizes, base, results, [*names, "explore", "all", "forward"], col))
     rec: dict[str, object] = {"threads": a.threads}
     for pt, t in results:
         where = ", ".join(f"{k}={v}" for k, v in pt.items())
         rec[f"all s wall ({where})"] = round(t["all"][0], 2)
     if not a.quick:
-        epoch = one_epoch(tmp, data, a.threads)
+        # the epoch trains on 50,000 images whatever the analysed runs' training split
+        epoch_data = (
+            data if n_train == EPOCH_IMAGES else write_data(tmp / "data50k", EPOCH_IMAGES, 1000)
+        )
+        epoch = one_epoch(tmp, epoch_data, a.threads)
         big = next(t for q, t in results if q == {**base, "images": max(sizes["images"])})
         for n, (w, c) in big.items():
             print(f"  {n}: {w:.1f} s wall, {c:.1f} s CPU")

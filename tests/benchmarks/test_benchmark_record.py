@@ -126,3 +126,14 @@ def test_a_bad_line_names_the_file_and_line(tmp_path: Path) -> None:
     path.write_text('{"benchmark": "a"}\n')
     with pytest.raises(SystemExit, match=r"r.jsonl:1: expected a benchmark record"):
         performance_table.load(path)
+
+
+@pytest.mark.parametrize("path", sorted(BENCH.glob("[a-z]*.py")), ids=lambda p: p.stem)
+def test_every_benchmark_imports(path: Path) -> None:
+    """A module the code moved out from under a benchmark fails here, not on the next reader's
+    machine (across_cost.py imported a module that issue 24 had moved)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))

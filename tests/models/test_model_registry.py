@@ -44,3 +44,18 @@ def test_a_kind_registered_later_is_seen_by_precision_and_scheduling(monkeypatch
     assert precision._measured_faster("tiny_cell", 512)
     with pytest.raises(ValueError, match="registered twice"):
         register_model("tiny_cell")(KINDS["gru"].build)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 29, 31), (3, 48, 20), (1, 7, 9)])
+def test_lenet5_flatten_size_is_what_its_layers_give(shape: tuple[int, int, int]) -> None:
+    """LeNet5 computes its flatten size from the input shape (no trial forward pass, which
+    costs seconds on the meta device); oracle: the layers run on real zeros."""
+    from convscope.models.lenet import LeNet5
+
+    c, h, w = shape
+    net = LeNet5(in_channels=c, image_size=(h, w), num_classes=10)
+    with torch.no_grad():
+        names = [n for n, _ in net.named_children()]
+        feats = torch.nn.Sequential(*list(net.children())[: names.index("flatten") + 1])
+        assert feats(torch.zeros(2, c, h, w)).shape[1] == net.flatten_size == net.fc1.in_features
+        assert net(torch.zeros(2, c, h, w)).shape == (2, 10)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import torch
 from torch import nn
 
 
@@ -40,8 +39,10 @@ class LeNet5(nn.Sequential):
             pool2=nn.MaxPool2d(2),
             flatten=nn.Flatten(),
         )
-        with torch.no_grad():
-            flat = nn.Sequential(features)(torch.zeros(1, in_channels, h, w)).shape[1]
+        # 'same' convs keep the size, each 2x2 pool floors it by half. Not a trial forward pass:
+        # on the meta device (check_memory) the first conv loads PyTorch's meta kernels, 3-7 s
+        # once per process, paid by every run and every analysis that builds a LeNet5.
+        flat = 64 * ((h // 2) // 2) * ((w // 2) // 2)
         head = OrderedDict(
             fc1=nn.Linear(flat, 1024),
             relu3=nn.ReLU(),
