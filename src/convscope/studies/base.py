@@ -282,12 +282,14 @@ def result_doc(
     cls: type[Study], opts: Any, result: StudyResult, where: dict[str, Any]
 ) -> dict[str, Any]:
     """The JSON document of one study's result (schema :data:`SCHEMA`); it carries the
-    study's ``verdict_rules`` texts, so the report reads them from saved results alone."""
+    study's description and ``verdict_rules`` texts, so the report can read them from saved
+    results alone."""
     return {
         "schema": SCHEMA,
         "study": cls.name,
         "title": cls.title,
         "paper_section": cls.paper_section,
+        "description": cls.description,
         "scope": cls.scope,
         "verdict_rules": dict(cls.verdict_rules),
         **where,
