@@ -135,3 +135,28 @@ def test_readable_tables_name_columns_with_units_and_round(tmp_path: Path) -> No
     folded = [b for b in blocks if isinstance(b, Details)][0]
     assert "`per_layer[relu1].mean_top1_activation`: 2.291" in folded.items
     assert not any("class_names" in i for i in folded.items)
+
+
+def test_an_analysis_whose_class_is_not_importable_is_titled_from_its_saved_json(
+    tmp_path: Path,
+) -> None:
+    from convscope.report.sections.analysis import _about
+
+    p = tmp_path / "runs" / "r" / "analysis" / "mine.json"
+    io.write_json(
+        p,
+        {
+            "schema": "convscope.study/1",
+            "study": "mine",
+            "title": "My saved title",
+            "paper_section": "§9",
+            "description": "What it measures, as saved.",
+        },
+    )
+    absent = (None, tmp_path / "absent.json")
+    assert _about(None, "mine", [absent, (None, p)]) == (
+        "My saved title",
+        "§9",
+        "What it measures, as saved.",
+    )
+    assert _about(None, "mine", [absent]) == ("mine", "", "")

@@ -118,10 +118,12 @@ def test_experiment_analysis_and_report(out: Path) -> None:
     (run,) = entry["runs"]  # the first seed of the group
     saved = json.loads((out / run / "analysis" / "weight_norms.json").read_text())
     assert saved["options"] == {"ord": 1}
+    assert saved["verdict_rules"] == WeightNorms.verdict_rules  # the report reads them here
     total = sum(saved["numbers"]["final"].values())
     assert total == pytest.approx(_oracle_total(out / run, None))  # L1 norm, by brute force
     group = json.loads((out / "groups" / "tiny" / "analysis" / "accuracy_spread.json").read_text())
     assert group["scope"] == "group" and len(group["numbers"]["final"]) == 2
+    assert group["verdict_rules"] == {}
     md = (out / "report.md").read_text()
     tiny = md[md.index("## A tiny LeNet5") : md.index("## All runs")]
     assert "### Weight norms" in tiny and "### Final accuracy across the group's runs" in tiny

@@ -18,7 +18,7 @@ at the path ``experiment.json`` records with the sha256 recorded there and outsi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,21 +171,48 @@ def check_rule(name: str, where: str, rules: Rules) -> None:
         )
 
 
-def rule_text(name: str, rules: Rules) -> str:
+def _rule_matches(pattern: str, key: str) -> bool:
+    """``pattern`` names ``key``: equal, or equal but for parts in angle brackets
+    (``<method>.labels`` names ``saliency.labels``)."""
+    if pattern == key:
+        return True
+    want, got = pattern.split("."), key.split(".")
+    return len(want) == len(got) and all(
+        w == g or (w.startswith("<") and w.endswith(">")) for w, g in zip(want, got)
+    )
+
+
+def saved_rule(docs: Sequence[dict[str, Any]], key: str) -> str:
+    """The text of verdict ``key``'s rule as the analysis saved it in its JSON (``docs``:
+    its saved results), or "" when none records it."""
+    for doc in docs:
+        saved = doc.get("verdict_rules")
+        if not isinstance(saved, dict):
+            continue
+        for pattern in sorted(saved, key=lambda p: p != key):  # the exact key first
+            if _rule_matches(str(pattern), key) and saved[pattern]:
+                return str(saved[pattern])
+    return ""
+
+
+def rule_text(
+    name: str, rules: Rules, studies: Mapping[str, Sequence[dict[str, Any]]] | None = None
+) -> str:
+    """How rule ``name`` tests a claim: a curve rule's text, or for ``<study>.<verdict>`` the
+    rule the analysis saved with its result (``studies``: the group's saved results by
+    analysis name, as :attr:`GroupInput.studies` holds them)."""
     if name in rules:
         return rules[name].text
     sv = _study_rule(name)
     if sv is None:
         return "(unknown rule)"
     study, key = sv
-    how = ""
-    try:
-        from convscope.studies.base import resolve
-
-        how = resolve(study).verdict_rules.get(key, "")
-    except ConfigError:
-        pass
-    return f"the `{key}` verdict that the `{study}` analysis saved" + (f": {how}" if how else ".")
+    docs = (studies or {}).get(study, [])
+    what = f"the `{key}` verdict that the `{study}` analysis saved"
+    if not docs:
+        return f"{what}; it has saved no result yet, so its rule is not shown."
+    how = saved_rule(docs, key)
+    return what + (f": {how}" if how else " (its saved result does not record the rule).")
 
 
 def evaluate(spec: Any, g: GroupInput | None, rules: Rules, missing: str = "") -> Claim:

@@ -183,7 +183,9 @@ class Study:
     order: ClassVar[int] = 100  # where it sits in ``--list`` and "all" (lower first)
     reads: ClassVar[tuple[str, ...]] = ("checkpoints", "data")
     Options: ClassVar[type] = NoOptions
-    verdict_rules: ClassVar[dict[str, str]] = {}  # verdict key -> the rule, as the report prints it
+    # verdict key -> the rule, as the report prints it (saved in every result's JSON; a key
+    # may name a part of the verdict key in angle brackets, "<method>.labels")
+    verdict_rules: ClassVar[dict[str, str]] = {}
 
     def run(self, ctx: RunContext, opts: Any) -> StudyResult:
         raise NotImplementedError(f"{self.name}: scope 'run' needs run()")
@@ -279,13 +281,17 @@ def options_dict(opts: Any) -> dict[str, Any]:
 def result_doc(
     cls: type[Study], opts: Any, result: StudyResult, where: dict[str, Any]
 ) -> dict[str, Any]:
-    """The JSON document of one study's result (schema :data:`SCHEMA`)."""
+    """The JSON document of one study's result (schema :data:`SCHEMA`); it carries the
+    study's description and ``verdict_rules`` texts, so the report can read them from saved
+    results alone."""
     return {
         "schema": SCHEMA,
         "study": cls.name,
         "title": cls.title,
         "paper_section": cls.paper_section,
+        "description": cls.description,
         "scope": cls.scope,
+        "verdict_rules": dict(cls.verdict_rules),
         **where,
         "options": options_dict(opts),
         "observations": list(result.observations),

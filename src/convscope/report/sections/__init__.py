@@ -15,6 +15,7 @@ of group), :mod:`.analysis` (any registered analysis), :mod:`.runs` (closing sec
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from convscope import __version__
 from convscope.report import wording
@@ -40,9 +41,10 @@ def _has_curves(g: Group) -> bool:
 
 def _group_units(
     exp: Experiment, g: Group, gn: GroupNumbers | None, figs: FigureSink, out_label: str
-) -> tuple[list[Section], list[Claim]]:
+) -> tuple[list[Section], list[Claim], dict[str, list[dict[str, Any]]]]:
     """The top-level sections a group contributes (one, or its analyses when it has no
-    heading of its own) and its claims, each placed in the section it names."""
+    heading of its own), its claims, each placed in the section it names, and its analyses'
+    saved results (by analysis name)."""
     subs: list[Section] = []
     auto = 0
     for e in (e for e in exp.entries if e.group == g.name):
@@ -91,7 +93,7 @@ def _group_units(
         target = target or (units[0] if units else None)
         if target is not None:
             target.blocks.append(Claims([c]))
-    return units, claims
+    return units, claims, ginput.studies
 
 
 def _chaptered(units: list[Section], chapters: dict[str, str]) -> list[Section]:
@@ -131,18 +133,20 @@ def build_document(exp: Experiment, figs: FigureSink, out_label: str) -> Documen
     units: list[Section] = []
     claims: list[Claim] = []
     gns: list[GroupNumbers] = []
+    studies: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for g in exp.groups.values():
         trained = trained_part(g)  # runs trained elsewhere have no curves (imported_blocks)
         gn = group_numbers(trained) if _has_curves(trained) else None
         if gn is not None and g.report == "full":
             gns.append(gn)
-        u, c = _group_units(exp, g, gn, figs, out_label)
+        u, c, studies[g.name] = _group_units(exp, g, gn, figs, out_label)
         units.extend(u)
         claims.extend(c)
     sections = [section_summary(claims)] if exp.claims else []
     sections.extend(_chaptered(units, exp.chapters))
     sections.append(section_runs(exp, out_label))
-    sections.append(section_method(gns, [(c.quote, c.rule) for c in exp.claims], exp))
+    rules = [(c.quote, c.rule, c.group) for c in exp.claims]
+    sections.append(section_method(gns, rules, exp, studies))
     for sec in (x for top in sections for x in top.walk()):
         if sec.id != "sec-summary":  # the claims table is the page's summary: never folded
             sec.blocks = fold_long_tables(sec.blocks)

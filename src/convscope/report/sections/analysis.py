@@ -219,6 +219,24 @@ def _study(spec: str) -> Any:
         return None  # e.g. a user's module that is not importable here: default rendering
 
 
+def _about(cls: Any, name: str, places: list[tuple[Run | None, Path]]) -> tuple[str, str, str]:
+    """An analysis's title, paper section and description: its class's, or, when the class
+    cannot be imported here (a user's module), what its first saved result recorded."""
+    if cls is not None:
+        return cls.title, cls.paper_section, cls.description
+    for _, path in places:
+        try:
+            d = load_saved(path)
+        except (ValueError, OSError):
+            d = None
+        if d is not None:
+            title, ref, about = (
+                str(d.get(k) or "") for k in ("title", "paper_section", "description")
+            )
+            return title or name, ref, about
+    return name, "", ""
+
+
 def saved_results(exp: Experiment, entry: Entry, name: str) -> list[tuple[Run | None, Path]]:
     """Where ``name`` of ``entry`` saved (or will save) its JSON: per run, or the group's."""
     if entry.scope.get(name) == "group":
@@ -234,16 +252,15 @@ def entry_sections(
     out = []
     for (spec, name), number in zip(zip(entry.what, entry.names), numbers):
         cls = _study(spec)
+        places = saved_results(exp, entry, name)
+        heading, ref, description = _about(cls, name, places)
         title = entry.title if entry.title and len(entry.names) == 1 else ""
         if not title:
-            title = cls.title if cls is not None else name
-            ref = cls.paper_section if cls is not None else ""
-            title += f" ({ref})" if ref else ""
+            title = heading + (f" ({ref})" if ref else "")
         sid = f"sec-{number.replace('.', '-')}" if number else f"{prefix}-{name}"
         s = Section(sid, number, title)
-        if cls is not None and cls.description:
-            s.blocks.append(Para(cls.description, "note"))
-        places = saved_results(exp, entry, name)
+        if description:
+            s.blocks.append(Para(description, "note"))
         for run, path in places:
             label = run.label if run else entry.group
             base = path.parent.parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,9 +130,12 @@ def timing_rows(exp: Experiment) -> list[list[str]]:
 
 def section_method(
     groups: Sequence[GroupNumbers],
-    rules: Sequence[tuple[str, str]],
+    rules: Sequence[tuple[str, str, str]],
     exp: Experiment | None = None,
+    studies: Mapping[str, Mapping[str, Sequence[dict[str, Any]]]] | None = None,
 ) -> Section:
+    """``rules``: each claim's quote, rule and group; ``studies``: per group, its analyses'
+    saved results (the text of a verdict's rule is read from them)."""
     s = Section("sec-method", "", "How the numbers are computed")
     items = list(stats.CHOICES.values())
     for gn in groups:
@@ -142,14 +145,16 @@ def section_method(
         )
     s.blocks.append(Bullets(items, "text", "Aggregation and thresholds"))
     if rules:
+        curve_rules = exp.claim_rules()[0] if exp else {}
         s.blocks.append(
             Fold(
                 f"How each claim is tested ({len(rules)} rules)",
                 [
                     Bullets(
                         [
-                            f"“{q}”: {claim_rules.rule_text(r, exp.claim_rules()[0] if exp else {})}"
-                            for q, r in rules
+                            f"“{q}”: "
+                            + claim_rules.rule_text(r, curve_rules, (studies or {}).get(g))
+                            for q, r, g in rules
                         ],
                         "text",
                     )

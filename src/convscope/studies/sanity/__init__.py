@@ -31,7 +31,7 @@ from convscope.analysis.sanity.methods import (
     last_conv,
     make_methods,
 )
-from convscope.analysis.sanity.randomise import randomisable_layers
+from convscope.analysis.sanity.randomise import randomisable_layers, randomisation_seed
 from convscope.analysis.sanity.similarity import MEASURE_TITLES, MEASURES
 from convscope.analysis.zf.occlusion import mean_fill
 from convscope.studies.base import FigureRef, RunContext, Study, StudyResult, Verdict, register
@@ -134,75 +134,61 @@ def prepare(ctx: RunContext, opts: Any) -> Prepared:
     )
 
 
-def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
-    from convscope.studies.sanity.figures import (
-        faithfulness_curves,
-        maps_grid,
-        randomisation_curves,
+def _weights_verdict(m: str, w: dict[str, Any], full: dict[str, Any]) -> Verdict:
+    return Verdict(
+        "not testable" if np.isnan(w["value"]) else "supported" if w["passes"] else "not supported",
+        f"{m} {w['words']}: rank correlation after full cascading randomisation "
+        f"{w['value']:.2f} (|map| {full['spearman_abs']['max']:.2f}, signed "
+        f"{full['spearman']['max']:.2f}; worst seed; threshold < {V.RHO_THRESHOLD})",
     )
 
-    p = prepare(ctx, opts)
-    model, methods, x, target, idx = p.model, p.methods, p.x, p.target, p.idx
-    limits, model_name, classes, baseline, setup = (
-        p.limits,
-        p.model_name,
-        p.classes,
-        p.baseline,
-        p.setup,
-    )
-    from convscope.analysis.sanity.randomise import randomisation_seed
 
-    # re-initialisation seeds derived from the run's training seed and never equal to it: the
-    # training seed would give the first layer back its own initial weights
-    run_seed = ctx.rd.config().train.seed
-    pr = parameter_randomisation(
-        model, methods, x, target, tuple(randomisation_seed(run_seed, s) for s in opts.seeds)
-    )
-    faith = deletion_insertion(
-        model, pr.trained, x, target, baseline, opts.steps, opts.random_orders, opts.seed
-    )
-
-    # -- numbers and verdicts ------------------------------------------------------------
-    areas = {k: faith.area(k) for k in ("deletion", "insertion")}
+def _method_results(
+    p: Prepared, pr: Any, areas: dict[str, dict[str, np.ndarray]]
+) -> tuple[dict[str, Any], dict[str, Verdict]]:
+    """Per method the weights test and the deletion and insertion areas, and the
+    ``<m>.weights`` verdicts (methods Captum cannot run on the model: not testable)."""
     per_method: dict[str, Any] = {}
     verdicts: dict[str, Verdict] = {}
-    for m in methods:
+    for m in p.methods:
         full = {k: _spread(pr.after_full_cascade(m, k)) for k in MEASURES}
         w = V.depends(pr.statistic(m), "weights")
         row: dict[str, Any] = {"after_full_cascade": full, "weights": w}
         for kind in ("deletion", "insertion"):
             row[kind] = {
                 "area_mean": float(areas[kind][m].mean()),
-                "area_sd": float(areas[kind][m].std(ddof=1)) if len(idx) > 1 else 0.0,
+                "area_sd": float(areas[kind][m].std(ddof=1)) if len(p.idx) > 1 else 0.0,
                 "random_area_mean": float(areas[kind]["random"].mean()),
                 "verdict": V.faithful(areas[kind][m], areas[kind]["random"], kind),
             }
         row["verdict"] = V.summary_words(w, None)
         per_method[m] = row
-        verdicts[f"{m}.weights"] = Verdict(
-            "not testable"
-            if np.isnan(w["value"])
-            else "supported"
-            if w["passes"]
-            else "not supported",
-            f"{m} {w['words']}: rank correlation after full cascading randomisation "
-            f"{w['value']:.2f} (|map| {full['spearman_abs']['max']:.2f}, signed "
-            f"{full['spearman']['max']:.2f}; worst seed; threshold < {V.RHO_THRESHOLD})",
-        )
-    for m, why in limits.items():
-        verdicts[f"{m}.weights"] = Verdict("not testable", f"{m} on {model_name}: {why}")
+        verdicts[f"{m}.weights"] = _weights_verdict(m, w, full)
+    for m, why in p.limits.items():
+        verdicts[f"{m}.weights"] = Verdict("not testable", f"{m} on {p.model_name}: {why}")
+    return per_method, verdicts
 
-    # -- figures and arrays ----------------------------------------------------------------
+
+def _figures(
+    ctx: RunContext, p: Prepared, pr: Any, faith: Any, areas: dict[str, dict[str, np.ndarray]]
+) -> list[FigureRef]:
+    """The trained and randomised maps, the randomisation curves, deletion and insertion."""
+    from convscope.studies.sanity.figures import (
+        faithfulness_curves,
+        maps_grid,
+        randomisation_curves,
+    )
+
     titles = p.titles()
     raw_np = p.raw.cpu().numpy()
-    figs = [
+    return [
         FigureRef(
-            ctx.save_figure(maps_grid(raw_np, pr.trained, titles, notes=limits), "sanity_maps"),
+            ctx.save_figure(maps_grid(raw_np, pr.trained, titles, notes=p.limits), "sanity_maps"),
             "Attribution maps of the trained model (red: for the class, blue: against)",
         ),
         FigureRef(
             ctx.save_figure(
-                maps_grid(raw_np, pr.randomised, titles, notes=limits),
+                maps_grid(raw_np, pr.randomised, titles, notes=p.limits),
                 "sanity_maps_randomised",
             ),
             f"The same maps with every layer re-initialised (seed {pr.seeds[0]})",
@@ -224,9 +210,13 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
             "Deletion and insertion curves (Petsiuk et al. 2018)",
         ),
     ]
-    arrays: dict[str, np.ndarray] = {"test_index": np.array(idx), "target": target.numpy()}
+
+
+def _arrays(p: Prepared, pr: Any, faith: Any) -> dict[str, np.ndarray]:
+    """The maps, similarity scores and curves saved beside the JSON (``sanity.npz``)."""
+    arrays: dict[str, np.ndarray] = {"test_index": np.array(p.idx), "target": p.target.numpy()}
     arrays["fractions"] = faith.fractions
-    for m in methods:
+    for m in p.methods:
         arrays[f"{m}_trained"] = pr.trained[m]
         arrays[f"{m}_randomised"] = pr.randomised[m]
         for order, d in pr.scores[m].items():
@@ -236,20 +226,41 @@ def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
             arrays[f"{m}_{kind}"] = getattr(faith, kind)[m]
     for kind in ("deletion", "insertion"):
         arrays[f"random_{kind}"] = getattr(faith, kind)["random"]
-    ctx.write_npz("sanity", **arrays)
+    return arrays
 
-    observations = [_observation(per_method, model_name)]
-    observations += [f"{m} on {model_name}: {why}" for m, why in limits.items()]
+
+def _run(ctx: RunContext, opts: SanityOptions) -> StudyResult:
+    p = prepare(ctx, opts)
+    # re-initialisation seeds derived from the run's training seed and never equal to it: the
+    # training seed would give the first layer back its own initial weights
+    run_seed = ctx.rd.config().train.seed
+    pr = parameter_randomisation(
+        p.model,
+        p.methods,
+        p.x,
+        p.target,
+        tuple(randomisation_seed(run_seed, s) for s in opts.seeds),
+    )
+    faith = deletion_insertion(
+        p.model, pr.trained, p.x, p.target, p.baseline, opts.steps, opts.random_orders, opts.seed
+    )
+    areas = {k: faith.area(k) for k in ("deletion", "insertion")}
+    per_method, verdicts = _method_results(p, pr, areas)
+    figs = _figures(ctx, p, pr, faith, areas)
+    ctx.write_npz("sanity", **_arrays(p, pr, faith))
+
+    observations = [_observation(per_method, p.model_name)]
+    observations += [f"{m} on {p.model_name}: {why}" for m, why in p.limits.items()]
     numbers = {
         "methods": per_method,
-        "not_computed": limits,
+        "not_computed": p.limits,
         "layers_top_down": pr.layers,
         "seeds": pr.seeds,
-        "images": [{"test_index": i, "class": classes[int(c)]} for i, c in zip(idx, target)],
-        "model": model_name,
+        "images": [{"test_index": i, "class": p.classes[int(c)]} for i, c in zip(p.idx, p.target)],
+        "model": p.model_name,
         "citation": CITATION,
     }
-    return StudyResult(numbers, observations, verdicts, figs, _choices(opts, setup))
+    return StudyResult(numbers, observations, verdicts, figs, _choices(opts, p.setup))
 
 
 def _observation(per_method: dict[str, Any], model: str) -> str:

@@ -36,7 +36,7 @@ from convscope.studies.base import (
     Verdict,
     register,
 )
-from convscope.studies.sanity import CITATION, prepare
+from convscope.studies.sanity import CITATION, Prepared, prepare
 from convscope.studies.sanity.checks import compare_models
 from convscope.studies.sanity.combined import RULE, combined_table, combined_verdict
 from convscope.train.target import SUMMARY_KEY
@@ -154,15 +154,36 @@ def _weights_tests(plain: RunContext) -> tuple[dict[str, Any], str]:
         return {}, f"{path}: unreadable sanity result ({type(e).__name__})"
 
 
-def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
+@dataclass
+class _Comparison:
+    """What comparing every twin with its run gave: per method and measure, one array of image
+    similarities per twin; per method, per twin, which of its maps are constant; the twins'
+    fit records, the figures and the arrays saved beside the JSON."""
+
+    sims: dict[str, dict[str, list[np.ndarray]]]
+    flat: dict[str, list[np.ndarray]]
+    fits: list[dict[str, Any]]
+    figs: list[FigureRef]
+    arrays: dict[str, np.ndarray]
+
+
+def _compare_twins(
+    ctx: GroupContext,
+    pairs: list[tuple[RunContext, list[RunContext]]],
+    p: Prepared,
+    opts: LabelOptions,
+) -> _Comparison:
+    """Compare each twin's maps with its own run's; figures for the first seed's twins."""
     from convscope.studies.sanity.figures import maps_grid
 
-    pairs = _pairs(ctx)
-    plain = pairs[0][0]  # the first seed's run: its images, maps and weights test are shown
-    p = prepare(plain, opts)
-    sims: dict[str, dict[str, list[np.ndarray]]] = {m: {k: [] for k in MEASURES} for m in p.methods}
-    flat: dict[str, list[np.ndarray]] = {m: [] for m in p.methods}  # twin map constant?
-    figs, fits, arrays = [], [], {"test_index": np.array(p.idx)}
+    plain = pairs[0][0]
+    c = _Comparison(
+        sims={m: {k: [] for k in MEASURES} for m in p.methods},
+        flat={m: [] for m in p.methods},  # twin map constant?
+        fits=[],
+        figs=[],
+        arrays={"test_index": np.array(p.idx)},
+    )
     twins = [(pl, t) for pl, ts in pairs for t in ts]
     prepared = {plain.path: p}
     for i, (pl, t) in enumerate(twins):
@@ -170,12 +191,12 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
         model = t.rd.load_model(None, device=pl.device)
         maps, s = compare_models(pp.model, model, pp.methods, pp.x, pp.target)
         for m, a in maps.items():
-            flat[m].append(np.ptp(a.reshape(len(a), -1), axis=1) == 0)
+            c.flat[m].append(np.ptp(a.reshape(len(a), -1), axis=1) == 0)
         for m, d in s.items():
             for k, v in d.items():
-                sims[m][k].append(v)
-                arrays[f"{m}_{k}_twin{i}"] = v
-        fits.append(
+                c.sims[m][k].append(v)
+                c.arrays[f"{m}_{k}_twin{i}"] = v
+        c.fits.append(
             {
                 "run": t.path.name,
                 "paired_with": pl.path.name,
@@ -186,61 +207,78 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
         if pl is not plain:  # one figure per seed would repeat the first seed's story
             continue
         fig = maps_grid(p.raw.cpu().numpy(), maps, p.titles(), notes=p.limits)
-        figs.append(
+        c.figs.append(
             FigureRef(
                 ctx.save_figure(fig, f"sanity_labels_maps_{i}"),
                 f"The maps of the twin trained on permuted labels ({t.path.name})",
             )
         )
-    ctx.write_npz("sanity_labels", **arrays)
+    return c
+
+
+def _label_test(
+    stats: dict[str, float], constant: bool, fitted: bool, target: float
+) -> dict[str, Any]:
+    """The label test of one method from its mean similarities to the twins."""
+    if constant:
+        return V.untestable("the twin's maps are constant (it learned nothing)")
+    if not fitted:
+        return V.untestable(
+            f"the twin did not fit the permuted labels (training accuracy below "
+            f"{target:g}); a twin that learned little has trivially different maps"
+        )
+    return V.depends(max(stats["spearman_abs"], stats["spearman"]), "labels")
+
+
+def _label_verdict(m: str, lab: dict[str, Any], stats: dict[str, float]) -> Verdict:
+    if lab["value"] is None:
+        return Verdict(
+            "not testable",
+            f"{m}: {lab['words']}; rank correlation with the twin |map| "
+            f"{stats['spearman_abs']:.2f}, signed {stats['spearman']:.2f}",
+        )
+    return Verdict(
+        "supported" if lab["passes"] else "not supported",
+        f"{m} {lab['words']}: rank correlation with the permuted-label twin "
+        f"{lab['value']:.2f} (|map| {stats['spearman_abs']:.2f}, signed "
+        f"{stats['spearman']:.2f}; threshold < {V.RHO_THRESHOLD})",
+    )
+
+
+def _label_results(
+    methods: Any, c: _Comparison, fitted: bool, target: float
+) -> tuple[dict[str, Any], dict[str, Verdict]]:
+    """Per method its similarities to the twins and label test, and the ``<m>.labels``
+    verdicts."""
     per_method: dict[str, Any] = {}
     verdicts: dict[str, Verdict] = {}
-    fitted = all(f["reached"] for f in fits)
-    for m in p.methods:
-        stats = {k: float(np.nanmean(np.stack(v))) for k, v in sims[m].items()}
-        per_twin = {k: [float(np.nanmean(x)) for x in v] for k, v in sims[m].items()}
-        constant = all(bool(np.all(c)) for c in flat[m])
-        if constant:
-            lab = V.untestable("the twin's maps are constant (it learned nothing)")
-        elif not fitted:
-            lab = V.untestable(
-                f"the twin did not fit the permuted labels (training accuracy below "
-                f"{opts.target:g}); a twin that learned little has trivially different maps"
-            )
-        else:
-            lab = V.depends(max(stats["spearman_abs"], stats["spearman"]), "labels")
+    for m in methods:
+        stats = {k: float(np.nanmean(np.stack(v))) for k, v in c.sims[m].items()}
+        per_twin = {k: [float(np.nanmean(x)) for x in v] for k, v in c.sims[m].items()}
+        constant = all(bool(np.all(f)) for f in c.flat[m])
+        lab = _label_test(stats, constant, fitted, target)
         per_method[m] = {
             "similarity_to_twin": stats,
             "per_twin": per_twin,  # image means, one per twin (a seed each): the seed spread
             "labels": lab,
         }
-        if lab["value"] is None:
-            verdicts[f"{m}.labels"] = Verdict(
-                "not testable",
-                f"{m}: {lab['words']}; rank correlation with the twin |map| "
-                f"{stats['spearman_abs']:.2f}, signed {stats['spearman']:.2f}",
-            )
-        else:
-            verdicts[f"{m}.labels"] = Verdict(
-                "supported" if lab["passes"] else "not supported",
-                f"{m} {lab['words']}: rank correlation with the permuted-label twin "
-                f"{lab['value']:.2f} (|map| {stats['spearman_abs']:.2f}, signed "
-                f"{stats['spearman']:.2f}; threshold < {V.RHO_THRESHOLD})",
-            )
-    weights, weights_from = _weights_tests(plain)
-    both = {
-        m: combined_verdict(weights.get(m), r["labels"], missing_weights=weights_from)
-        for m, r in per_method.items()
-    }
-    for m, c in both.items():
-        verdicts[f"{m}.weights_and_labels"] = Verdict(
-            "not testable"
-            if c["answer"] == "not testable"
-            else "supported"
-            if c["answer"] == "weights and labels"
-            else "not supported",
-            f"{m} {c['words']}: {c['evidence']}",
-        )
+        verdicts[f"{m}.labels"] = _label_verdict(m, lab, stats)
+    return per_method, verdicts
+
+
+def _combined_verdict(c: dict[str, Any]) -> str:
+    if c["answer"] == "not testable":
+        return "not testable"
+    return "supported" if c["answer"] == "weights and labels" else "not supported"
+
+
+def _observations(
+    per_method: dict[str, Any],
+    fits: list[dict[str, Any]],
+    fitted: bool,
+    both: dict[str, Any],
+    weights_from: str,
+) -> list[str]:
     parts = ", ".join(
         f"{m} {r['similarity_to_twin']['spearman_abs']:.2f}" for m, r in per_method.items()
     )
@@ -250,7 +288,7 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
         for f in fits
         if f["train_accuracy"] is not None
     )
-    obs = [
+    return [
         f"Between the model and its twin trained on permuted labels, the maps keep a rank "
         f"correlation of |map| of {parts}. Depend on the labels (below {V.RHO_THRESHOLD}): "
         f"{', '.join(m for m, r in per_method.items() if r['labels']['passes']) or 'none'}"
@@ -263,16 +301,10 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
         + "; ".join(f"{m} {c['words']}" for m, c in both.items())
         + ".",
     ]
-    numbers = {
-        "methods": per_method,
-        "twins": fits,
-        "combined": both,
-        "weights_from": weights_from,
-        "run": plain.path.name,
-        "not_computed": p.limits,
-        "citation": CITATION,
-    }
-    choices = {
+
+
+def _choices() -> dict[str, str]:
+    return {
         "twin": "the run's config with permute_labels set: training labels shuffled among the "
         "training images with that seed, test labels untouched; same model, seed and data; its "
         "optimiser and budget may differ (see twins[].differs_from_run) and "
@@ -282,7 +314,36 @@ def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
         "verdict_labels": V.RHO_WHY,
         "verdict_combined": RULE,
     }
-    return StudyResult(numbers, obs, verdicts, figs, choices)
+
+
+def _run_group(ctx: GroupContext, opts: LabelOptions) -> StudyResult:
+    pairs = _pairs(ctx)
+    plain = pairs[0][0]  # the first seed's run: its images, maps and weights test are shown
+    p = prepare(plain, opts)
+    c = _compare_twins(ctx, pairs, p, opts)
+    ctx.write_npz("sanity_labels", **c.arrays)
+    fitted = all(f["reached"] for f in c.fits)
+    per_method, verdicts = _label_results(p.methods, c, fitted, opts.target)
+    weights, weights_from = _weights_tests(plain)
+    both = {
+        m: combined_verdict(weights.get(m), r["labels"], missing_weights=weights_from)
+        for m, r in per_method.items()
+    }
+    for m, cv in both.items():
+        verdicts[f"{m}.weights_and_labels"] = Verdict(
+            _combined_verdict(cv), f"{m} {cv['words']}: {cv['evidence']}"
+        )
+    numbers = {
+        "methods": per_method,
+        "twins": c.fits,
+        "combined": both,
+        "weights_from": weights_from,
+        "run": plain.path.name,
+        "not_computed": p.limits,
+        "citation": CITATION,
+    }
+    obs = _observations(per_method, c.fits, fitted, both, weights_from)
+    return StudyResult(numbers, obs, verdicts, c.figs, _choices())
 
 
 @register
