@@ -33,7 +33,17 @@ FLOORS: list[tuple[str, ...]] = [
     ("analysis", "plots", "report.document", "report.stats", "report.wording"),
     ("studies",),
     ("experiments", "report", "explore", "importer", "importing_args", "callbacks"),
-    ("api", "cli", "cli_help", "import_cli", "experiments.cli", "explore.cli"),
+    (
+        "api",
+        "cli",
+        "cli_help",
+        "cli_train",
+        "cli_analyze",
+        "cli_options",
+        "import_cli",
+        "experiments.cli",
+        "explore.cli",
+    ),
     ("__main__", "__init__"),
 ]
 __doc__ += "\n".join(f"    {i}: {', '.join(f)}" for i, f in enumerate(FLOORS)) + "\n"
