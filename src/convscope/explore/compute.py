@@ -218,6 +218,59 @@ def input_layer(chain: Chain, index: int, explored: dict[int, str]) -> str | Non
     return None
 
 
+def _topk(
+    chain: Chain, images: torch.Tensor, read: int, transform: Transform, maxima: Maxima
+) -> TopK:
+    """The layer's top-k test images; grey projections where it has no deconvnet rule."""
+    t = topk_per_map(
+        chain,
+        images,
+        read,
+        k=min(K, images.shape[0]),
+        transform=transform,
+        block_output=False,
+        maxima=maxima,
+    )
+    if t.projection_patches is None and t.patches is not None:  # no deconvnet rule: grey
+        zeros = torch.zeros(t.patches.shape, dtype=torch.float32)
+        t = dataclasses.replace(t, projection_patches=zeros)
+    return t
+
+
+def _evolution(
+    steps: Sequence[int],
+    load_model: Callable[[int], torch.nn.Module],
+    images: torch.Tensor,
+    idx: int,
+    transform: Transform,
+) -> Evolution:
+    """The feature evolution of chain layer ``idx`` over the test images."""
+    try:
+        return feature_evolution(list(steps), load_model, images, idx, transform=transform)
+    except NoDeconvRule:  # the strongest images still evolve; their projections are grey
+        ev = feature_evolution(
+            list(steps), load_model, images, idx, transform=transform, with_projections=False
+        )
+        n_maps, n_steps = ev.image_index.shape
+        ev.projections = torch.zeros((n_maps, n_steps, *images.shape[1:]))
+        return ev
+
+
+def _evolution_patches(
+    ev: Evolution, images: torch.Tensor, rf: ReceptiveField
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(M, S, C, ph, pw)`` projections and image patches of the evolution, cut to the
+    receptive field."""
+    m, s = ev.image_index.shape
+    flat_img = ev.image_index.reshape(-1)
+    evo_proj = extract_patches(ev.projections.flatten(0, 1), rf, ev.y.reshape(-1), ev.x.reshape(-1))
+    evo_patch = extract_patches(images[flat_img], rf, ev.y.reshape(-1), ev.x.reshape(-1))
+    return (
+        evo_proj.view(m, s, *evo_proj.shape[1:]).numpy(),
+        evo_patch.view(m, s, *evo_patch.shape[1:]).numpy(),
+    )
+
+
 def layer_units(
     chain: Chain,
     name: str,
@@ -251,37 +304,14 @@ def layer_units(
     read = chain.resolve(idx)
     if maxima is None:
         maxima = max_per_map(chain, images, read, transform=transform, block_output=False)
-    t = topk_per_map(
-        chain,
-        images,
-        read,
-        k=min(K, images.shape[0]),
-        transform=transform,
-        block_output=False,
-        maxima=maxima,
-    )
-    if t.projection_patches is None and t.patches is not None:  # no deconvnet rule: grey
-        zeros = torch.zeros(t.patches.shape, dtype=torch.float32)
-        t = dataclasses.replace(t, projection_patches=zeros)
+    t = _topk(chain, images, read, transform, maxima)
     per_image, _, shape = maxima
     dead = (t.values[:, 0] <= 0).numpy()
     pim = per_image.numpy()
     counts, edges = histograms(pim)
-    try:
-        ev = evolution or feature_evolution(
-            list(steps), load_model, images, idx, transform=transform
-        )
-    except NoDeconvRule:  # the strongest images still evolve; their projections are grey
-        ev = feature_evolution(
-            list(steps), load_model, images, idx, transform=transform, with_projections=False
-        )
-        n_maps, n_steps = ev.image_index.shape
-        ev.projections = torch.zeros((n_maps, n_steps, *images.shape[1:]))
+    ev = evolution or _evolution(steps, load_model, images, idx, transform)
     rf = receptive_fields(chain)[idx]
-    m, s = ev.image_index.shape
-    flat_img = ev.image_index.reshape(-1)
-    evo_proj = extract_patches(ev.projections.flatten(0, 1), rf, ev.y.reshape(-1), ev.x.reshape(-1))
-    evo_patch = extract_patches(images[flat_img], rf, ev.y.reshape(-1), ev.x.reshape(-1))
+    evo_proj, evo_patch = _evolution_patches(ev, images, rf)
     inputs = src = None
     if kind == LINEAR:
         inputs = linear_inputs(chain, at, images, transform, tuple(images.shape[1:]))
@@ -303,8 +333,8 @@ def layer_units(
         steps=np.asarray(list(steps), dtype=np.int64),
         evo_values=ev.values.numpy(),
         evo_image=ev.image_index.numpy(),
-        evo_proj=evo_proj.view(m, s, *evo_proj.shape[1:]).numpy(),
-        evo_patch=evo_patch.view(m, s, *evo_patch.shape[1:]).numpy(),
+        evo_proj=evo_proj,
+        evo_patch=evo_patch,
         settle=settle_steps(list(steps), ev.image_index.numpy(), ev.values[:, -1].numpy() > 0),
         inputs=inputs,
         input_layer=src,

@@ -236,9 +236,8 @@ def tile(t: dict[str, Any]) -> str:
     )
 
 
-def unit_page(d: dict[str, Any], v: dict[str, Any]) -> str:
-    """``d``: the unit's numbers (also embedded as JSON). ``v``: view data: prev/next hrefs,
-    cells (HTML per image), the class names and filter cells."""
+def _unit_nav(d: dict[str, Any], v: dict[str, Any]) -> str:
+    """The previous / layer / next links of a unit page."""
     name, u = d["layer"], d["unit"]
     prev = (
         f'<a id="prev" rel="prev" href="{escape(v["prev"])}">&larr; unit {u - 1}</a>'
@@ -250,13 +249,17 @@ def unit_page(d: dict[str, Any], v: dict[str, Any]) -> str:
         if v["next"] is not None
         else ""
     )
-    nav = (
+    return (
         f'<div class="pager">{prev}<a id="up" href="../../layers/{escape(v["layer_file"])}.html">'
         f"all units of {escape(name)}</a>{nxt}"
         '<span class="muted"><kbd>&larr;</kbd>/<kbd>&rarr;</kbd> previous/next, '
         "<kbd>u</kbd> back to the layer</span></div>"
     )
-    facts = (
+
+
+def _unit_facts(d: dict[str, Any]) -> str:
+    """The headline numbers of a unit page."""
+    return (
         '<div class="facts">'
         f'<div>largest activation<b class="v-max">{fmt(d["max"])}</b></div>'
         f'<div>mean activation<b class="v-mean">{fmt(d["mean"])}</b></div>'
@@ -266,38 +269,34 @@ def unit_page(d: dict[str, Any], v: dict[str, Any]) -> str:
         f"{'n/a' if d['evolution']['settle_step'] is None else d['evolution']['settle_step']}"
         "</b></div></div>"
     )
-    parts = [
-        _crumbs(
-            ("index", "../../index.html"),
-            (name, f"../../layers/{v['layer_file']}.html"),
-            (f"unit {u}", None),
-        ),
-        f"<h1>{escape(name)}, unit {u}</h1>",
-        nav,
-        facts,
-    ]
+
+
+def _unit_top(d: dict[str, Any], v: dict[str, Any]) -> str:
+    """The dead-unit banner, or the unit's top test images."""
     if d["dead"]:
-        parts.append(
+        return (
             f'<div class="banner" id="dead-banner"><b>Dead unit.</b> Its activation is &le; 0 '
             f"on every one of the {v['n_test']} test images, so it has no top images; below "
             "are its distribution and per-class means (all at 0) and its past.</div>"
         )
-    else:
-        figs = "".join(
-            f'<figure class="top" data-test-index="{t["test_index"]}" '
-            f'data-value="{t["value"]!r}">{v["top_cells"][i][0]}{v["top_cells"][i][1]}'
-            f"<figcaption><b>{escape(t['class_name'])}</b><br>value "
-            f'<span class="v">{fmt(t["value"])}</span><br>test #{t["test_index"]}'
-            f"</figcaption></figure>"
-            for i, t in enumerate(d["top"])
-        )
-        parts.append(
-            f'<h2>Top {len(d["top"])} test images</h2><p class="note">Each: the image '
-            "patch under the unit's receptive field, then the deconvnet projection of the "
-            "unit's activation into it (grey = 0).</p>"
-            f'<div class="grid" id="top">{figs}</div>'
-        )
-    parts.append(v.get("random_html", ""))  # the random-weights projections (issue 21)
+    figs = "".join(
+        f'<figure class="top" data-test-index="{t["test_index"]}" '
+        f'data-value="{t["value"]!r}">{v["top_cells"][i][0]}{v["top_cells"][i][1]}'
+        f"<figcaption><b>{escape(t['class_name'])}</b><br>value "
+        f'<span class="v">{fmt(t["value"])}</span><br>test #{t["test_index"]}'
+        f"</figcaption></figure>"
+        for i, t in enumerate(d["top"])
+    )
+    return (
+        f'<h2>Top {len(d["top"])} test images</h2><p class="note">Each: the image '
+        "patch under the unit's receptive field, then the deconvnet projection of the "
+        "unit's activation into it (grey = 0).</p>"
+        f'<div class="grid" id="top">{figs}</div>'
+    )
+
+
+def _unit_evolution(d: dict[str, Any], v: dict[str, Any]) -> str:
+    """The unit's strongest test image at each snapshot."""
     ev = d["evolution"]
     evo = "".join(
         f'<figure class="evo" data-step="{s}" data-value="{val!r}">'
@@ -306,11 +305,61 @@ def unit_page(d: dict[str, Any], v: dict[str, Any]) -> str:
         f"<br>test #{ti}</figcaption></figure>"
         for i, (s, val, ti) in enumerate(zip(ev["steps"], ev["values"], ev["test_index"]))
     )
-    parts.append(
+    return (
         f'<h2>Evolution over the run\'s snapshots</h2><p class="note">At each snapshot, the '
         f"strongest test image (patch, projection) and its value.</p>"
         f'<div class="grid" id="evolution">{evo}</div>'
     )
+
+
+def _unit_filter(d: dict[str, Any], v: dict[str, Any]) -> str:
+    """A first-layer unit's filter, its Gabor fit and the fit's numbers."""
+    f = d["filter"]
+    params = ", ".join(f"{k} {fmt(val, 3)}" for k, val in f["gabor"].items())
+    return (
+        f'<h2>Filter and its Gabor fit</h2><div class="grid">'
+        f"<figure>{v['filter_cells'][0]}<figcaption>the filter</figcaption></figure>"
+        f"<figure>{v['filter_cells'][1]}<figcaption>Gabor fit</figcaption></figure></div>"
+        f'<p>R&sup2; = <b class="v-r2">{fmt(f["r2"], 3)}</b> '
+        f'<span class="muted">({escape(params)})</span></p>'
+    )
+
+
+def _unit_inputs(d: dict[str, Any]) -> str:
+    """The unit's strongest inputs, linked to their own pages where they have one."""
+    items = "".join(
+        "<li>"
+        + (
+            f'<a href="../{escape(i["href"])}">{escape(i["layer"])} unit {i["unit"]}</a>'
+            if i.get("href")
+            else f"input {i['unit']}"
+        )
+        + f': <span class="v">{fmt(i["contribution"])}</span></li>'
+        for i in d["inputs"]
+    )
+    return (
+        '<h2>Strongest inputs</h2><p class="note">Weight &times; mean test input, summed '
+        f'over each input map\'s positions.</p><ul class="inputs">{items}</ul>'
+    )
+
+
+def unit_page(d: dict[str, Any], v: dict[str, Any]) -> str:
+    """``d``: the unit's numbers (also embedded as JSON). ``v``: view data: prev/next hrefs,
+    cells (HTML per image), the class names and filter cells."""
+    name, u = d["layer"], d["unit"]
+    parts = [
+        _crumbs(
+            ("index", "../../index.html"),
+            (name, f"../../layers/{v['layer_file']}.html"),
+            (f"unit {u}", None),
+        ),
+        f"<h1>{escape(name)}, unit {u}</h1>",
+        _unit_nav(d, v),
+        _unit_facts(d),
+        _unit_top(d, v),
+    ]
+    parts.append(v.get("random_html", ""))  # the random-weights projections (issue 21)
+    parts.append(_unit_evolution(d, v))
     h = d["histogram"]
     cm = d["class_means"]
     parts.append(
@@ -318,30 +367,9 @@ def unit_page(d: dict[str, Any], v: dict[str, Any]) -> str:
         f"<h2>Mean activation per class</h2>{bars_svg(cm['classes'], cm['values'])}"
     )
     if "filter" in d:
-        f = d["filter"]
-        params = ", ".join(f"{k} {fmt(val, 3)}" for k, val in f["gabor"].items())
-        parts.append(
-            f'<h2>Filter and its Gabor fit</h2><div class="grid">'
-            f"<figure>{v['filter_cells'][0]}<figcaption>the filter</figcaption></figure>"
-            f"<figure>{v['filter_cells'][1]}<figcaption>Gabor fit</figcaption></figure></div>"
-            f'<p>R&sup2; = <b class="v-r2">{fmt(f["r2"], 3)}</b> '
-            f'<span class="muted">({escape(params)})</span></p>'
-        )
+        parts.append(_unit_filter(d, v))
     if "inputs" in d:
-        items = "".join(
-            "<li>"
-            + (
-                f'<a href="../{escape(i["href"])}">{escape(i["layer"])} unit {i["unit"]}</a>'
-                if i.get("href")
-                else f"input {i['unit']}"
-            )
-            + f': <span class="v">{fmt(i["contribution"])}</span></li>'
-            for i in d["inputs"]
-        )
-        parts.append(
-            '<h2>Strongest inputs</h2><p class="note">Weight &times; mean test input, summed '
-            f'over each input map\'s positions.</p><ul class="inputs">{items}</ul>'
-        )
+        parts.append(_unit_inputs(d))
     data = json.dumps(d, allow_nan=False).replace("</", "<\\/")
     parts.append(f'<script type="application/json" id="unit-data">{data}</script>')
     return page(f"{name} unit {u}", "".join(parts), 2, v.get("style", ""))

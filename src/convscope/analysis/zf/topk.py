@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ from convscope.analysis.zf.deconvnet import (
     projection_rules,
 )
 from convscope.analysis.zf.graph import Chain
-from convscope.analysis.zf.receptive import extract_patches, receptive_fields
+from convscope.analysis.zf.receptive import ReceptiveField, extract_patches, receptive_fields
 from convscope.errors import ConvscopeError
 
 Maxima = tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]  # values, positions, map shape
@@ -238,6 +238,58 @@ def topk_per_map(
         maxima = max_per_map(
             chain, images, idx, transform=transform, batch_size=batch_size, block_output=False
         )
+    win = _winners(maxima, k, maps, name)
+    if progress:
+        progress(f"top-{k} of {len(win.sel)} maps of {name} over {images.shape[0]} images")
+
+    rf = receptive_fields(chain, tuple(images.shape[1:]))[idx]
+    hw = (int(images.shape[2]), int(images.shape[3]))
+    flat_img, flat_y, flat_x = win.top.reshape(-1), win.ys.reshape(-1), win.xs.reshape(-1)
+    boxes = torch.tensor(
+        [rf.box(int(a), int(b), hw) for a, b in zip(flat_y, flat_x)], dtype=torch.int64
+    ).view(*win.top.shape, 4)
+    projections = patches = proj_patches = None
+    uniq, inverse = torch.unique(flat_img, return_inverse=True)
+    projection: Any = "skipped"
+    if with_projections:
+        projections, proj_patches, projection = _project_winners(
+            chain, images, idx, transform, win, rf, uniq, inverse, chunk_size
+        )
+    if with_patches:
+        raw = images[uniq.to(images.device)].cpu()[inverse]
+        patches = extract_patches(raw, rf, flat_y, flat_x)
+        patches = patches.view(*win.top.shape, *patches.shape[1:])
+    return TopK(
+        layer=name,
+        maps=win.sel,
+        values=win.vals,
+        image_index=win.top,
+        y=win.ys,
+        x=win.xs,
+        projections=projections,
+        patches=patches,
+        projection_patches=proj_patches,
+        boxes=boxes,
+        receptive_field=rf.to_dict(),
+        choices=_choices(k, name, projection),
+    )
+
+
+class _Winners(NamedTuple):
+    """The ``k`` winning images of each selected map: ``sel`` ``(M,)`` the maps; ``top`` their
+    images ``(M, k)``; ``m_idx`` the map of each entry; ``vals``, ``ys``, ``xs`` the
+    activation and its position."""
+
+    sel: torch.Tensor
+    top: torch.Tensor
+    m_idx: torch.Tensor
+    vals: torch.Tensor
+    ys: torch.Tensor
+    xs: torch.Tensor
+
+
+def _winners(maxima: Maxima, k: int, maps: Sequence[int] | None, name: str) -> _Winners:
+    """Rank each selected map's images by their maxima (:func:`rank_images`)."""
     values, positions, shape = maxima
     n_maps = values.shape[1]
     sel = torch.arange(n_maps) if maps is None else torch.as_tensor(list(maps), dtype=torch.int64)
@@ -249,57 +301,50 @@ def topk_per_map(
     pos = positions[top, m_idx]
     w = shape[2] if len(shape) == 3 else 1
     ys, xs = pos // w, pos % w
-    if progress:
-        progress(f"top-{k} of {len(sel)} maps of {name} over {images.shape[0]} images")
+    return _Winners(sel, top, m_idx, vals, ys, xs)
 
-    rf = receptive_fields(chain, tuple(images.shape[1:]))[idx]
+
+def _project_winners(
+    chain: Chain,
+    images: torch.Tensor,
+    idx: int,
+    transform: Transform | None,
+    win: _Winners,
+    rf: ReceptiveField,
+    uniq: torch.Tensor,
+    inverse: torch.Tensor,
+    chunk_size: int,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, Any]:
+    """The winners' deconvnet projections, cut to the receptive field as well, and the
+    recorded choice: the rules used, or why the layer has none (forward-only: values and
+    patches still come)."""
+    try:
+        rules = projection_rules(chain, idx)
+    except NoDeconvRule as e:
+        return None, None, str(e) or "skipped"
+    flat_y, flat_x = win.ys.reshape(-1), win.xs.reshape(-1)
     hw = (int(images.shape[2]), int(images.shape[3]))
-    flat_img, flat_y, flat_x = top.reshape(-1), ys.reshape(-1), xs.reshape(-1)
-    boxes = torch.tensor(
-        [rf.box(int(a), int(b), hw) for a, b in zip(flat_y, flat_x)], dtype=torch.int64
-    ).view(*top.shape, 4)
-    projections = patches = proj_patches = None
-    uniq, inverse = torch.unique(flat_img, return_inverse=True)
-    refused = None
-    if with_projections:
-        try:
-            rules = projection_rules(chain, idx)
-        except NoDeconvRule as e:  # forward-only: values and patches still come
-            refused, with_projections = str(e), False
-    if with_projections:
-        x_sel = to_input(images[uniq], chain, transform)
-        units = Units.of(inverse, m_idx.reshape(-1), flat_y, flat_x)
-        p = project(chain, x_sel, idx, units, block_output=False, chunk_size=chunk_size)
-        projections = p.float().cpu().view(*top.shape, *p.shape[1:])
-        proj_patches = extract_patches(projections.flatten(0, 1), rf, flat_y, flat_x).view(
-            *top.shape, images.shape[1], *((rf.size) if not rf.full else hw)
-        )
-    if with_patches:
-        raw = images[uniq.to(images.device)].cpu()[inverse]
-        patches = extract_patches(raw, rf, flat_y, flat_x)
-        patches = patches.view(*top.shape, *patches.shape[1:])
-    return TopK(
-        layer=name,
-        maps=sel,
-        values=vals,
-        image_index=top,
-        y=ys,
-        x=xs,
-        projections=projections,
-        patches=patches,
-        projection_patches=proj_patches,
-        boxes=boxes,
-        receptive_field=rf.to_dict(),
-        choices={
-            "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) Fig. 2",
-            "k": k,
-            "per_image_activation": "max over positions of the map; one entry per image, so "
-            "the k images are distinct",
-            "ties": f"equal maxima: in a fixed random order of the images (seed {TIE_SEED}), "
-            "so ties carry no class information; equal positions: first in row-major order",
-            "layer_read": name,
-            "patch_fill": "0 where the receptive field leaves the image",
-            "deconv": DECONV_CHOICES,
-            "projection": refused or ({"rules": rules} if with_projections else "skipped"),
-        },
+    x_sel = to_input(images[uniq], chain, transform)
+    units = Units.of(inverse, win.m_idx.reshape(-1), flat_y, flat_x)
+    p = project(chain, x_sel, idx, units, block_output=False, chunk_size=chunk_size)
+    projections = p.float().cpu().view(*win.top.shape, *p.shape[1:])
+    proj_patches = extract_patches(projections.flatten(0, 1), rf, flat_y, flat_x).view(
+        *win.top.shape, images.shape[1], *((rf.size) if not rf.full else hw)
     )
+    return projections, proj_patches, {"rules": rules}
+
+
+def _choices(k: int, name: str, projection: Any) -> dict[str, Any]:
+    """The recorded choices of a top-k result."""
+    return {
+        "source": "Zeiler & Fergus 2014 (arXiv 1311.2901) Fig. 2",
+        "k": k,
+        "per_image_activation": "max over positions of the map; one entry per image, so "
+        "the k images are distinct",
+        "ties": f"equal maxima: in a fixed random order of the images (seed {TIE_SEED}), "
+        "so ties carry no class information; equal positions: first in row-major order",
+        "layer_read": name,
+        "patch_fill": "0 where the receptive field leaves the image",
+        "deconv": DECONV_CHOICES,
+        "projection": projection,
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -49,45 +49,18 @@ def topk_grid(
     pat = None if patches is None or projections is None else as_array(patches)
     m, k = proj.shape[:2]
     labels = list(range(m)) if maps is None else [int(v) for v in maps]
-    order = list(range(m))
-    dead: list[int] = []
-    if values is not None:
-        v = as_array(values).astype(np.float64).reshape(-1)
-        if v.shape != (m,):
-            raise ValueError(f"topk_grid: values must be ({m},), got {v.shape}")
-        dead = [labels[i] for i in range(m) if not v[i] > 0]
-        order = [int(i) for i in np.argsort(-v, kind="stable") if v[i] > 0]
+    order, dead = _live_order(values, m, labels)
     if not order:
         fig = Figure(figsize=(FIG_WIDTH_IN, 1.6))
         fig.text(0.5, 0.5, f"{title}\nno map is ever active ({len(dead)} of {m} dead)",
                  ha="center", va="center", fontsize=FONT_PT, wrap=True)  # fmt: skip
         return fig
-    side = math.ceil(math.sqrt(k))
-    left = [block(proj[i], side, to_unit) for i in order]
-    right = [block(pat[i], side, image_to_unit) for i in order] if pat is not None else None
-    bh = max(b.shape[0] for b in left)
-    if right is not None:
-        bh = max(bh, max(b.shape[0] for b in right))
-    blocks = []
-    for n in range(len(order)):
-        parts = [left[n]] + ([right[n]] if right is not None else [])
-        parts = [
-            np.pad(p, ((0, bh - p.shape[0]), (0, 0), (0, 0)), constant_values=1.0) for p in parts
-        ]
-        sep = np.ones((bh, max(2, bh // 12), 3))
-        cells = [parts[0]] + ([sep, parts[1]] if len(parts) > 1 else [])
-        blocks.append(np.concatenate(cells, axis=1))
+    blocks, bh = _map_blocks(proj, pat, order, math.ceil(math.sqrt(k)), to_unit)
     shown = len(order)
     bw = blocks[0].shape[1]
     cols = ncols or max(1, min(shown, math.ceil(math.sqrt(shown * bh / bw * 1.6))))
-    rows = math.ceil(shown / cols)
     gap = max(4, bh // 4)  # room for the label above each block
-    canvas = np.ones((rows * (bh + gap), cols * (bw + gap) - gap, 3))
-    for n, b in enumerate(blocks):
-        r, c = divmod(n, cols)
-        canvas[
-            r * (bh + gap) + gap : r * (bh + gap) + gap + bh, c * (bw + gap) : c * (bw + gap) + bw
-        ] = b
+    canvas = _canvas(blocks, bh, bw, cols, gap)
     width = FIG_WIDTH_IN
     img_h = width * canvas.shape[0] / canvas.shape[1]
     foot = 0.0 if not dead else 0.5 + 0.18 * math.ceil(len(list_ranges(dead)) / 110)
@@ -117,3 +90,54 @@ def topk_grid(
             wrap=True,
         )
     return fig
+
+
+def _live_order(values: ArrayLike | None, m: int, labels: list[int]) -> tuple[list[int], list[int]]:
+    """The maps to draw, in order (strongest first when ``values`` are given), and the labels
+    of the dead maps (never active: listed, not drawn)."""
+    if values is None:
+        return list(range(m)), []
+    v = as_array(values).astype(np.float64).reshape(-1)
+    if v.shape != (m,):
+        raise ValueError(f"topk_grid: values must be ({m},), got {v.shape}")
+    dead = [labels[i] for i in range(m) if not v[i] > 0]
+    order = [int(i) for i in np.argsort(-v, kind="stable") if v[i] > 0]
+    return order, dead
+
+
+def _map_blocks(
+    proj: np.ndarray,
+    pat: np.ndarray | None,
+    order: list[int],
+    side: int,
+    to_unit: Callable[[np.ndarray], np.ndarray],
+) -> tuple[list[np.ndarray], int]:
+    """One RGB block per drawn map (its projections, then its patches beside them), padded
+    to a common height; and that height."""
+    left = [block(proj[i], side, to_unit) for i in order]
+    right = [block(pat[i], side, image_to_unit) for i in order] if pat is not None else None
+    bh = max(b.shape[0] for b in left)
+    if right is not None:
+        bh = max(bh, max(b.shape[0] for b in right))
+    blocks = []
+    for n in range(len(order)):
+        parts = [left[n]] + ([right[n]] if right is not None else [])
+        parts = [
+            np.pad(p, ((0, bh - p.shape[0]), (0, 0), (0, 0)), constant_values=1.0) for p in parts
+        ]
+        sep = np.ones((bh, max(2, bh // 12), 3))
+        cells = [parts[0]] + ([sep, parts[1]] if len(parts) > 1 else [])
+        blocks.append(np.concatenate(cells, axis=1))
+    return blocks, bh
+
+
+def _canvas(blocks: list[np.ndarray], bh: int, bw: int, cols: int, gap: int) -> np.ndarray:
+    """The blocks laid out row by row on white, ``gap`` apart (room for each label above)."""
+    rows = math.ceil(len(blocks) / cols)
+    canvas = np.ones((rows * (bh + gap), cols * (bw + gap) - gap, 3))
+    for n, b in enumerate(blocks):
+        r, c = divmod(n, cols)
+        canvas[
+            r * (bh + gap) + gap : r * (bh + gap) + gap + bh, c * (bw + gap) : c * (bw + gap) + bw
+        ] = b
+    return canvas
