@@ -6,7 +6,7 @@ Prints the modules over 400 lines, the functions over 80 lines (a ``# long: why`
 the ``def`` line or the line above marks a deliberate exception, listed apart), and every
 import that runs back up the floors below (a lower floor importing a higher one, at module
 level or inside a function). It also counts, for each built-in study, the files under ``src/``
-that mention it outside its own package: what adding one touches.
+outside its own package that import it: what else its code is tied to.
 
 Floors, lowest first (a module may import its own floor and those below):
 """
@@ -111,6 +111,27 @@ def long_functions(tree: ast.AST, lines: list[str]) -> list[tuple[str, int, int,
     return out
 
 
+def study_mentions(src: Path, files: list[Path]) -> dict[str, list[str]]:
+    """Per built-in study package ``studies/<name>/``, the modules outside it that import it:
+    what else a study's code is tied to. (Its registered name is found by ``pkgutil``; no list
+    names it.)"""
+    root = src / "convscope" / "studies"
+    if not root.is_dir():
+        return {}
+    names = sorted(d.name for d in root.iterdir() if (d / "__init__.py").is_file())
+    found: dict[str, list[str]] = {n: [] for n in names}
+    for p in files:
+        tree = ast.parse(p.read_text(encoding="utf-8"))
+        mod = module_name(p, src)
+        targets = {t for t, _ in imports_of(tree, mod, p.name == "__init__.py")}
+        for n in names:
+            if p.is_relative_to(root / n):
+                continue
+            if any(t == f"studies.{n}" or t.startswith(f"studies.{n}.") for t in targets):
+                found[n].append(str(p.relative_to(src)))
+    return found
+
+
 def audit(src: Path) -> dict:
     modules, functions, back = [], [], []
     files = sorted((src / "convscope").rglob("*.py"))
@@ -135,6 +156,7 @@ def audit(src: Path) -> dict:
             if fl is not None and tf is not None and tf > fl:
                 back.append({"from": mod, "to": target, "line": lineno, "file": rel})
     return {
+        "study_mentions": study_mentions(src, files),
         "modules_over": sorted(modules, key=lambda m: -m["lines"]),
         "functions_over": sorted(functions, key=lambda f: -f["lines"]),
         "imports_back_up": back,
@@ -165,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nimports running back up: {len(r['imports_back_up'])}")
     for b in r["imports_back_up"]:
         print(f"  {b['from']} -> {b['to']}  ({b['file']}:{b['line']})")
+    print("\nbuilt-in studies: modules outside the study's package that import it")
+    for n, where in r["study_mentions"].items():
+        print(f"  {n:16s} {len(where)}  {', '.join(where)}")
     if a.json:
         a.json.write_text(json.dumps(r, indent=1), encoding="utf-8")
     return 0
