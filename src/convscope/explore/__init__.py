@@ -3,6 +3,7 @@ explore RUN``).
 
 :mod:`~convscope.explore.compute` turns the Zeiler & Fergus compute functions' arrays into
 per-unit numbers, :mod:`~convscope.explore.pages` and :mod:`~convscope.explore.images` render
-them, and :func:`~convscope.explore.build.build_site` writes the site. (Nothing is imported
+them, :mod:`~convscope.explore.layer_site` writes one layer's files (unit data, pages, sheets,
+tiles) and :func:`~convscope.explore.build.build_site` writes the site. (Nothing is imported
 here, so the CLI's parser stays light.)
 """
