@@ -103,7 +103,8 @@ class RandomWeightsPass:
             "Top activation per map: trained projection beside the one with random weights",
         )
         words = "; ".join(
-            f"{chain.said(s['layer'])} {s['verdict']['words']} (rho {s['verdict']['value']:.2f})"
+            f"at {chain.said(s['layer'])} the projection {s['verdict']['words']} "
+            f"(rho {s['verdict']['value']:.2f})"
             for s in per_layer
         )
         numbers = {
@@ -112,7 +113,7 @@ class RandomWeightsPass:
             "layers_randomised": self.randomised,
             "per_layer": per_layer,
             "observation": "With every layer re-initialised (same images, positions and seed "
-            f"values), the top-k projections of {words}.",
+            f"values), each layer's top-k projections were compared with the trained ones: {words}.",
             "choices": CHOICES,
         }
         return numbers, [fig], verdicts
