@@ -28,7 +28,6 @@ from convscope.experiments.schema import (
     ExperimentRecord,
     GroupRecord,
     RunRecord,
-    need,
 )
 
 METRICS = ("test_accuracy", "train_accuracy", "train_loss")
@@ -248,9 +247,6 @@ class Experiment:
             if r.data_info is not None and r.dataset_name not in names:
                 names.append(r.dataset_name)
         return names
-
-
-_need = need
 
 
 def _safe_rel(out: Path, rel: str, where: str) -> Path:
