@@ -59,6 +59,25 @@ def test_bad_references_are_one_line_naming_the_key(tmp_path, ref, match):
     assert match in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ('RULES = ["not", "rules"]\n', "is not a dict of ClaimRule"),
+        ('raise RuntimeError("boom")\n', "importing .* failed: RuntimeError: boom"),
+    ],
+)
+def test_a_broken_plugin_is_one_line_naming_claim_rules(tmp_path, body, match):
+    """Tried by hand as a new user: a plugin that raises at import was reported as
+    "config key 'model'" (the model importer's wording)."""
+    d = tmp_path / "exp"
+    d.mkdir()
+    (d / "broken_rules.py").write_text(body)
+    with pytest.raises(ConfigError, match=match) as e:
+        import_rules(locate_rules("broken_rules.py:RULES", d, "exp.toml"), "exp.toml")
+    msg = str(e.value)
+    assert msg.startswith("exp.toml: key 'claim_rules'") and "model" not in msg and "\n" not in msg
+
+
 def test_the_report_refuses_changed_or_travelling_rules_unless_trusted(tmp_path, monkeypatch):
     monkeypatch.delenv(TRUST_ENV, raising=False)
     d = _plugin(tmp_path)

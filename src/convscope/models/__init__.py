@@ -80,15 +80,16 @@ REGISTRY: dict[str, Callable[[ModelConfig, int, tuple[int, int], int], nn.Module
 RECURRENT = recurrent_kinds()
 
 
-def _import_file(path: Path) -> object:
-    """Import a ``.py`` file as a module of its own (named after its resolved path)."""
+def _import_file(path: Path, key: str = "config key 'model'") -> object:
+    """Import a ``.py`` file as a module of its own (named after its resolved path); ``key``
+    starts the one-line error (what named the file)."""
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
     name = f"convscope_user_{path.stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"config key 'model': cannot import {str(path)!r} as Python")
+        raise ConfigError(f"{key}: cannot import {str(path)!r} as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -96,7 +97,7 @@ def _import_file(path: Path) -> object:
     except Exception as e:  # noqa: BLE001 - the user's file: say what it raised, in one line
         del sys.modules[name]
         raise ConfigError(
-            f"config key 'model': importing {str(path)!r} failed: {type(e).__name__}: {e}"
+            f"{key}: importing {str(path)!r} failed: {type(e).__name__}: {e}"
         ) from None
     return module
 

@@ -112,13 +112,18 @@ def import_rules(loc: RulesRef, where: str) -> Rules:
 
     module_name, _, attr = loc.ref.rpartition(":")
     if module_name.endswith(".py"):
-        module = models._import_file(Path(loc.file))
+        module = models._import_file(Path(loc.file), f"{where}: key 'claim_rules'")
     else:
         try:
             module = models._import_module(module_name)
         except ImportError as e:
             raise ConfigError(
                 f"{where}: key 'claim_rules': cannot import {module_name!r}: {e}"
+            ) from None
+        except Exception as e:  # noqa: BLE001 - the user's module: say what it raised
+            raise ConfigError(
+                f"{where}: key 'claim_rules': importing {module_name!r} failed: "
+                f"{type(e).__name__}: {e}"
             ) from None
     rules = getattr(module, attr, None)
     if not isinstance(rules, dict) or not all(isinstance(v, ClaimRule) for v in rules.values()):
