@@ -85,10 +85,12 @@ def test_rgb_48px_resnet8_every_analysis_and_explorer(tmp_path, capsys) -> None:
     argv = ["import", "-q", "--model", "resnet8", "--weights", str(w), "--data", str(data)]
     assert main([*argv, "--normalize", "0.5,0.25", "--out", str(run)]) == 0
     # every analysis but sanity through the CLI; sanity (7 methods x 19 re-initialised layers,
-    # 121 occluder positions at 48 px: 230 s at its defaults) through the API on 1 seed, 4 images
+    # 121 occluder positions at 48 px: 230 s at its defaults) through the API, every method on
+    # 1 seed, 2 images, 36 occluder positions and 4 integration steps
     rest = [n for n in run_scope_names() if n != "sanity"]
     assert main(["analyze", "-q", str(run), "--what", ",".join(rest)]) == 0, capsys.readouterr().err
-    analyze(run, ["sanity"], {"sanity": {"seeds": [0], "images": 4}})
+    few = {"seeds": [0], "images": 2, "occlusion_stride": 8, "ig_steps": 4}
+    analyze(run, ["sanity"], {"sanity": few})
     for name in run_scope_names():
         assert json.loads((run / "analysis" / f"{name}.json").read_text())["observations"]
     assert has_colour(run / "figures" / "filters.png")
