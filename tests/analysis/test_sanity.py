@@ -10,9 +10,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from convscope.analysis.sanity import verdicts as V
@@ -205,6 +209,52 @@ def test_similarity_measures_on_known_maps() -> None:
     assert np.isnan(s["spearman_abs"]).all()  # nothing to rank in the trained map
     s = similarities(a, np.zeros_like(a))
     np.testing.assert_allclose(s["spearman_abs"], 0.0)  # the structure is gone
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.tuples(st.integers(1, 4), st.integers(7, 12), st.integers(7, 12)),
+    ties=st.sampled_from([None, 1.0, 0.5]),
+    constant=st.sampled_from([None, "a", "b"]),
+    nan=st.sampled_from([None, "a", "b"]),
+)
+def test_spearman_of_similarities_is_scipys_float_for_float(
+    seed: int,
+    shape: tuple[int, int, int],
+    ties: float | None,
+    constant: str | None,
+    nan: str | None,
+) -> None:
+    """The ranks-once rank correlation gives scipy's ``spearmanr`` bit for bit (the sanity
+    study's numbers must not change), with ties, constant maps and NaNs."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=shape)
+    b = a * rng.uniform(-1, 1) + rng.normal(size=shape) * rng.uniform(0, 3)
+    if ties is not None:
+        a, b = np.round(a / ties) * ties, np.round(b / ties) * ties
+    for which, arr in (("a", a), ("b", b)):
+        if constant == which:
+            arr[0] = 2.0
+        if nan == which:
+            arr[-1, 0, 0] = np.nan
+    got = similarities(a, b)
+
+    def want(x: np.ndarray, y: np.ndarray) -> float:
+        x, y = x.ravel(), y.ravel()
+        if np.ptp(x) == 0:
+            return float("nan")
+        if np.ptp(y) == 0:
+            return 0.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(spearmanr(x, y)[0])
+
+    for k, f in (("spearman", lambda v: v), ("spearman_abs", np.abs)):
+        expected = np.array([want(f(x), f(y)) for x, y in zip(a, b)])
+        assert np.array_equal(got[k], expected, equal_nan=True), k
 
 
 def test_deletion_and_insertion_of_a_hand_set_model() -> None:

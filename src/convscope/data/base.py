@@ -8,6 +8,7 @@ batches (:class:`Normalize`), never baked into the stored tensors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -83,11 +84,17 @@ class Dataset:
         return len(self.classes)
 
     def channel_stats(self) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std of the training images, on the [0, 1] scale."""
+        """Per-channel mean and std of the training images, on the [0, 1] scale (computed
+        once per data set: every study of an ``analyze`` call asks for it)."""
+        mean, std = self._channel_stats
+        return list(mean), list(std)
+
+    @cached_property
+    def _channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         x = self.train.images.to(torch.float64) / 255.0
         mean = x.mean(dim=(0, 2, 3))
         std = x.std(dim=(0, 2, 3))
-        return mean.tolist(), std.tolist()
+        return tuple(mean.tolist()), tuple(std.tolist())
 
     def describe(self) -> dict[str, Any]:
         """Sizes, classes, counts and pixel statistics, as ``convscope data`` prints them."""

@@ -24,7 +24,7 @@ from torch import nn
 
 from convscope.analysis.sanity.methods import Method
 from convscope.analysis.sanity.randomise import ORDERS, randomisable_layers, randomised
-from convscope.analysis.sanity.similarity import MEASURES, similarities
+from convscope.analysis.sanity.similarity import MEASURES, Reference, similarities
 
 
 def maps_of(
@@ -86,12 +86,13 @@ def parameter_randomisation(
         m: {o: {k: np.zeros((len(seeds), n_l, n)) for k in MEASURES} for o in orders}
         for m in methods
     }
+    refs = {m: Reference(a) for m, a in trained.items()}  # the trained maps' ranks, once
     for si, seed in enumerate(seeds):
         for order in orders:
             for li, (_, rmodel) in enumerate(randomised(model, order, int(seed), layers)):
                 maps = maps_of(rmodel, methods, x, target)
                 for m, a in maps.items():
-                    for k, v in similarities(trained[m], a).items():
+                    for k, v in refs[m].similarities(a).items():
                         out.scores[m][order][k][si, li] = v
                 if si == 0 and order == "cascading" and li == n_l - 1:
                     out.randomised = maps
