@@ -4,6 +4,7 @@ independent oracles: autograd with each rectifier's backward replaced by the dec
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,43 @@ def test_receptive_fields_equal_gradient_support_on_a_graph() -> None:
     assert rfs[chain.index("add")].size == (5, 5)  # c1: 3; c1 then c2: 5
     assert rfs[chain.index("cat")].size == (9, 9)  # 5, and 5 + 4 through b5
     assert checked >= 20
+
+
+def test_in_place_layers_leave_the_outputs_they_read_intact() -> None:
+    """An in-place ReLU, ``+=`` and an in-place SiLU module: every tapped output equals a
+    forward hook's on the same model with nothing in place (the chain computes ReLU and adds
+    out of place itself, and copies the input of a module that would overwrite it)."""
+
+    class InPlace(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=1)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(2, 2, 3, padding=1)
+            self.silu = nn.SiLU(inplace=True)
+            self.fc = nn.Linear(2 * 6 * 6, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            r = self.relu(y)
+            z = self.conv2(r)
+            z += r
+            return self.fc(torch.flatten(self.silu(z), 1))
+
+    model = InPlace().double().eval()
+    x = torch.randn(3, 1, 6, 6, dtype=torch.float64)
+    chain = trace_chain(model)
+    names = [ly.name for ly in chain.layers]
+    acts, logits = chain.run(x, taps=range(len(names)))
+    oracle = copy.deepcopy(model)
+    oracle.relu.inplace = oracle.silu.inplace = False
+    seen: dict[str, torch.Tensor] = {}
+    for n in ("conv", "relu", "conv2", "silu"):
+        oracle.get_submodule(n).register_forward_hook(
+            lambda m, i, o, n=n: seen.__setitem__(n, o.detach().clone())
+        )
+    torch.testing.assert_close(logits, oracle(x))
+    for n in seen:
+        torch.testing.assert_close(acts[names.index(n)], seen[n], msg=n)
+    (add,) = [i for i, ly in enumerate(chain.layers) if ly.kind == "add"]
+    torch.testing.assert_close(acts[add], seen["conv2"] + seen["relu"])  # SiLU's input

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from zf_nets import make_net
 
 from convscope.analysis.zf.deconvnet import Units, project
@@ -142,3 +144,71 @@ def test_one_pass_gives_every_layers_maxima_and_the_predictions() -> None:
     with torch.no_grad():
         want = model.eval()(images).argmax(1)
     assert torch.equal(torch.cat(preds), want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 7), st.integers(1, 7)),
+    channels_last=st.booleans(),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.bfloat16]),
+    ties=st.booleans(),
+    nan=st.booleans(),
+)
+def test_map_maxima_is_the_first_maximum_in_row_major_order(
+    seed: int,
+    shape: tuple[int, int, int, int],
+    channels_last: bool,
+    dtype: torch.dtype,
+    ties: bool,
+    nan: bool,
+) -> None:
+    """Each map's maximum and the row-major index of its first maximum, against a per-map
+    Python loop (independent oracle), in either layout, with ReLU's zero ties, rounded ties and
+    a NaN (whose first occurrence is the maximum, as ``torch.max`` reports it)."""
+    from convscope.analysis.zf.topk import _map_maxima
+
+    g = torch.Generator().manual_seed(seed)
+    act = torch.relu(torch.randn(shape, generator=g) - 0.5)
+    if ties:
+        act = torch.round(act)
+    if nan:
+        act.view(-1)[torch.randint(act.numel(), (2,), generator=g)] = float("nan")
+    act = act.to(dtype)
+    if channels_last:
+        act = act.contiguous(memory_format=torch.channels_last)
+    v, p = _map_maxima(act)
+    for i in range(shape[0]):
+        for m in range(shape[1]):
+            flat = act[i, m].flatten().float().tolist()
+            nans = [j for j, x in enumerate(flat) if x != x]
+            want = nans[0] if nans else max(range(len(flat)), key=lambda j: (flat[j], -j))
+            assert int(p[i, m]) == want, (i, m)
+            got = float(v[i, m])
+            assert got == flat[want] or (nans and got != got)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 40),
+    m=st.integers(1, 5),
+    ties=st.sampled_from([None, 1.0, 0.25]),
+    signed_zero=st.booleans(),
+)
+def test_rank_images_k1_is_the_stable_sorts_first(
+    seed: int, n: int, m: int, ties: float | None, signed_zero: bool
+) -> None:
+    """k = 1 (feature evolution) takes an argmax instead of sorting: the same image as the
+    first of the stable descending sort over the fixed permutation, ties and -0.0 included."""
+    from convscope.analysis.zf.topk import TIE_SEED, rank_images
+
+    g = torch.Generator().manual_seed(seed)
+    values = torch.relu(torch.randn(n, m, generator=g))
+    if ties is not None:
+        values = torch.round(values / ties) * ties
+    if signed_zero:
+        values[values == 0] = -0.0
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(TIE_SEED))
+    order = torch.sort(values[perm].T, dim=1, descending=True, stable=True).indices
+    assert torch.equal(rank_images(values, 1), perm[order[:, :1]])

@@ -238,8 +238,8 @@ class Chain:
         ``with_indices``, return ``(output, switches)``."""
         layer = self.layers[i]
         kind, m = layer.kind, layer.module
-        if layer.inplace and xs and isinstance(xs[0], torch.Tensor):
-            xs = [xs[0].clone(), *xs[1:]]
+        if layer.inplace and kind not in _OUT_OF_PLACE and xs and isinstance(xs[0], torch.Tensor):
+            xs = [xs[0].clone(), *xs[1:]]  # the module (or function) would overwrite its input
         if kind == ADD:
             if any(t.shape != xs[0].shape for t in xs):
                 raise ConvscopeError(
@@ -372,6 +372,10 @@ class Chain:
             for i in range(len(self.layers))
         ]
 
+
+# kinds :meth:`Chain.apply_layer` computes with out-of-place torch calls of its own, whatever
+# the model's module does: an in-place ReLU or ``+=`` needs no copy of its input here
+_OUT_OF_PLACE = frozenset((ADD, CAT, RELU, LEAKYRELU, DROPOUT, SCALE, FLATTEN, BN, MAXPOOL))
 
 Graph = Chain  # the general name; a chain is a graph without branches
 
