@@ -176,6 +176,20 @@ def _quantus_scores(model, x, t, explain, order, seed, measure, hw):
 
 
 @pytest.mark.parametrize("order", ["cascading", "independent"])
+def test_graph_methods_traced_once_per_model_object_equal_fresh_traces(trained, order) -> None:
+    """Deconvnet and occlusion trace the randomised model once per generator (its weights
+    change in place) and must give what a fresh trace of every step gives."""
+    model, x, target = trained
+    setup = Setup(last_conv(model), (0.0,), cam_layer(model, last_conv(model)))
+    shared = make_methods(["deconvnet", "occlusion"], setup)
+    for _, rmodel in randomised(model, order, seed=3):
+        fresh = make_methods(["deconvnet", "occlusion"], setup)  # a new trace each step
+        for name in shared:
+            got, want = shared[name](rmodel, x, target), fresh[name](rmodel, x, target)
+            assert torch.equal(got, want), name
+
+
+@pytest.mark.parametrize("order", ["cascading", "independent"])
 def test_similarities_equal_quantus_model_parameter_randomisation(trained, order) -> None:
     model, x, t = trained
     setup = Setup(last_conv(model), (0.0,), cam_layer(model, last_conv(model)))

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convscope.callbacks import config_callbacks
 from convscope.config import from_flat
@@ -175,3 +177,36 @@ def test_bad_requests(lenet_run: Path, tmp_path: Path) -> None:
         analyze(lenet_run, ["filters"], {"filters": {"size": 3}})
     with pytest.raises(ConvscopeError, match="not a run directory"):
         analyze(tmp_path, ["filters"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 20), st.integers(1, 6), st.integers(1, 6)),
+    channels_last=st.booleans(),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.bfloat16]),
+    nan=st.booleans(),
+)
+def test_unit_max_equals_a_loop_over_units(
+    seed: int,
+    shape: tuple[int, int, int, int],
+    channels_last: bool,
+    dtype: torch.dtype,
+    nan: bool,
+) -> None:
+    """Per unit, the maximum over images and positions (NaN where a NaN is among them), in
+    either memory format: against a loop over units."""
+    from convscope.studies.activations.stats import unit_max
+
+    g = torch.Generator().manual_seed(seed)
+    a = torch.round(torch.relu(torch.randn(shape, generator=g)) * 4) / 4  # ReLU ties
+    if nan:
+        a.view(-1)[int(torch.randint(a.numel(), (1,), generator=g))] = float("nan")
+    a = a.to(dtype)
+    if channels_last:
+        a = a.contiguous(memory_format=torch.channels_last)
+    got = unit_max(a)
+    for u in range(shape[1]):
+        vals = a[:, u].flatten().float()
+        want = float("nan") if bool(torch.isnan(vals).any()) else float(vals.max())
+        assert float(got[u]) == want or (want != want and float(got[u]) != float(got[u]))

@@ -100,6 +100,19 @@ def _filters(model: torch.nn.Module) -> dict[str, Any]:
     }
 
 
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """Whether two models hold the same parameters and buffers, bit for bit and in the same
+    layout (a kernel may round differently in another memory format)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(
+        sa[k].dtype == sb[k].dtype
+        and sa[k].shape == sb[k].shape
+        and sa[k].stride() == sb[k].stride()
+        and torch.equal(sa[k], sb[k])
+        for k in sa
+    )
+
+
 def _shared_passes(
     chain: Chain,
     images: torch.Tensor,
@@ -113,8 +126,12 @@ def _shared_passes(
     layer has no deconvnet rule: :func:`layer_units` then works layer by layer."""
     reads = list(dict.fromkeys(chain.resolve(i) for i in resolved.values()))
     maxima = max_per_map_of_layers(chain, images, reads, transform=transform, block_output=False)
+    # the last snapshot is usually the final model itself: its pass is the one just taken
+    known = {steps[-1]: maxima} if steps and _same_weights(chain.model, load(steps[-1])) else {}
     try:
-        evs = feature_evolution_of_layers(list(steps), load, images, reads, transform=transform)
+        evs = feature_evolution_of_layers(
+            list(steps), load, images, reads, transform=transform, known=known
+        )
     except NoDeconvRule:
         return maxima, {}
     return maxima, dict(zip(reads, evs))

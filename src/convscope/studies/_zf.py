@@ -4,6 +4,7 @@ deterministic choice of test images (moved here from ``analysis/zf/run.py``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -74,9 +75,14 @@ class _Context:
             self.dataset.name, self.dataset.classes
         )
         self.hw = (int(self.dataset.image_shape[1]), int(self.dataset.image_shape[2]))
-        self.fill = mean_fill(self.dataset.channel_stats()[0], self.normalize)
         self._preds: torch.Tensor | None = None
         self._maxima: dict[int, Maxima] = {}
+
+    @cached_property
+    def fill(self) -> list[float]:
+        """The mean training pixel in model-input space (occluders' fill): a pass over the
+        training split, taken when a study first needs it (the explorer never does)."""
+        return mean_fill(self.dataset.channel_stats()[0], self.normalize)
 
     @property
     def test(self) -> tuple[torch.Tensor, torch.Tensor]:

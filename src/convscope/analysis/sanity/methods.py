@@ -28,6 +28,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -172,8 +173,25 @@ def _captum(name: str, setup: Setup) -> Method:
     return run
 
 
+class _Chains:
+    """The traced graph of the last model seen. The randomised models of one generator are one
+    object whose weights change in place (:func:`.randomise.randomised`), and a
+    :class:`~convscope.analysis.zf.graph.Chain` reads a module's weights when it runs, so the
+    graph traced once serves every step; another model object is traced afresh."""
+
+    def __init__(self) -> None:
+        self._last: tuple[nn.Module, Any] | None = None
+
+    def __call__(self, model: nn.Module) -> Any:
+        from convscope.analysis.zf.graph import trace_chain
+
+        if self._last is None or self._last[0] is not model:
+            self._last = (model, trace_chain(model))
+        return self._last[1]
+
+
 def strongest_unit_projection(
-    model: nn.Module, x: torch.Tensor, layer: str, block_output: bool = True
+    model: Any, x: torch.Tensor, layer: str, block_output: bool = True
 ) -> torch.Tensor:
     """Deconvnet projection (Z&F §2.1) of each image's strongest unit of ``layer`` (argmax
     over maps and positions): ``x`` ``(N, C, H, W)`` -> ``(N, C, H, W)`` on CPU."""
@@ -188,19 +206,19 @@ def strongest_unit_projection(
     return project(model, x, layer, units, block_output=block_output).detach().cpu()
 
 
-def _deconvnet(setup: Setup) -> Method:
+def _deconvnet(setup: Setup, chains: _Chains) -> Method:
     def run(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return _sum_channels(strongest_unit_projection(model, x, setup.conv_layer))
+        return _sum_channels(strongest_unit_projection(chains(model), x, setup.conv_layer))
 
     return run
 
 
-def _occlusion(setup: Setup) -> Method:
+def _occlusion(setup: Setup, chains: _Chains) -> Method:
     from convscope.analysis.zf.occlusion import occlusion_maps
 
     def run(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         occ = occlusion_maps(
-            model,
+            chains(model),
             x.detach(),
             target.cpu(),
             setup.conv_layer,
@@ -229,12 +247,13 @@ def make_methods(names: Sequence[str], setup: Setup) -> dict[str, Method]:
             f"sanity: unknown method {unknown[0]!r}; expected some of {', '.join(METHODS)}"
         )
     out: dict[str, Method] = {}
+    chains = _Chains()
     for n in METHODS:
         if n in names:
             out[n] = (
-                _deconvnet(setup)
+                _deconvnet(setup, chains)
                 if n == "deconvnet"
-                else _occlusion(setup)
+                else _occlusion(setup, chains)
                 if n == "occlusion"
                 else _captum(n, setup)
             )

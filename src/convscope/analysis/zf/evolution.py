@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from convscope.analysis.zf._common import FORWARD_BATCH, Transform
-from convscope.analysis.zf.topk import TopK, topk_per_map
+from convscope.analysis.zf.topk import Maxima, TopK, topk_per_map
 from convscope.errors import ConvscopeError
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,16 @@ def feature_evolution_of_layers(
     block_output: bool = True,
     device: str | torch.device | None = None,
     with_projections: bool = True,
+    known: dict[int, dict[int, Maxima]] | None = None,
 ) -> list[Evolution]:
     """:func:`feature_evolution` of several layers, in their order: each checkpoint is loaded
     once and the images go through it once for all the layers. With ``with_projections``,
     :class:`~convscope.analysis.zf.deconvnet.NoDeconvRule` before any work when a layer has no
-    projection rule; without, the strongest images only (``projections`` is ``None``)."""
+    projection rule; without, the strongest images only (``projections`` is ``None``).
+
+    ``known`` maps a step to per-image maxima of these ``images`` already taken on that
+    checkpoint (by :func:`~convscope.analysis.zf.topk.max_per_map_of_layers`, keyed by chain
+    index, with the same transform and batch size): that step's pass is not run again."""
     from convscope.analysis.zf._common import chain_on
     from convscope.analysis.zf.topk import max_per_map_of_layers
 
@@ -117,9 +122,13 @@ def feature_evolution_of_layers(
         idxs = [chain.resolve(ly, block_output) for ly in layers]
         for idx in idxs if with_projections else ():  # NoDeconvRule in one line, before work
             projection_rules(chain, idx)
-        maxima = max_per_map_of_layers(
-            chain, images, idxs, transform=transform, batch_size=batch_size, block_output=False
-        )
+        given = (known or {}).get(int(step), {})
+        if all(i in given for i in idxs):
+            maxima = given
+        else:
+            maxima = max_per_map_of_layers(
+                chain, images, idxs, transform=transform, batch_size=batch_size, block_output=False
+            )
         for col, idx in zip(cols, idxs):
             t = topk_per_map(
                 chain,
