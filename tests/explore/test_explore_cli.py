@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import train_tiny
+from conftest import train_tiny, unit_json
 from convscope.cli import main
 from convscope.errors import EXIT_BAD_INPUT, EXIT_OK
 
@@ -103,6 +103,13 @@ def test_a_residual_model_by_import_path(tmp_path: Path) -> None:
     pages = sorted(p.name for p in (run / "explore" / "layers").iterdir())
     assert pages == ["block_conv1.html", "block_conv2.html", "stem.html"]
     assert len(list((run / "explore" / "units" / "stem").glob("*.html"))) == 8
+    # a 3x3 first layer: the filter alone, and why there is no Gabor fit (9 pixels, 9 params)
+    page = run / "explore" / "units" / "stem" / "0.html"
+    f = unit_json(page)["filter"]
+    assert f["gabor"] is None and "r2" not in f
+    assert f["not_applicable"].startswith("Gabor fit not applicable: 3x3 kernels")
+    assert "Gabor fit not applicable: 3x3 kernels" in page.read_text()
+    assert (run / "explore" / "units" / "stem" / "0-filter.png").is_file()
 
 
 def test_explore_links_itself_from_the_report_only_where_it_may(

@@ -31,7 +31,7 @@ import torch
 
 from convscope import __version__, io
 from convscope.analysis.filters import first_conv, first_conv_weights
-from convscope.analysis.gabor import PARAM_NAMES, fit_filters
+from convscope.analysis.gabor import PARAM_NAMES, fit_filters, gabor_applicable
 from convscope.analysis.zf._common import Transform
 from convscope.analysis.zf.deconvnet import NoDeconvRule
 from convscope.analysis.zf.evolution import Evolution, feature_evolution_of_layers
@@ -85,8 +85,19 @@ def _info(rd: RunDir, ctx: Any, labels: torch.Tensor, steps: list[int]) -> dict[
 
 
 def _filters(model: torch.nn.Module) -> dict[str, Any]:
-    """First conv layer: its filters and Gabor fits as data and per-filter PNG pairs."""
+    """First conv layer: its filters and Gabor fits as data and per-filter PNG pairs; kernels
+    under 5x5 get the filter alone and the reason (any 9-parameter fit of 9 pixels is exact,
+    as the filters study says)."""
     wts = first_conv_weights(model)
+    why = gabor_applicable(tuple(wts.shape[2:]))
+    if why is not None:
+        return {
+            "not_applicable": f"Gabor fit {why}",
+            "png": [
+                images.png(images.sheet([[images.to_rgb8(w, True)]], wts.shape[2:])) for w in wts
+            ],
+            "cell": tuple(int(v) for v in wts.shape[2:]),
+        }
     fits, _ = fit_filters(wts)
     pngs = []
     for f in range(wts.shape[0]):

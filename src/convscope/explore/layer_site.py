@@ -241,10 +241,17 @@ def _add_filter(
     lay: _Layout,
     filt: dict[str, Any],
 ) -> None:
-    """A first-layer unit's filter and Gabor fit: its numbers, its PNG pair and their cells."""
-    d["filter"] = {"r2": _num(filt["r2"][u]), "gabor": filt["params"][u]}
+    """A first-layer unit's filter and Gabor fit: its numbers, its PNG pair and their cells
+    (the filter alone and the reason where a fit means nothing)."""
     fh, fw = filt["cell"]
     w.write(f"units/{lay.lf}/{u}-filter.png", filt["png"][u])
+    if "not_applicable" in filt:
+        d["filter"] = {"gabor": None, "not_applicable": filt["not_applicable"]}
+        view["filter_cells"] = [
+            pages.cell(f"{u}-filter.png", 0, 0, (fh, fw), (fh, fw), _scale(fh, fw), "filter")
+        ]
+        return
+    d["filter"] = {"r2": _num(filt["r2"][u]), "gabor": filt["params"][u]}
     view["filter_cells"] = [
         pages.cell(f"{u}-filter.png", 0, j, (fh, fw), (fh, 2 * fw), _scale(fh, fw), a)
         for j, a in enumerate(("filter", "Gabor fit"))

@@ -315,6 +315,12 @@ def _unit_evolution(d: dict[str, Any], v: dict[str, Any]) -> str:
 def _unit_filter(d: dict[str, Any], v: dict[str, Any]) -> str:
     """A first-layer unit's filter, its Gabor fit and the fit's numbers."""
     f = d["filter"]
+    if f.get("not_applicable"):
+        return (
+            f'<h2>Filter</h2><div class="grid"><figure>{v["filter_cells"][0]}'
+            f"<figcaption>the filter</figcaption></figure></div>"
+            f'<p class="muted">{escape(f["not_applicable"])}.</p>'
+        )
     params = ", ".join(f"{k} {fmt(val, 3)}" for k, val in f["gabor"].items())
     return (
         f'<h2>Filter and its Gabor fit</h2><div class="grid">'
