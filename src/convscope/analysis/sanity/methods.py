@@ -215,6 +215,9 @@ def _deconvnet(setup: Setup, chains: _Chains) -> Method:
 
 def _occlusion(setup: Setup, chains: _Chains) -> Method:
     from convscope.analysis.zf.occlusion import occlusion_maps
+    from convscope.analysis.zf.reuse import PrefixReuse
+
+    reuse = PrefixReuse()  # the first model's layers, reused below a re-initialised one
 
     def run(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         occ = occlusion_maps(
@@ -225,6 +228,7 @@ def _occlusion(setup: Setup, chains: _Chains) -> Method:
             size=setup.occlusion_size,
             stride=setup.occlusion_stride,
             fill=list(setup.baseline),
+            reuse=reuse,
         )
         drop = (occ.clean_prob_true[:, None, None] - occ.prob_true).double()  # (N, ny, nx)
         h, w = x.shape[2:]

@@ -38,9 +38,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.fx.node import map_aggregate
+
+from convscope.analysis.zf.apply import apply_layer
 
 # re-exported: a layer, its kinds and how a reader sees it live in zf.layer
 from convscope.analysis.zf.layer import (  # noqa: F401
@@ -219,97 +219,51 @@ class Chain:
 
     # -- running -----------------------------------------------------------------------------
 
-    def _fill(self, layer: Layer, xs: Sequence[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The layer's call arguments: its template with inputs and parameters filled in."""
-        if layer.args is None:
-            return tuple(xs), {}
-
-        def fill(a: Any) -> Any:
-            if isinstance(a, Ref):
-                return xs[a.k]
-            if isinstance(a, Attr):
-                return _get_attr(self.model, a.name)
-            return a
-
-        return map_aggregate(layer.args, fill), map_aggregate(layer.kwargs, fill)  # type: ignore[return-value]
-
     def apply_layer(self, i: int, xs: Sequence[Any], with_indices: bool = False) -> Any:
         """Run layer ``i`` on its inputs ``xs`` with eval semantics. For max-pool with
-        ``with_indices``, return ``(output, switches)``."""
-        layer = self.layers[i]
-        kind, m = layer.kind, layer.module
-        if layer.inplace and kind not in _OUT_OF_PLACE and xs and isinstance(xs[0], torch.Tensor):
-            xs = [xs[0].clone(), *xs[1:]]  # the module (or function) would overwrite its input
-        if kind == ADD:
-            if any(t.shape != xs[0].shape for t in xs):
-                raise ConvscopeError(
-                    f"layer {layer.name!r}: adds {[tuple(t.shape) for t in xs]}; expected "
-                    "equal shapes (no broadcasting)"
-                )
-            out = xs[0]
-            for t in xs[1:]:
-                out = out + t
-            return out
-        if kind == CAT:
-            return torch.cat(list(xs), dim=1)
-        if kind in (OP, VALUE, ACT, RECURRENT) or (kind == NORM and layer.args is not None):
-            args, kwargs = self._fill(layer, xs)
-            if m is not None:
-                return m(*args, **kwargs)
-            assert layer.fn is not None
-            return layer.fn(*args, **kwargs)
-        (x,) = xs
-        if kind == RELU:
-            return torch.relu(x)
-        if kind == LEAKYRELU:
-            return F.leaky_relu(x, layer.slope)
-        if kind == DROPOUT:
-            return x
-        if kind == SCALE:
-            return x * layer.scale
-        if kind == FLATTEN:
-            if layer.flat_size is not None and x[0].numel() != layer.flat_size:
-                raise ConvscopeError(
-                    f"layer {layer.name!r}: view(-1, {layer.flat_size}) of a "
-                    f"{tuple(x.shape[1:])} input would mix images; expected "
-                    f"{x[0].numel()} features per image"
-                )
-            return x.flatten(layer.start_dim)
-        if kind == BN:
-            assert isinstance(m, nn.modules.batchnorm._NormBase)
-            return F.batch_norm(
-                x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps
-            )
-        if kind == MAXPOOL:
-            assert isinstance(m, nn.MaxPool2d)
-            return F.max_pool2d(
-                x,
-                m.kernel_size,
-                m.stride,
-                m.padding,
-                m.dilation,
-                ceil_mode=m.ceil_mode,
-                return_indices=with_indices,
-            )
-        if kind == ADAPTIVEMAX:
-            assert isinstance(m, nn.AdaptiveMaxPool2d)
-            return F.adaptive_max_pool2d(x, m.output_size, return_indices=with_indices)
-        assert m is not None
-        return m(x)
+        ``with_indices``, return ``(output, switches)`` (:func:`.apply.apply_layer`)."""
+        return apply_layer(self, i, xs, with_indices)
+
+    def needed(self, stop: int, given: Iterable[int] = ()) -> set[int]:
+        """The layers to compute for ``stop`` when the outputs of ``given`` are known: its
+        ancestors, without those that reach it only through a given layer."""
+        known = set(given)
+        seen: set[int] = set()
+        todo = [stop]
+        while todo:
+            i = todo.pop()
+            if i in seen or i in known:
+                continue
+            seen.add(i)
+            todo.extend(j for j in self.inputs_of(i) if j != INPUT)
+        return seen
 
     def _run(
-        self, x: torch.Tensor, stop: int, keep: set[int], rec: ForwardRecord | None = None
+        self,
+        x: torch.Tensor,
+        stop: int,
+        keep: set[int],
+        rec: ForwardRecord | None = None,
+        given: dict[int, Any] | None = None,
     ) -> dict[int, Any]:
-        """Forward ``x`` through the layers ``stop`` needs; return the outputs in ``keep``."""
+        """Forward ``x`` through the layers ``stop`` needs; return the outputs in ``keep``.
+        ``given``: outputs of some layers for this ``x``, already known (not computed again;
+        every layer they reach is)."""
         from convscope.analysis.zf.norms import norm_scale
 
-        need = self.ancestors(stop)
+        given = given or {}
+        need = self.needed(stop, given) if given else self.ancestors(stop)
         last_use: dict[int, int] = {}
         for i in sorted(need):
             for j in self.inputs_of(i):
                 last_use[j] = i
         vals: dict[int, Any] = {INPUT: x}
         out: dict[int, Any] = {}
+        for i, v in given.items():
+            if i in last_use or i in keep:
+                vals[i] = v
+                if i in keep:
+                    out[i] = v
         with eval_mode(self.model):
             for i in sorted(need):
                 layer = self.layers[i]
@@ -335,20 +289,22 @@ class Chain:
         x: torch.Tensor,
         taps: Iterable[int] = (),
         to_end: bool = True,
+        given: dict[int, Any] | None = None,
     ) -> tuple[dict[int, Any], Any]:
         """Forward ``x`` ``(B, C, H, W)``; return ``({index: output}, logits or None)``.
 
         Stops once the taps are computed when ``to_end`` is false (then logits is ``None``).
+        ``given``: layer outputs already known for this ``x`` (see :meth:`_run`).
         """
         taps = sorted(set(taps))
         if to_end or not taps:
-            out = self._run(x, self.output, {*taps, self.output})
+            out = self._run(x, self.output, {*taps, self.output}, given=given)
             return {i: out[i] for i in taps}, out[self.output]
         out = {}
         for t in taps[::-1]:  # the last tap usually needs all the others
             if t not in out:
                 rest = {u for u in taps if u not in out and u in self.ancestors(t)}
-                out.update(self._run(x, t, rest | {t}))
+                out.update(self._run(x, t, rest | {t}, given=given))
         return {i: out[i] for i in taps}, None
 
     def record(self, x: torch.Tensor, upto: int, taps: Iterable[int] = ()) -> ForwardRecord:
@@ -373,18 +329,7 @@ class Chain:
         ]
 
 
-# kinds :meth:`Chain.apply_layer` computes with out-of-place torch calls of its own, whatever
-# the model's module does: an in-place ReLU or ``+=`` needs no copy of its input here
-_OUT_OF_PLACE = frozenset((ADD, CAT, RELU, LEAKYRELU, DROPOUT, SCALE, FLATTEN, BN, MAXPOOL))
-
 Graph = Chain  # the general name; a chain is a graph without branches
-
-
-def _get_attr(model: nn.Module, name: str) -> Any:
-    obj: Any = model
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def trace_chain(model: nn.Module) -> Chain:

@@ -30,6 +30,7 @@ from torch import nn
 
 from convscope.analysis.zf._common import Transform, chain_on, check_images, to_input
 from convscope.analysis.zf.graph import Chain
+from convscope.analysis.zf.reuse import PrefixReuse
 from convscope.errors import ConvscopeError
 
 DEFAULT_SIZE = 8  # px, occluder side for 28x28 inputs
@@ -138,6 +139,7 @@ def _all_rows(
     masks: torch.Tensor,
     fill_t: torch.Tensor,
     batch_size: int,
+    reuse: PrefixReuse | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every image under every mask row: ``(N, rows)`` totals of the image's strongest map,
     ``(N, rows, K)`` logits (both float64) and the ``(N,)`` strongest map of each image.
@@ -152,9 +154,16 @@ def _all_rows(
     map_index = torch.zeros(n, dtype=torch.int64, device=chain.device)
     totals_list, logits_all = [], []
 
+    passes = 0
+
     def run(xb: torch.Tensor, i0: int, k: int, first: bool) -> None:
         """Rows of images i0..i0+k-1 (all rows of each, or one chunk of one image)."""
-        acts, logits = chain.run(xb, taps=[idx])
+        nonlocal passes
+        if reuse is None:
+            acts, logits = chain.run(xb, taps=[idx])
+        else:
+            acts, logits = reuse.run(chain, passes, xb, [idx])
+        passes += 1
         if logits is None or logits.dim() != 2:
             shape = None if logits is None else tuple(logits.shape)
             raise ConvscopeError(f"model output {shape}: expected (B, classes)")
@@ -214,6 +223,7 @@ def occlusion_maps(
     batch_size: int = 256,
     block_output: bool = True,
     device: str | torch.device | None = None,
+    reuse: PrefixReuse | None = None,
 ) -> Occlusion:
     """Slide a ``size`` x ``size`` square of value ``fill`` over each image (Fig. 7).
 
@@ -226,6 +236,9 @@ def occlusion_maps(
         fill: occluder value in model-input space, scalar or per channel (see
             :func:`mean_fill`).
         batch_size: occluded copies per forward pass, across images.
+        reuse: layer outputs of an earlier call on the same images with a model of the same
+            graph, reused where its weights are the same (:class:`.reuse.PrefixReuse`; the
+            first call records them).
 
     Returns:
         :class:`Occlusion`.
@@ -241,7 +254,9 @@ def occlusion_maps(
     ys, xs, masks = occlusion_masks((h, w), size, stride, dev)
     masks = torch.cat([masks.new_zeros((1, h, w)), masks])  # (P + 1, H, W): row 0 unoccluded
     n_rows = masks.shape[0]
-    act_all, logits, map_index = _all_rows(chain, idx, x0, masks, fill_t, batch_size)
+    if reuse is not None:
+        reuse.begin(chain, (x0, fill_t, masks, batch_size, idx), n * n_rows, (c, h, w))
+    act_all, logits, map_index = _all_rows(chain, idx, x0, masks, fill_t, batch_size, reuse)
     probs = torch.softmax(logits, dim=2)  # (N, P + 1, K)
     if int(labels_t.max()) >= probs.shape[2] or int(labels_t.min()) < 0:
         raise ConvscopeError(f"labels: expected classes in 0..{probs.shape[2] - 1}")
