@@ -315,10 +315,11 @@ def dead_units(
             taps, _ = chain.run(x, [p.index for p in points], to_end=False)
             for p in points:
                 t = take(taps[p.index], chain, p)
-                hi, lo = _units(t, p.kind), -_units(-t, p.kind)
-                if p.name in maxima:
-                    hi, lo = torch.maximum(maxima[p.name], hi), torch.minimum(minima[p.name], lo)
-                maxima[p.name], minima[p.name] = hi, lo
+                hi = _units(t, p.kind)
+                maxima[p.name] = torch.maximum(maxima[p.name], hi) if p.name in maxima else hi
+                if p.dead_rule != "rectifier":  # only a constant-unit rule reads the minimum
+                    lo = -_units(-t, p.kind)
+                    minima[p.name] = torch.minimum(minima[p.name], lo) if p.name in minima else lo
     out = {}
     for p in points:
         m = maxima[p.name].float().cpu()
