@@ -36,6 +36,7 @@ from convscope.analysis.zf._common import Transform
 from convscope.analysis.zf.deconvnet import NoDeconvRule
 from convscope.analysis.zf.evolution import Evolution, feature_evolution_of_layers
 from convscope.analysis.zf.graph import Chain
+from convscope.analysis.zf.reuse import same_tensors
 from convscope.analysis.zf.topk import Maxima, max_per_map_of_layers
 from convscope.errors import ConvscopeError, EnvironmentProblem
 from convscope.explore import images, pages
@@ -113,15 +114,9 @@ def _filters(model: torch.nn.Module) -> dict[str, Any]:
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     """Whether two models hold the same parameters and buffers, bit for bit and in the same
-    layout (a kernel may round differently in another memory format)."""
+    layout."""
     sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(
-        sa[k].dtype == sb[k].dtype
-        and sa[k].shape == sb[k].shape
-        and sa[k].stride() == sb[k].stride()
-        and torch.equal(sa[k], sb[k])
-        for k in sa
-    )
+    return sa.keys() == sb.keys() and same_tensors(list(sa.values()), [sb[k] for k in sa])
 
 
 def _shared_passes(

@@ -123,3 +123,18 @@ def test_a_users_function_is_never_taken_from_the_reference() -> None:
         _equal(_occ(model, images, reuse), _occ(model, images, None))
     finally:
         SCALE["v"] = 2.0
+
+
+def test_only_torch_operator_and_builtin_functions_count_as_reading_nothing_else() -> None:
+    import functools
+    import operator
+
+    import torch.nn.functional as F
+
+    from convscope.analysis.zf.reuse import _known_function
+    from convscope.analysis.zf.trace import _call_method
+
+    for fn in (torch.flatten, operator.add, F.relu, getattr, _call_method("view")):
+        assert _known_function(fn), fn
+    for fn in (user_scale, lambda x: x, functools.partial(F.relu), Opaque()):
+        assert not _known_function(fn), fn

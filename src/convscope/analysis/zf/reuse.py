@@ -28,16 +28,29 @@ from convscope.analysis.zf.layer import Attr
 BUDGET_BYTES = 256 * 2**20  # kept reference outputs, all batches together
 
 
+_BUILTIN = (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodDescriptorType)
+_KNOWN = ("torch", "_operator", "operator", "math", "convscope.analysis.zf")
+
+
+def _known_function(fn: Any) -> bool:
+    """Whether ``fn`` reads nothing but its arguments: a C builtin, or a Python function of
+    torch, the standard operators or the graph's own method wrappers. Anything else (a user's
+    function, a callable object, a partial) may read state the graph cannot see."""
+    if isinstance(fn, _BUILTIN):
+        return True
+    module = getattr(fn, "__module__", None) or ""
+    return isinstance(fn, types.FunctionType) and (
+        module in _KNOWN or module.startswith(tuple(m + "." for m in _KNOWN))
+    )
+
+
 def _reads(chain: Chain, i: int) -> list[torch.Tensor] | None:
     """The tensors layer ``i`` reads besides its inputs; ``None`` when that is unknowable."""
     layer = chain.layers[i]
     out: list[torch.Tensor] = []
     if layer.module is not None:
         out += list(layer.module.parameters()) + list(layer.module.buffers())
-    fn = layer.fn
-    if isinstance(fn, types.FunctionType) and not fn.__module__.startswith(
-        ("torch", "convscope.analysis.zf")
-    ):
+    if layer.fn is not None and not _known_function(layer.fn):
         return None  # a function of the user's: it may read any weight of the model
     for a in [*(layer.args or ()), *layer.kwargs.values()]:
         if isinstance(a, Attr):
@@ -47,7 +60,9 @@ def _reads(chain: Chain, i: int) -> list[torch.Tensor] | None:
     return out
 
 
-def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+def same_tensors(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    """Whether two lists of tensors are equal bit for bit, in dtype, shape, layout and device
+    (a kernel may round differently in another memory format)."""
     return len(a) == len(b) and all(
         x.dtype == y.dtype
         and x.shape == y.shape
@@ -98,7 +113,7 @@ class PrefixReuse:
     def _same_key(self, key: tuple[Any, ...]) -> bool:
         assert self._key is not None
         return len(key) == len(self._key) and all(
-            _same([a], [b]) if isinstance(a, torch.Tensor) else a == b
+            same_tensors([a], [b]) if isinstance(a, torch.Tensor) else a == b
             for a, b in zip(key, self._key)
         )
 
@@ -123,7 +138,7 @@ class PrefixReuse:
         for i in range(len(chain.layers)):  # layers are in the order they run
             ref, now = self._reads[i], _reads(chain, i)
             inputs_clean = all(j == INPUT or j in clean for j in chain.inputs_of(i))
-            if inputs_clean and ref is not None and now is not None and _same(now, ref):
+            if inputs_clean and ref is not None and now is not None and same_tensors(now, ref):
                 clean.add(i)
         return clean
 

@@ -117,6 +117,17 @@ def max_per_map_of_layers(
 _POOLED_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 
+def pools_whole_maps(act: torch.Tensor) -> bool:
+    """Whether ``act`` ``(N, M, H, W)`` takes its per-map maxima fastest by a whole-map
+    ``max_pool2d``: channels-last, where ``max``/``amax`` over the positions of few channels
+    is several times slower (the maxima, NaN included, come out the same)."""
+    return (
+        act.dim() == 4
+        and act.dtype in _POOLED_DTYPES
+        and act.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
 def _map_maxima(act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(N, M, H, W)`` -> each map's maximum and the row-major index of its first maximum,
     both ``(N, M)``. A channels-last map goes through ``max_pool2d`` over the whole map (its
@@ -124,7 +135,7 @@ def _map_maxima(act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     other layout, and a batch with a NaN (where the two kernels keep different indices), takes
     ``max`` over the flattened positions."""
     n, m = act.shape[0], act.shape[1]
-    if act.dtype in _POOLED_DTYPES and act.is_contiguous(memory_format=torch.channels_last):
+    if pools_whole_maps(act):
         v, p = F.max_pool2d(act, kernel_size=tuple(act.shape[2:]), return_indices=True)
         v, p = v.view(n, m), p.view(n, m)
         if not bool(torch.isnan(v).any()):

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from convscope.analysis.hook_points import DEAD_RULES
+from convscope.analysis.zf.topk import pools_whole_maps
 from convscope.errors import ConvscopeError
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
@@ -40,16 +41,11 @@ STAT_CHOICES: dict[str, Any] = {
 }
 
 
-_POOLED = (torch.float32, torch.float64, torch.bfloat16)
-
-
 def unit_max(a: torch.Tensor) -> torch.Tensor:
     """Per-unit maximum over every axis but the second: ``(B, U, ...)`` -> ``(U,)``."""
     if a.dim() == 1:
         return a.amax().reshape(1)
-    if a.dim() == 4 and a.dtype in _POOLED and a.is_contiguous(memory_format=torch.channels_last):
-        # a whole-map max-pool first: amax over (B, H, W) of a channels-last tensor with few
-        # channels is several times slower (the maximum, and NaN, come out the same)
+    if pools_whole_maps(a):
         return F.max_pool2d(a, kernel_size=tuple(a.shape[2:])).amax(dim=(0, 2, 3))
     dims = [d for d in range(a.dim()) if d != 1]
     return a.amax(dim=dims)
