@@ -62,11 +62,16 @@ def _load_error(e: Exception) -> str:
     if m:
         return f"refused: it needs {m.group(1)}, which a weights-only checkpoint never holds"
     if "Weights only load failed" in text:
-        line = next(
-            (ln.strip() for ln in text.splitlines() if "Unpickler error" in ln or "GLOBAL" in ln),
-            "not a weights-only checkpoint",
+        # the reason follows "WeightsUnpickler error:" (on its line or the next); the lines
+        # around it are PyTorch's advice to load with weights_only=False or to file an issue
+        after = text.split("Unpickler error:", 1)[1] if "Unpickler error:" in text else ""
+        reason = next((ln.strip() for ln in after.splitlines() if ln.strip()), "")
+        return (
+            f"refused: not a weights-only checkpoint ({reason}; a torn file or not written by "
+            "torch.save)"
+            if reason
+            else "refused: not a weights-only checkpoint"
         )
-        return f"refused: {line}"
     return f"{type(e).__name__}: {(text.splitlines() or [''])[0]}"
 
 

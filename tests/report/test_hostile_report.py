@@ -104,6 +104,22 @@ def test_malicious_checkpoint_is_one_line_without_advice(
     assert "refused: it needs posix.system" in msg or "refused: it needs os.system" in msg
 
 
+def test_a_garbage_checkpoint_says_why_without_pytorchs_advice(tmp_path: Path) -> None:
+    """Found by a hand try: bytes that are no checkpoint gave PyTorch's "Please file an issue
+    ... WeightsUnpickler error:" line, which blamed PyTorch and hid the reason."""
+    out = build_handmade(tmp_path / "out")
+    run = first_run(out)
+    (run / "checkpoints").mkdir(exist_ok=True)
+    (run / "checkpoints" / "step_0000000.pt").write_bytes(b"garbage\n")
+    from convscope.errors import ConvscopeError
+
+    with pytest.raises(ConvscopeError) as e:
+        RunDir(run).load_checkpoint(0)
+    msg = str(e.value)
+    assert "\n" not in msg and "file an issue" not in msg and "weights_only" not in msg
+    assert "refused: not a weights-only checkpoint (Unsupported operand" in msg
+
+
 # --- report / analyze while a run is being written --------------------------------------------
 def test_report_while_out_is_written_is_exit_4(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
