@@ -38,10 +38,10 @@ def _texts(fig: Figure) -> list[Text]:
     ]
 
 
-def _shown_scale(fig: Figure, dpi: float) -> float:
-    """Shown px per file px: 1, or less when the file is wider than the report's column."""
-    width_px = fig.get_figwidth() * dpi
-    return min(1.0, COLUMN_PX / width_px)
+def readable_pt(width_in: float, dpi: float) -> float:
+    """The smallest font size in points that stays readable (:data:`MIN_TEXT_PX`) where the
+    report shows a figure ``width_in`` inches wide saved at ``dpi``."""
+    return MIN_TEXT_PX / min(1.0, COLUMN_PX / (width_in * dpi)) * 72.0 / dpi
 
 
 def min_font_px(fig: Figure, dpi: float) -> float:
@@ -64,7 +64,7 @@ def enforce_min_text(fig: Figure, dpi: float) -> float:
 def _raise_small_text(fig: Figure, dpi: float) -> bool:
     """Set every text below the minimum to it; True when one changed. No draw is needed:
     ``get_ticklabels`` places the ticks and formats their labels from the view limits."""
-    need_pt = MIN_TEXT_PX / _shown_scale(fig, dpi) * 72.0 / dpi
+    need_pt = readable_pt(fig.get_figwidth(), dpi)
     changed = False
     for ax in fig.axes:
         for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):

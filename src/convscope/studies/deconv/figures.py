@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from convscope.plots.images import FONT_PT, as_array, image_to_unit, signed_to_unit, to_rgb
+from convscope.plots.images import FIG_WIDTH_IN, as_array, image_to_unit, signed_to_unit, to_rgb
+from convscope.plots.table import Cell, image_table
 
 ArrayLike = np.ndarray
 
@@ -19,29 +20,25 @@ def deconv_figure(
     titles: Sequence[str] | None = None,
     captions: Mapping[str, Sequence[str]] | None = None,
 ) -> Figure:
-    """§2.1: one row per image: the image, then the projection of one activation per layer.
+    """§2.1: the images in the first row, then one row per layer: the projection of that
+    layer's strongest activation in each image, under it (grey = 0).
 
     Args:
         images: ``(N, C, H, W)`` uint8 or float images.
-        projections: layer -> ``(N, C, H, W)`` projections (grey = 0).
+        projections: layer -> ``(N, C, H, W)`` projections.
         titles: per image, a title for the image column.
         captions: layer -> per image, a short caption (e.g. ``"map 5 (3, 7)"``).
     """
     imgs = as_array(images)
-    layers = list(projections)
     n = imgs.shape[0]
-    fig = Figure(figsize=(1.9 * (len(layers) + 1) + 0.3, 2.0 * n + 0.5))
-    axes = fig.subplots(n, len(layers) + 1, squeeze=False)
-    for i in range(n):
-        axes[i, 0].imshow(to_rgb(image_to_unit(imgs[i])), interpolation="nearest")
-        axes[i, 0].set_title(titles[i] if titles else f"image {i}", fontsize=FONT_PT - 1)
-        for j, layer in enumerate(layers):
-            p = as_array(projections[layer])[i]
-            axes[i, j + 1].imshow(to_rgb(signed_to_unit(p)), interpolation="nearest")
-            cap = f"\n{captions[layer][i]}" if captions and layer in captions else ""
-            axes[i, j + 1].set_title(f"{layer}{cap}", fontsize=FONT_PT - 1)
-        for ax in axes[i]:
-            ax.set_axis_off()
-    fig.suptitle("deconvnet projection of each layer's strongest activation", fontsize=FONT_PT)
-    fig.tight_layout()
-    return fig
+    rows = [[Cell(to_rgb(image_to_unit(imgs[i])), titles[i] if titles else f"image {i}")
+             for i in range(n)]]  # fmt: skip
+    for layer, p in projections.items():
+        caps = captions.get(layer, [""] * n) if captions else [""] * n
+        rows.append([Cell(to_rgb(signed_to_unit(as_array(p)[i])), caps[i]) for i in range(n)])
+    return image_table(
+        rows,
+        cell_in=min(1.2, FIG_WIDTH_IN / max(n, 1)),
+        row_titles=["", *projections],
+        title="deconvnet projection of each layer's strongest activation",
+    )

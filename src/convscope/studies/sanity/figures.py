@@ -39,31 +39,29 @@ def maps_grid(
     """``images`` ``(N, C, H, W)``; ``maps`` per method ``(N, H, W)`` (signed; red positive,
     blue negative, each tile scaled to its own largest absolute value). ``notes``: methods
     not computed, with the reason (an empty column headed "not computed")."""
+    from matplotlib import colormaps
+
+    from convscope.plots.table import Cell, image_table
+
     notes = dict(notes or {})
     cols = ["image", *maps, *notes]
-    n = len(images)
-    fig = Figure(figsize=(1.35 * len(cols) + 0.3, 1.35 * n + 0.7), layout="constrained")
-    axes = fig.subplots(n, len(cols), squeeze=False)
-    for r in range(n):
-        for c, name in enumerate(cols):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
+    bwr = colormaps["bwr"]
+    rows = []
+    for r in range(len(images)):
+        row = []
+        for name in cols:
+            head = name.replace("_", " ") + ("\n(not computed)" if name in notes else "")
             if name == "image":
-                ax.imshow(_image(images[r]))
-                ax.set_ylabel(row_titles[r], fontsize=8)
-            elif name in maps:
+                row.append(Cell(_image(images[r]), row_titles[r]))
+                continue
+            img = None
+            if name in maps:
                 m = np.asarray(maps[name][r], np.float64)
                 v = float(np.abs(m).max()) or 1.0
-                ax.imshow(m, cmap="bwr", vmin=-v, vmax=v)
-            else:
-                ax.set_facecolor("0.92")
-            if r == 0:
-                head = name.replace("_", " ") + ("\n(not computed)" if name in notes else "")
-                ax.set_title(head, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    return fig
+                img = bwr(np.clip((m / v + 1.0) / 2.0, 0.0, 1.0))[..., :3]
+            row.append(Cell(img, head if r == 0 else ""))
+        rows.append(row)
+    return image_table(rows, cell_in=min(1.2, 9.0 / len(cols)), title=title)
 
 
 def randomisation_curves(

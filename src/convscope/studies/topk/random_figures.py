@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from convscope.plots.images import FONT_PT, image_to_unit, signed_to_unit
+from convscope.plots.images import FIG_WIDTH_IN, image_to_unit, signed_to_unit
 from convscope.plots.images import as_array as _np
 from convscope.plots.images import to_rgb as _to_rgb
+from convscope.plots.table import Cell, image_table
 
 
 @dataclass
@@ -34,31 +35,30 @@ class LayerRow:
 
 def random_weights_figure(rows: Sequence[LayerRow], seed: int) -> Figure:
     """Rows layers; per unit three columns: the patch, its projection with the trained weights
-    and with every layer re-initialised (grey = 0)."""
+    and with every layer re-initialised (grey = 0). One picture (:func:`image_table`)."""
     if not rows:
         raise ValueError("random_weights_figure: no layer to show")
     units = max(len(r.captions) for r in rows)
-    fig = Figure(figsize=(1.3 * 3 * units + 0.4, 2.1 * len(rows) + 0.8), layout="constrained")
-    fig.suptitle(
-        "Top activation per map: patch, projection with the trained weights, and with every "
-        f"layer re-initialised (seed {seed})\nalike = the projection shows the image, not what "
-        "was learned (Adebayo et al. 2018)",
-        fontsize=FONT_PT,
+    cells = [
+        [
+            c
+            for u in range(len(r.captions))
+            for c in (
+                Cell(_to_rgb(image_to_unit(_np(r.patches[u]))), r.captions[u]),
+                Cell(_to_rgb(signed_to_unit(_np(r.trained[u]))), "trained"),
+                Cell(_to_rgb(signed_to_unit(_np(r.random[u]))), "random"),
+            )
+        ]
+        for r in rows
+    ]
+    return image_table(
+        cells,
+        cell_in=min(1.3, FIG_WIDTH_IN / (3 * units)),
+        row_titles=[r.title for r in rows],
+        title="Top activation per map: patch, projection with the trained weights, and with "
+        f"every layer re-initialised (seed {seed})\nalike = the projection shows the image, not "
+        "what was learned (Adebayo et al. 2018)",
     )
-    subs = fig.subfigures(len(rows), 1, squeeze=False)[:, 0]
-    for sub, r in zip(subs, rows):
-        sub.suptitle(r.title, fontsize=FONT_PT, x=0.01, ha="left")
-        axes = sub.subplots(1, 3 * units, squeeze=False)[0]
-        for ax in axes:
-            ax.set_axis_off()
-        for u in range(len(r.captions)):
-            cells = axes[3 * u : 3 * u + 3]
-            cells[0].imshow(_to_rgb(image_to_unit(_np(r.patches[u]))), interpolation="nearest")
-            cells[1].imshow(_to_rgb(signed_to_unit(_np(r.trained[u]))), interpolation="nearest")
-            cells[2].imshow(_to_rgb(signed_to_unit(_np(r.random[u]))), interpolation="nearest")
-            for ax, t in zip(cells, (r.captions[u], "trained", "random")):
-                ax.set_title(t, fontsize=FONT_PT - 1)
-    return fig
 
 
 def pick_units(values: np.ndarray, n: int = 4) -> list[int]:
