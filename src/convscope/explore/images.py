@@ -42,5 +42,6 @@ def sheet(rows: Sequence[Sequence[np.ndarray | None]], cell: tuple[int, int]) ->
 def png(rgb: np.ndarray) -> bytes:
     """``(H, W, 3)`` uint8 -> PNG bytes."""
     buf = io.BytesIO()
-    Image.fromarray(rgb, mode="RGB").save(buf, format="PNG", optimize=False, compress_level=9)
+    # zlib level 6: a third of level 9's time for 0.6% more bytes (688 pages' images, 4.74 MB vs 4.71)
+    Image.fromarray(rgb, mode="RGB").save(buf, format="PNG", optimize=False, compress_level=6)
     return buf.getvalue()
