@@ -210,3 +210,29 @@ def test_unit_max_equals_a_loop_over_units(
         vals = a[:, u].flatten().float()
         want = float("nan") if bool(torch.isnan(vals).any()) else float(vals.max())
         assert float(got[u]) == want or (want != want and float(got[u]) != float(got[u]))
+
+
+@pytest.mark.slow
+def test_dead_units_ride_the_pass_the_zf_analyses_share(
+    lenet_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CNN's dead units come from the one pass over the test images that the Zeiler & Fergus
+    analyses take anyway, and equal what a pass of their own gives (the oracle)."""
+    import convscope.studies.activations.compute as act
+
+    run = tmp_path / "lenet"
+    shutil.copytree(lenet_run, run)
+    rd = RunDir(run)
+    ds, norm = rd.load_data()
+    want = act.dead_units(rd.load_model(None), ds.test.images, norm)
+
+    def refuse(*a: object, **k: object) -> None:
+        raise AssertionError("the activations study took a pass of its own")
+
+    monkeypatch.setattr(act, "dead_units", refuse)
+    done = analyze(run, ["activations", "topk"])  # top-k reads the same pass's maxima
+    assert set(done) == {"activations", "topk"}
+    got = json.loads((run / "analysis" / "activations.json").read_text())
+    layers = list(got["numbers"]["dead_units"]["layers"].values())  # named by module, in order
+    assert [d["unit_max"] for d in layers] == [d["unit_max"] for d in want.values()]
+    assert [d["dead"] for d in layers] == [d["dead"] for d in want.values()]

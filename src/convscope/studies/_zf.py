@@ -3,7 +3,7 @@ deterministic choice of test images (moved here from ``analysis/zf/run.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -77,6 +77,7 @@ class _Context:
         self.hw = (int(self.dataset.image_shape[1]), int(self.dataset.image_shape[2]))
         self._preds: torch.Tensor | None = None
         self._maxima: dict[int, Maxima] = {}
+        self._riders: list[tuple[Sequence[int], Callable[[dict[int, Any]], None]]] = []
 
     @cached_property
     def fill(self) -> list[float]:
@@ -95,6 +96,12 @@ class _Context:
         idxs = [self.chain.resolve(i, True) for i in self.chain.default_layers()]
         idxs = [i for i in idxs if len(shapes[i]) in (1, 3)]  # (M,) or (M, H, W) per image
         preds: list[torch.Tensor] = []
+        riders, self._riders = self._riders, []
+
+        def feed(acts: dict[int, Any]) -> None:
+            for _, f in riders:
+                f(acts)
+
         self._maxima = max_per_map_of_layers(
             self.chain,
             self.dataset.test.images,
@@ -102,8 +109,18 @@ class _Context:
             transform=self.normalize,
             block_output=False,
             predictions=preds,
+            also=([i for taps, _ in riders for i in taps], feed) if riders else None,
         )
         self._preds = torch.cat(preds).cpu()
+
+    def ride_test_pass(self, taps: Sequence[int], f: Callable[[dict[int, Any]], None]) -> bool:
+        """Have the shared pass over the test images (the next :meth:`predictions` or
+        :meth:`test_maxima`) also give each batch's outputs of the layers at chain indices
+        ``taps`` to ``f``; False when that pass has already run (take your own)."""
+        if self._preds is not None:
+            return False
+        self._riders.append((list(taps), f))
+        return True
 
     def predictions(self) -> torch.Tensor:
         """``(N_test,)`` predicted classes of the final model."""

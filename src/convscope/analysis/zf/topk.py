@@ -83,20 +83,26 @@ def max_per_map_of_layers(
     block_output: bool = True,
     device: str | torch.device | None = None,
     predictions: list[torch.Tensor] | None = None,
+    also: tuple[Sequence[int], Callable[[dict[int, torch.Tensor]], None]] | None = None,
 ) -> dict[int, Maxima]:
     """:func:`max_per_map` of several layers from one forward pass over ``images``; keyed by
     each layer's chain index (after :meth:`Chain.resolve`). With ``predictions`` (a list),
-    the pass runs to the logits and appends each batch's predicted classes ``(B,)`` to it."""
+    the pass runs to the logits and appends each batch's predicted classes ``(B,)`` to it.
+    ``also``: ``(chain indices, f)``: each batch's outputs of those layers (and of the
+    layers above) go to ``f`` too, for another analysis that reads the same pass."""
     chain = chain_on(model, device)
     check_images(images)
     idxs = sorted({chain.resolve(ly, block_output) for ly in layers})
+    taps = sorted({*idxs, *(also[0] if also else ())})
     vals: dict[int, list[torch.Tensor]] = {i: [] for i in idxs}
     poss: dict[int, list[torch.Tensor]] = {i: [] for i in idxs}
     shapes: dict[int, tuple[int, ...]] = {}
     for _, x in batches(images, chain, transform, batch_size):
-        acts, logits = chain.run(x, taps=idxs, to_end=predictions is not None)
+        acts, logits = chain.run(x, taps=taps, to_end=predictions is not None)
         if predictions is not None:
             predictions.append(logits.argmax(1))
+        if also:
+            also[1](acts)
         for idx in idxs:
             act = acts[idx]
             shapes[idx] = tuple(act.shape[1:])

@@ -28,6 +28,7 @@ from convscope.analysis.convergence import (
     convergence_table,
 )
 from convscope.analysis.hook_points import DEAD_RULES
+from convscope.errors import ConvscopeError
 from convscope.studies.activations import compute as act
 from convscope.studies.base import FigureRef, RunContext, Study, StudyResult, Verdict, register
 from convscope.studies.filters import trained_step
@@ -207,6 +208,31 @@ def _choices(source: str) -> dict[str, Any]:
     }
 
 
+def _shared_dead_units(ctx: RunContext, batch_size: int) -> dict[str, dict[str, Any]] | None:
+    """:func:`~.compute.dead_units` of the final model on the test images, taken in the pass
+    over them that the Zeiler & Fergus analyses share (:meth:`_zf._Context.ride_test_pass`):
+    the same model, inputs and batches, on the CPU as our own pass, so the same numbers. None
+    where there is no such pass to ride: a model those analyses refuse, another batch size or
+    device, or a pass already taken."""
+    from convscope.analysis.hook_points import find_hook_points
+    from convscope.analysis.zf._common import FORWARD_BATCH
+    from convscope.studies._zf import zf_context
+
+    if batch_size != FORWARD_BATCH:
+        return None
+    try:
+        zf = zf_context(ctx)
+    except ConvscopeError:
+        return None
+    if zf.device.type != "cpu":
+        return None
+    extrema = act.UnitExtrema(zf.chain, find_hook_points(zf.chain))
+    if not zf.ride_test_pass(extrema.taps, extrema.update):
+        return None
+    zf.predictions()  # the shared pass, which the analyses after this one read
+    return extrema.dead()
+
+
 @register
 class Activations(Study):
     name = "activations"
@@ -246,10 +272,11 @@ class Activations(Study):
         table, conv_sentence, verdict = _convergence(arrays, layers, kinds, cadence)
 
         dataset, normalize = ctx.data()
-        model = rd.load_model(None)
-        dead = act.dead_units(
-            model, dataset.test.images, normalize, batch_size=opts.dead_unit_batch
-        )
+        dead = _shared_dead_units(ctx, opts.dead_unit_batch)
+        if dead is None:  # no shared pass (not a CNN, another batch size or device): our own
+            dead = act.dead_units(
+                rd.load_model(None), dataset.test.images, normalize, batch_size=opts.dead_unit_batch
+            )
         dead = {names.get(t, t): d for t, d in dead.items()}
         step = trained_step(rd)
         over_time, when = _dead_over_time(dead, arrays)

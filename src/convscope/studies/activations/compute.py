@@ -306,39 +306,60 @@ def dead_units(
     chain = as_chain(model)
     if points is None:
         points = find_hook_points(chain)
-    points = [p for p in points if p.kind != "logits"]
-    maxima: dict[str, torch.Tensor] = {}
-    minima: dict[str, torch.Tensor] = {}
+    extrema = UnitExtrema(chain, points)
     with torch.no_grad():  # the graph runs in eval mode itself
         for i in range(0, images.shape[0], batch_size):
             x = normalize(images[i : i + batch_size].to(device))
-            taps, _ = chain.run(x, [p.index for p in points], to_end=False)
-            for p in points:
-                t = take(taps[p.index], chain, p)
-                hi = _units(t, p.kind)
-                maxima[p.name] = torch.maximum(maxima[p.name], hi) if p.name in maxima else hi
-                if p.dead_rule != "rectifier":  # only a constant-unit rule reads the minimum
-                    lo = -_units(-t, p.kind)
-                    minima[p.name] = torch.minimum(minima[p.name], lo) if p.name in minima else lo
-    out = {}
-    for p in points:
-        m = maxima[p.name].float().cpu()
-        if p.dead_rule == "rectifier":
-            dead_mask = m <= p.threshold
-        else:
-            lo = minima[p.name].float().cpu()
-            dead_mask = (m - lo) <= 1e-6 * torch.clamp(m.abs(), min=1.0)
-        dead = torch.nonzero(dead_mask).flatten().tolist()
-        out[p.name] = {
-            "layer": p.layer,
-            "kind": p.kind,
-            "after": p.after,
-            "dead_rule": p.dead_rule,
-            "threshold": p.threshold,
-            "n_units": int(m.numel()),
-            "n_dead": len(dead),
-            "dead_fraction": len(dead) / max(int(m.numel()), 1),
-            "dead": dead,
-            "unit_max": m.tolist(),
-        }
-    return out
+            taps, _ = chain.run(x, extrema.taps, to_end=False)
+            extrema.update(taps)
+    return extrema.dead()
+
+
+class UnitExtrema:
+    """Each unit's largest (and, where a constant-unit rule reads it, smallest) activation
+    over the batches given to :meth:`update`, at the hook points ``points`` of ``chain``
+    (the logits left out): what :func:`dead_units` decides on. A pass over the images that
+    other analyses share feeds it batch by batch (``taps``: the chain indices it reads)."""
+
+    def __init__(self, chain: Chain, points: list[HookPoint]) -> None:
+        self.chain = chain
+        self.points = [p for p in points if p.kind != "logits"]
+        self.taps = [p.index for p in self.points]
+        self.maxima: dict[str, torch.Tensor] = {}
+        self.minima: dict[str, torch.Tensor] = {}
+
+    def update(self, taps: dict[int, Any]) -> None:
+        """One batch's outputs of the chain, keyed by index (at least :attr:`taps`)."""
+        maxima, minima = self.maxima, self.minima
+        for p in self.points:
+            t = take(taps[p.index], self.chain, p)
+            hi = _units(t, p.kind)
+            maxima[p.name] = torch.maximum(maxima[p.name], hi) if p.name in maxima else hi
+            if p.dead_rule != "rectifier":  # only a constant-unit rule reads the minimum
+                lo = -_units(-t, p.kind)
+                minima[p.name] = torch.minimum(minima[p.name], lo) if p.name in minima else lo
+
+    def dead(self) -> dict[str, dict[str, Any]]:
+        """The :func:`dead_units` result of the batches seen."""
+        out = {}
+        for p in self.points:
+            m = self.maxima[p.name].float().cpu()
+            if p.dead_rule == "rectifier":
+                dead_mask = m <= p.threshold
+            else:
+                lo = self.minima[p.name].float().cpu()
+                dead_mask = (m - lo) <= 1e-6 * torch.clamp(m.abs(), min=1.0)
+            dead = torch.nonzero(dead_mask).flatten().tolist()
+            out[p.name] = {
+                "layer": p.layer,
+                "kind": p.kind,
+                "after": p.after,
+                "dead_rule": p.dead_rule,
+                "threshold": p.threshold,
+                "n_units": int(m.numel()),
+                "n_dead": len(dead),
+                "dead_fraction": len(dead) / max(int(m.numel()), 1),
+                "dead": dead,
+                "unit_max": m.tolist(),
+            }
+        return out
