@@ -88,8 +88,9 @@ def max_per_map_of_layers(
     """:func:`max_per_map` of several layers from one forward pass over ``images``; keyed by
     each layer's chain index (after :meth:`Chain.resolve`). With ``predictions`` (a list),
     the pass runs to the logits and appends each batch's predicted classes ``(B,)`` to it.
-    ``also``: ``(chain indices, f)``: each batch's outputs of those layers (and of the
-    layers above) go to ``f`` too, for another analysis that reads the same pass."""
+    ``also``: ``(chain indices, f)``: those layers are tapped too, and each batch's taps
+    (theirs and ``layers``', by chain index) go to ``f``, for another analysis that reads
+    the same pass."""
     chain = chain_on(model, device)
     check_images(images)
     idxs = sorted({chain.resolve(ly, block_output) for ly in layers})
