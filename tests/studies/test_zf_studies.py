@@ -123,3 +123,39 @@ def test_cli_analyze_and_errors(tiny_run: Path, capsys: pytest.CaptureFixture[st
         analyze(tiny_run, ["correspondence"], {"correspondence": {"class_name": "cat"}})
     with pytest.raises(ConvscopeError, match="not a run directory"):
         analyze(tiny_run.parent, ["topk"])
+
+
+@pytest.mark.slow
+def test_evolution_on_a_seeded_training_sample(tiny_run: Path, tmp_path: Path) -> None:
+    """``train_images``: the strongest image per map among a seeded sample of the training
+    split, reported by its index in the whole split; against the same search run directly on
+    those images (the oracle)."""
+    import shutil
+
+    import torch
+
+    from convscope.analysis.zf.evolution import feature_evolution_of_layers
+    from convscope.studies.evolution import training_sample
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    rd = RunDir(run)
+    ds, norm = rd.load_data()
+    n = len(ds.train.images)
+    analyze(run, ["evolution"], {"evolution": {"layers": ["conv1"], "train_images": 60, "seed": 3}})
+    saved = json.loads((run / "analysis" / "evolution.json").read_text())
+    assert saved["choices"]["split"].startswith(f"60 of the {n} training images")
+    z = np.load(run / "analysis" / "zf_evolution.npz")
+    sample = training_sample(n, 60, 3)
+    assert sample is not None and len(set(sample.tolist())) == 60
+    steps = rd.checkpoint_steps()
+    (want,) = feature_evolution_of_layers(
+        steps, lambda s: rd.load_model(s), ds.train.images[sample], ["conv1"], transform=norm
+    )
+    np.testing.assert_array_equal(z["relu1_values"], want.values.numpy())
+    np.testing.assert_array_equal(z["relu1_image_index"], sample[want.image_index].numpy())
+    assert training_sample(n, 0, 3) is None and training_sample(n, n, 3) is None
+    assert torch.equal(training_sample(n, 60, 3), sample)  # the seed decides it
+    assert not torch.equal(training_sample(n, 60, 4), sample)
+    with pytest.raises(ConvscopeError, match="train_images must be 0"):
+        training_sample(n, -1, 0)

@@ -22,6 +22,10 @@ class EvolutionOptions:
     layers: tuple[str, ...] | None = None
     maps: int = 16  # maps shown per layer
     max_checkpoints: int = 12
+    # searched at every checkpoint: the whole training split (0), or a seeded sample of this
+    # many of its images (its cost is one forward pass per image and checkpoint)
+    train_images: int = 0
+    seed: int = 0  # draws that sample
 
 
 def _layer_row(ev: Any, steps: list[int]) -> dict[str, Any]:
@@ -70,18 +74,32 @@ def _evolution_sentence(ctx: _Context, steps: list[int], per_layer: list[dict[st
     )
 
 
-def _evolution(
-    ctx: _Context, layers: Sequence[str] | None, show_maps: int, max_checkpoints: int
-) -> StudyResult:
+def training_sample(n: int, size: int, seed: int) -> torch.Tensor | None:
+    """Indices of a seeded sample of ``size`` of ``n`` training images, in index order; None
+    for the whole split (``size`` 0, or at least ``n``)."""
+    if size < 0:
+        raise ConvscopeError(f"evolution: train_images must be 0 (all) or positive, got {size}")
+    if size == 0 or size >= n:
+        return None
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=g)[:size].sort().values
+
+
+def _evolution(ctx: _Context, layers: Sequence[str] | None, opts: EvolutionOptions) -> StudyResult:
     from convscope.studies.evolution.figures import evolution_grid
 
     steps = ctx.rd.checkpoint_steps()
     if not steps:
         raise ConvscopeError(f"{ctx.rd.checkpoint_dir}: no step_*.pt snapshots for evolution")
+    show_maps, max_checkpoints = opts.maps, opts.max_checkpoints
     if len(steps) > max_checkpoints:  # keep the first and last, spread the rest
         pick = np.unique(np.round(np.linspace(0, len(steps) - 1, max_checkpoints)).astype(int))
         steps = [steps[i] for i in pick]
     images = ctx.dataset.train.images
+    n_train = len(images)
+    sample = training_sample(n_train, opts.train_images, opts.seed)
+    if sample is not None:
+        images = images[sample]
     arrays: dict[str, np.ndarray] = {"steps": np.array(steps)}
     per_layer, figs = [], []
 
@@ -91,6 +109,8 @@ def _evolution(
     names = [ctx.chain.layers[i].name for i in ctx.layer_names(layers)]
     evolutions = feature_evolution_of_layers(steps, load, images, names, transform=ctx.normalize)
     for ev in evolutions:
+        if sample is not None:  # indices into the training split, not into the sample
+            ev.image_index = sample[ev.image_index]
         arrays.update(ev.arrays(prefix=f"{ev.layer}_"))
         per_layer.append(_layer_row(ev, steps))
         order = torch.argsort(ev.values[:, -1], descending=True, stable=True)[:show_maps]
@@ -112,7 +132,10 @@ def _evolution(
         "figures": figs,
         "choices": {
             "source": f"{CITATION}, section 4 (Feature Evolution during Training), Fig. 4",
-            "split": f"the whole training split ({len(images)} images)",
+            "split": f"the whole training split ({n_train} images)"
+            if sample is None
+            else f"{len(images)} of the {n_train} training images, drawn without replacement "
+            f"with seed {opts.seed} (option train_images; image_index counts in the whole split)",
             "checkpoints": f"the run's step_*.pt snapshots (at most {max_checkpoints}, evenly "
             "spread, first and last kept)",
             "settle_step": "first checkpoint from which a map's strongest training image stays "
@@ -141,4 +164,4 @@ class Evolution(Study):
     Options = EvolutionOptions
 
     def run(self, ctx: RunContext, opts: EvolutionOptions) -> StudyResult:
-        return _evolution(zf_context(ctx), opts.layers, opts.maps, opts.max_checkpoints)
+        return _evolution(zf_context(ctx), opts.layers, opts)
