@@ -159,3 +159,14 @@ def test_evolution_on_a_seeded_training_sample(tiny_run: Path, tmp_path: Path) -
     assert not torch.equal(training_sample(n, 60, 4), sample)
     with pytest.raises(ConvscopeError, match="train_images must be 0"):
         training_sample(n, -1, 0)
+
+
+def test_a_negative_train_images_is_a_config_error_naming_the_option() -> None:
+    from convscope.errors import ConfigError
+    from convscope.studies.base import make_options, resolve
+    from convscope.studies.runner import run_scope_names
+
+    run_scope_names()  # the built-in studies registered
+    with pytest.raises(ConfigError, match=r"exp.toml: analysis 'evolution': option train_images"):
+        make_options(resolve("evolution"), {"train_images": -3}, "exp.toml")
+    assert make_options(resolve("evolution"), {"train_images": 5}, "exp.toml").train_images == 5

@@ -100,9 +100,11 @@ def square_at(box: tuple[int, int, int, int] | None, side: int, h: int, w: int) 
     return y, y + side, x, x + side
 
 
-def resize_nearest(img: np.ndarray, size: int) -> np.ndarray:
-    """``(h, w, 3)`` -> ``(size, size, 3)`` by nearest neighbour (pixels stay visible)."""
+def resize_nearest(img: np.ndarray, size: int, width: int | None = None) -> np.ndarray:
+    """``(h, w, 3)`` -> ``(size, width or size, 3)`` by nearest neighbour (pixels stay
+    visible)."""
     h, w = img.shape[:2]
+    nw = size if width is None else width
     yi = np.minimum((np.arange(size) * h / size).astype(int), h - 1)
-    xi = np.minimum((np.arange(size) * w / size).astype(int), w - 1)
+    xi = np.minimum((np.arange(nw) * w / nw).astype(int), w - 1)
     return img[yi][:, xi]

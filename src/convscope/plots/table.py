@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from convscope.plots.images import FONT_PT
+from convscope.plots.images import FONT_PT, resize_nearest
 from convscope.plots.save import STUDY_DPI, readable_pt
 
 GAP_PX = 6  # white between cells
@@ -40,11 +40,9 @@ def fit_nearest(img: np.ndarray, side: int) -> np.ndarray:
     h, w = img.shape[:2]
     s = side / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    yi = np.minimum((np.arange(nh) * h / nh).astype(int), h - 1)
-    xi = np.minimum((np.arange(nw) * w / nw).astype(int), w - 1)
     out = np.ones((side, side, 3))
     y0, x0 = (side - nh) // 2, (side - nw) // 2
-    out[y0 : y0 + nh, x0 : x0 + nw] = np.clip(img[yi][:, xi, :3], 0.0, 1.0)
+    out[y0 : y0 + nh, x0 : x0 + nw] = np.clip(resize_nearest(img[..., :3], nh, nw), 0.0, 1.0)
     return out
 
 

@@ -271,7 +271,10 @@ def make_options(cls: type[Study], raw: dict[str, Any] | None, where: str) -> An
                 ) from None
         if isinstance(v, list):
             raw[k] = tuple(v)
-    return cls.Options(**raw)
+    try:
+        return cls.Options(**raw)
+    except ValueError as e:  # an Options class's own check of its values (__post_init__)
+        raise ConfigError(f"{where}: analysis {cls.name!r}: {e}") from None
 
 
 def options_dict(opts: Any) -> dict[str, Any]:

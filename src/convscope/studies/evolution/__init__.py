@@ -27,6 +27,13 @@ class EvolutionOptions:
     train_images: int = 0
     seed: int = 0  # draws that sample
 
+    def __post_init__(self) -> None:
+        if self.train_images < 0:
+            raise ValueError(
+                "option train_images: expected 0 (the whole training split) or a positive "
+                f"number of images, got {self.train_images}"
+            )
+
 
 def _layer_row(ev: Any, steps: list[int]) -> dict[str, Any]:
     """One layer's settle numbers: when each active map's strongest image stops changing."""
